@@ -1,0 +1,363 @@
+//! [`Bms`]: one pack controller, driven by `handle_*` and drained by `poll_*`.
+
+use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent};
+use crate::config::{Config, ConfigError};
+use crate::contactor::{SequenceState, Sequencer, has_feedback};
+use crate::input::{Command, ContactorId, Input};
+use crate::measure::{Accept, Measurements, Summary};
+use crate::outbox::Outbox;
+use crate::protection::{Context, Protection};
+use crate::status::{Blocker, ContactorStatus, Counters, Status};
+use crate::time::{Duration, Instant};
+use crate::units::MilliAmps;
+
+/// One pack controller: protection and contactor sequencing for one pack.
+///
+/// See the crate documentation for the driving contract.
+#[derive(Debug)]
+pub struct Bms {
+    config: Config,
+    measurements: Measurements,
+    protection: Protection,
+    sequencer: Sequencer,
+    outbox: Outbox,
+    /// Last contactor command delivered per contactor; `None` until first delivered.
+    sent_contactors: [Option<bool>; 3],
+    /// Last limits delivered.
+    sent_limits: Option<CurrentLimits>,
+    /// A `Start` arrived; report once whether it is blocked.
+    report_start: bool,
+    deadline: Option<Instant>,
+    status: Status,
+}
+
+impl Bms {
+    /// Validates `config` and starts with everything open, no data and no faults. The first
+    /// drain of [`poll_action`](Self::poll_action) commands every contactor open and both current
+    /// limits to zero, so the hardware starts from a known state.
+    pub fn new(config: Config, now: Instant) -> Result<Bms, ConfigError> {
+        config.validate()?;
+        let protection = Protection::new(&config);
+        let limits = CurrentLimits {
+            charge_ma: MilliAmps(0),
+            charge_reason: LimitReason::ContactorsOpen,
+            discharge_ma: MilliAmps(0),
+            discharge_reason: LimitReason::ContactorsOpen,
+        };
+        let status = Status {
+            now,
+            sequence: SequenceState::Open,
+            close_requested: false,
+            close_blocker: None,
+            contactors: [ContactorStatus::default(); 3],
+            last_precharge_failure: None,
+            limits,
+            rules: protection.status(),
+            summary: Summary::default(),
+            current_ma: None,
+            pack_mv: None,
+            bus_mv: None,
+            counters: Counters::default(),
+        };
+        let mut bms = Bms {
+            config,
+            measurements: Measurements::new(),
+            protection,
+            sequencer: Sequencer::new(),
+            outbox: Outbox::new(),
+            sent_contactors: [None; 3],
+            sent_limits: None,
+            report_start: false,
+            deadline: None,
+            status,
+        };
+        bms.update(now);
+        Ok(bms)
+    }
+
+    /// Takes one input at `now`, then re-evaluates everything. Drain
+    /// [`poll_action`](Self::poll_action) afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        let now = self.monotonic(now);
+        let counters = &mut self.status.counters;
+        let mut stamp = |at: Instant| {
+            if at > now {
+                counters.from_the_future = counters.from_the_future.saturating_add(1);
+                now
+            } else {
+                at
+            }
+        };
+        let cells = self.config.cell_count;
+        let temperatures = self.config.temperature_count;
+        let m = &mut self.measurements;
+        let accepted = match input {
+            Input::CellVoltages { sampled_at, first, mv } => {
+                let at = stamp(sampled_at);
+                let (_, rejected) = m.store_cells(cells, first, mv, at);
+                self.count_rejected_block(first, mv.len(), cells, rejected);
+                None
+            }
+            Input::Temperatures { sampled_at, first, dc } => {
+                let at = stamp(sampled_at);
+                let (_, rejected) = m.store_temperatures(temperatures, first, dc, at);
+                self.count_rejected_block(first, dc.len(), temperatures, rejected);
+                None
+            }
+            Input::Current { sampled_at, ma } => Some(m.store_current(ma, stamp(sampled_at))),
+            Input::PackVoltage { sampled_at, mv } => Some(m.store_pack(mv, stamp(sampled_at))),
+            Input::BusVoltage { sampled_at, mv } => Some(m.store_bus(mv, stamp(sampled_at))),
+            Input::ContactorFeedback { sampled_at, contactor, closed } => {
+                Some(m.store_feedback(contactor, closed, stamp(sampled_at)))
+            }
+            Input::HardwareFault { sampled_at, active } => {
+                Some(m.store_hardware_fault(active, stamp(sampled_at)))
+            }
+            Input::Command(command) => {
+                self.command(now, command);
+                None
+            }
+        };
+        if accepted == Some(Accept::OutOfOrder) {
+            let c = &mut self.status.counters;
+            c.out_of_order = c.out_of_order.saturating_add(1);
+        }
+        self.update(now);
+    }
+
+    /// Re-evaluates at `now`: debounce timers, freshness, sequencing deadlines. Safe to call
+    /// early, late or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.monotonic(now);
+        self.update(now);
+    }
+
+    /// The next thing the adapter must do. Drain until `None` after every `handle_*` call.
+    /// Contactor openings come first, then closings (in closing order), then limits, then events.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        let commanded = self.sequencer.state.commanded();
+        let opening = [ContactorId::Positive, ContactorId::Precharge, ContactorId::Negative];
+        for contactor in opening {
+            let i = contactor.index();
+            if !commanded[i] && self.sent_contactors[i] != Some(false) {
+                self.sent_contactors[i] = Some(false);
+                return Some(Action::Contactor { contactor, closed: false });
+            }
+        }
+        for contactor in ContactorId::ALL {
+            let i = contactor.index();
+            if commanded[i] && self.sent_contactors[i] != Some(true) {
+                self.sent_contactors[i] = Some(true);
+                return Some(Action::Contactor { contactor, closed: true });
+            }
+        }
+        if self.sent_limits != Some(self.status.limits) {
+            self.sent_limits = Some(self.status.limits);
+            return Some(Action::Limits(self.status.limits));
+        }
+        self.outbox.pop()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The telemetry snapshot as of the last call.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn monotonic(&mut self, now: Instant) -> Instant {
+        if now < self.status.now {
+            let c = &mut self.status.counters;
+            c.clock_went_back = c.clock_went_back.saturating_add(1);
+            self.status.now
+        } else {
+            now
+        }
+    }
+
+    fn count_rejected_block(&mut self, first: u16, len: usize, count: u16, rejected: u32) {
+        let end = usize::from(first).saturating_add(len);
+        let beyond = end.saturating_sub(usize::from(count).max(usize::from(first)));
+        let beyond = u32::try_from(beyond.min(len)).unwrap_or(u32::MAX);
+        let c = &mut self.status.counters;
+        c.out_of_range = c.out_of_range.saturating_add(beyond);
+        c.out_of_order = c.out_of_order.saturating_add(rejected.saturating_sub(beyond));
+    }
+
+    fn command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Start => {
+                self.sequencer.close_requested = true;
+                self.report_start = true;
+            }
+            Command::Stop => self.sequencer.stop(now, &self.config, &mut self.outbox),
+            Command::EmergencyStop => {
+                self.sequencer.emergency_stop(now, &self.config, &mut self.outbox);
+            }
+            Command::ClearFaults => {
+                let summary = self.measurements.summarize(&self.config, now);
+                let ctx = context(&self.config, &self.measurements, &self.sequencer, now, &summary);
+                self.protection.clear_latched(&ctx, &mut self.outbox);
+            }
+        }
+    }
+
+
+    /// The one evaluation pass every `handle_*` ends with.
+    fn update(&mut self, now: Instant) {
+        let summary = self.measurements.summarize(&self.config, now);
+        let ctx = context(&self.config, &self.measurements, &self.sequencer, now, &summary);
+        self.protection.evaluate(&ctx, &mut self.outbox);
+        if let Some((rule, location, value)) =
+            self.sequencer.supervise(now, &self.config, &self.measurements)
+        {
+            self.protection.raise(now, rule, location, value, &mut self.outbox);
+        }
+        let latched = self.protection.latched();
+        let blocker = self.blocker(latched, &summary);
+        if let Some((rule, location, value)) = self.sequencer.step(
+            now,
+            &self.config,
+            &self.measurements,
+            latched,
+            blocker,
+            &mut self.outbox,
+        ) {
+            self.protection.raise(now, rule, location, value, &mut self.outbox);
+        }
+        // A fault raised by the sequencer itself blocks the next start too.
+        let latched = self.protection.latched();
+        let blocker = self.blocker(latched, &summary);
+        if self.report_start {
+            self.report_start = false;
+            if let (SequenceState::Open, Some(blocker)) = (self.sequencer.state, blocker) {
+                self.outbox.sequence(SequenceEvent::CloseBlocked { blocker });
+            }
+        }
+        let limits = self.limits();
+        self.deadline = [
+            self.protection.next_deadline(&summary, &self.measurements),
+            self.sequencer.next_deadline(now, &self.config),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        self.refresh_status(now, summary, blocker, limits);
+    }
+
+    /// Rule limits, overridden by the sequence: nothing flows unless closed, and a graceful stop
+    /// asks for zero.
+    fn limits(&self) -> CurrentLimits {
+        let mut limits = self.protection.limits(&self.config);
+        let override_reason = match self.sequencer.state {
+            SequenceState::Closed => None,
+            SequenceState::Stopping { .. } => Some(LimitReason::Stopping),
+            _ => Some(LimitReason::ContactorsOpen),
+        };
+        if let Some(reason) = override_reason {
+            if limits.charge_ma.0 > 0 {
+                limits.charge_ma = MilliAmps(0);
+                limits.charge_reason = reason;
+            }
+            if limits.discharge_ma.0 > 0 {
+                limits.discharge_ma = MilliAmps(0);
+                limits.discharge_reason = reason;
+            }
+        }
+        limits
+    }
+
+    /// The first reason closing may not start, in order of importance.
+    fn blocker(&self, latched: Option<crate::protection::RuleId>, s: &Summary) -> Option<Blocker> {
+        if let Some(rule) = latched {
+            return Some(Blocker::Fault(rule));
+        }
+        let m = &self.measurements;
+        if let Some(cell) = s.cell_missing {
+            return Some(Blocker::NoCellVoltage(cell));
+        }
+        if let Some(sensor) = s.temperature_missing {
+            return Some(Blocker::NoTemperature(sensor));
+        }
+        if m.current.is_none() {
+            return Some(Blocker::NoCurrent);
+        }
+        if m.pack.is_none() {
+            return Some(Blocker::NoPackVoltage);
+        }
+        if m.bus.is_none() {
+            return Some(Blocker::NoBusVoltage);
+        }
+        let commanded = self.sequencer.state.commanded();
+        for c in ContactorId::ALL {
+            if !has_feedback(&self.config, c) {
+                continue;
+            }
+            match m.feedback[c.index()] {
+                None => return Some(Blocker::NoFeedback(c)),
+                Some(f) if f.value && !commanded[c.index()] => {
+                    return Some(Blocker::FeedbackDisagrees(c));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    fn refresh_status(
+        &mut self,
+        now: Instant,
+        summary: Summary,
+        blocker: Option<Blocker>,
+        limits: CurrentLimits,
+    ) {
+        let commanded = self.sequencer.state.commanded();
+        let m = &self.measurements;
+        let s = &mut self.status;
+        s.now = now;
+        s.sequence = self.sequencer.state;
+        s.close_requested = self.sequencer.close_requested;
+        s.close_blocker = blocker;
+        for c in ContactorId::ALL {
+            let i = c.index();
+            s.contactors[i] = ContactorStatus {
+                commanded_closed: commanded[i],
+                reported_closed: m.feedback[i].map(|f| f.value),
+            };
+        }
+        s.last_precharge_failure = self.sequencer.last_failure;
+        s.limits = limits;
+        s.rules = self.protection.status();
+        s.summary = summary;
+        s.current_ma = m.current.map(|v| v.value);
+        s.pack_mv = m.pack.map(|v| v.value);
+        s.bus_mv = m.bus.map(|v| v.value);
+        s.counters.dropped_events = self.outbox.dropped;
+    }
+}
+
+fn context<'a>(
+    config: &Config,
+    measurements: &'a Measurements,
+    sequencer: &Sequencer,
+    now: Instant,
+    summary: &'a Summary,
+) -> Context<'a> {
+    let current_freshness = Duration::from_millis(config.freshness.current_ms.into());
+    let current = Measurements::fresh(measurements.current, now, current_freshness);
+    Context {
+        now,
+        summary,
+        measurements,
+        charging: current.is_some_and(|i| i.0 > config.idle_current_ma.0),
+        feedback_consistent: sequencer.feedback_consistent(config, measurements),
+    }
+}

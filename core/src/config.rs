@@ -1,0 +1,469 @@
+//! Configuration: plain data, validated once by [`Config::validate`] (and by `Bms::new`).
+//!
+//! There is deliberately no `Default` for safety limits: start from a preset
+//! ([`Config::tesla_model_s`], [`Config::lfp_16s`]) and change what differs. With the `serde`
+//! feature every struct here implements `Deserialize` and rejects unknown fields, so a typo in a
+//! TOML file is an error, not a silently ignored limit.
+
+use core::fmt;
+
+use crate::time::Duration;
+use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
+
+/// Most series cells one pack controller supervises (32 Tesla modules, or 12 x 16S).
+pub const MAX_CELLS: usize = 192;
+/// Most temperature sensors one pack controller supervises.
+pub const MAX_TEMPERATURES: usize = 64;
+/// Most precharge attempts a configuration may ask for.
+pub const MAX_PRECHARGE_ATTEMPTS: u8 = 10;
+/// Longest debounce, freshness limit or sequencing timeout a configuration may ask for, in ms.
+pub const MAX_CONFIG_MS: u32 = 600_000;
+
+/// Everything one pack controller needs to know about its pack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct Config {
+    /// Series cells (groups) in the pack, `1..=MAX_CELLS`.
+    pub cell_count: u16,
+    /// Temperature sensors, `1..=MAX_TEMPERATURES`.
+    pub temperature_count: u16,
+    /// Largest charge current the core will ever allow (magnitude).
+    pub charge_current_max_ma: MilliAmps,
+    /// Largest discharge current the core will ever allow (magnitude).
+    pub discharge_current_max_ma: MilliAmps,
+    /// What an active operating-limit (first tier) warning leaves of the maximum current in the
+    /// affected direction; 500 halves it.
+    pub operating_limit_derate: Permille,
+    /// Below this magnitude the pack counts as idle: neither charging nor discharging. Rules that
+    /// only apply while charging (the charge temperature window) use it.
+    pub idle_current_ma: MilliAmps,
+    /// The protection rule thresholds.
+    pub protection: ProtectionConfig,
+    /// How long each measured value stays fresh after it was sampled.
+    pub freshness: FreshnessConfig,
+    /// Contactor sequencing.
+    pub contactors: ContactorConfig,
+}
+
+/// Three-tier thresholds for one protected quantity, after foxBMS: operating limit (warn and
+/// derate), recommended safety limit (that direction's current limit to zero) and maximum safety
+/// limit (open the contactors and latch). A tier left out is not checked.
+///
+/// For rules that guard a maximum the tiers must rise (`operating < recommended < maximum`); for
+/// rules that guard a minimum they must fall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct Thresholds<U> {
+    /// Maximum operating limit (MOL): warn and derate.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub operating: Option<U>,
+    /// Recommended safety limit (RSL): current limit to zero in the affected direction.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub recommended: Option<U>,
+    /// Maximum safety limit (MSL): open the contactors and latch.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub maximum: Option<U>,
+    /// How far back inside a threshold the value must come before a tier releases.
+    pub hysteresis: U,
+    /// How long a violation must last, from its first violating sample, before a tier trips.
+    pub debounce_ms: u32,
+}
+
+/// Thresholds for every threshold rule. Voltages and currents are magnitudes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct ProtectionConfig {
+    /// Highest cell voltage.
+    pub cell_over_voltage_mv: Thresholds<MilliVolts>,
+    /// Lowest cell voltage.
+    pub cell_under_voltage_mv: Thresholds<MilliVolts>,
+    /// Measured pack voltage, high side.
+    pub pack_over_voltage_mv: Thresholds<MilliVolts>,
+    /// Measured pack voltage, low side.
+    pub pack_under_voltage_mv: Thresholds<MilliVolts>,
+    /// Charge current.
+    pub charge_over_current_ma: Thresholds<MilliAmps>,
+    /// Discharge current (magnitude).
+    pub discharge_over_current_ma: Thresholds<MilliAmps>,
+    /// Highest temperature, charge window. The maximum tier only applies while charging.
+    pub charge_over_temperature_dc: Thresholds<DeciCelsius>,
+    /// Lowest temperature, charge window. The maximum tier only applies while charging.
+    pub charge_under_temperature_dc: Thresholds<DeciCelsius>,
+    /// Highest temperature, discharge window (the outer window: applies at all times).
+    pub discharge_over_temperature_dc: Thresholds<DeciCelsius>,
+    /// Lowest temperature, discharge window (the outer window: applies at all times).
+    pub discharge_under_temperature_dc: Thresholds<DeciCelsius>,
+    /// Highest minus lowest cell voltage.
+    pub cell_imbalance_mv: Thresholds<MilliVolts>,
+    /// Plausibility: |sum of cell voltages - measured pack voltage|.
+    pub pack_voltage_mismatch_mv: Thresholds<MilliVolts>,
+}
+
+/// How long after its sample time each kind of value may still be used. Older data is a
+/// maximum-safety fault of its own (contactors open and the fault latches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct FreshnessConfig {
+    /// Each cell voltage.
+    pub cell_voltage_ms: u32,
+    /// Each temperature.
+    pub temperature_ms: u32,
+    /// The pack current.
+    pub current_ms: u32,
+    /// The pack voltage.
+    pub pack_voltage_ms: u32,
+    /// The bus (inverter side) voltage; only used to verify precharge.
+    pub bus_voltage_ms: u32,
+}
+
+/// Which contactors report their position through an auxiliary contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct FeedbackConfig {
+    /// The negative main contactor has feedback.
+    pub negative: bool,
+    /// The precharge relay has feedback.
+    pub precharge: bool,
+    /// The positive main contactor has feedback.
+    pub positive: bool,
+}
+
+/// Contactor sequencing: negative, precharge, verify, positive, precharge off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(deny_unknown_fields))]
+pub struct ContactorConfig {
+    /// Which contactors have feedback. Those that do must confirm every command within
+    /// `feedback_timeout_ms`, or a mismatch (failed to close) or weld (failed to open) latches.
+    pub feedback: FeedbackConfig,
+    /// How long feedback may disagree with the command.
+    pub feedback_timeout_ms: u32,
+    /// Wait after closing a contactor without feedback before the next step.
+    pub close_settle_ms: u32,
+    /// Precharge must succeed within this time.
+    pub precharge_timeout_ms: u32,
+    /// Precharge succeeds when the bus voltage is within this of the pack voltage...
+    pub precharge_band_mv: MilliVolts,
+    /// ...and the current has fallen below this.
+    pub precharge_done_current_ma: MilliAmps,
+    /// A current above this during precharge means a short: abort at once, no retry.
+    pub precharge_short_current_ma: MilliAmps,
+    /// When to check that the bus voltage has started to rise...
+    pub precharge_rise_check_ms: u32,
+    /// ...to at least this fraction of the pack voltage.
+    pub precharge_min_rise: Permille,
+    /// Attempts before precharge gives up and latches a fault, `1..=MAX_PRECHARGE_ATTEMPTS`.
+    pub precharge_attempts: u8,
+    /// Pause between attempts, to let the precharge resistor cool.
+    pub precharge_retry_delay_ms: u32,
+    /// A graceful stop opens the contactors once the current is below this magnitude...
+    pub break_current_ma: MilliAmps,
+    /// ...or after this long, whatever the current.
+    pub graceful_open_timeout_ms: u32,
+}
+
+/// A configuration value that cannot be used, with the field that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Path of the offending field, e.g. `protection.cell_over_voltage_mv`.
+    pub field: &'static str,
+    /// The part of that field, for structured fields (e.g. `maximum`).
+    pub part: Option<&'static str>,
+    /// What is wrong with it.
+    pub problem: Problem,
+}
+
+/// What is wrong with a configuration value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// A safety limit that must be set is missing.
+    Required,
+    /// The value must lie in `min..=max`.
+    OutOfRange {
+        /// The value found.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// The value must be strictly greater than another one.
+    MustExceed {
+        /// The other field or part.
+        other: &'static str,
+        /// The value found.
+        value: i64,
+        /// The other value.
+        other_value: i64,
+    },
+    /// The value must be strictly less than another one.
+    MustBeBelow {
+        /// The other field or part.
+        other: &'static str,
+        /// The value found.
+        value: i64,
+        /// The other value.
+        other_value: i64,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.field)?;
+        if let Some(part) = self.part {
+            write!(f, ".{part}")?;
+        }
+        f.write_str(": ")?;
+        match self.problem {
+            Problem::Required => f.write_str("must be set (a safety limit cannot be left out)"),
+            Problem::OutOfRange { value, min, max } => {
+                write!(f, "{value} is out of range, allowed {min}..={max}")
+            }
+            Problem::MustExceed { other, value, other_value } => {
+                write!(f, "{value} must be greater than {other} ({other_value})")
+            }
+            Problem::MustBeBelow { other, value, other_value } => {
+                write!(f, "{value} must be less than {other} ({other_value})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Whether a threshold rule guards a maximum or a minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Violated when the value rises above the threshold.
+    High,
+    /// Violated when the value falls below the threshold.
+    Low,
+}
+
+/// Thresholds with the unit stripped, as the rule engine uses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawThresholds {
+    pub tiers: [Option<i32>; 3],
+    pub hysteresis: i32,
+    pub debounce: Duration,
+}
+
+/// Unit types whose raw value is an `i32`.
+pub trait RawUnit: Copy {
+    /// The raw value.
+    fn raw(self) -> i32;
+}
+impl RawUnit for MilliVolts {
+    fn raw(self) -> i32 {
+        self.0
+    }
+}
+impl RawUnit for MilliAmps {
+    fn raw(self) -> i32 {
+        self.0
+    }
+}
+impl RawUnit for DeciCelsius {
+    fn raw(self) -> i32 {
+        self.0
+    }
+}
+
+impl<U: RawUnit> Thresholds<U> {
+    pub(crate) fn raw(&self) -> RawThresholds {
+        RawThresholds {
+            tiers: [
+                self.operating.map(RawUnit::raw),
+                self.recommended.map(RawUnit::raw),
+                self.maximum.map(RawUnit::raw),
+            ],
+            hysteresis: self.hysteresis.raw(),
+            debounce: Duration::from_millis(u64::from(self.debounce_ms)),
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        range("cell_count", None, self.cell_count.into(), 1, MAX_CELLS as i64)?;
+        range("temperature_count", None, self.temperature_count.into(), 1, MAX_TEMPERATURES as i64)?;
+        range("charge_current_max_ma", None, self.charge_current_max_ma.0.into(), 1, i32::MAX.into())?;
+        range(
+            "discharge_current_max_ma",
+            None,
+            self.discharge_current_max_ma.0.into(),
+            1,
+            i32::MAX.into(),
+        )?;
+        range("operating_limit_derate", None, self.operating_limit_derate.0.into(), 0, 1000)?;
+        range("idle_current_ma", None, self.idle_current_ma.0.into(), 0, i32::MAX.into())?;
+        for rule in crate::protection::THRESHOLD_RULES {
+            let spec = rule.spec();
+            check_thresholds(spec.field, spec.side, spec.required, &rule.thresholds(self))?;
+        }
+        // The largest emitted limit must stay below the over-current trip, or an inverter that
+        // obeys us would trip us.
+        below_tier(
+            "charge_current_max_ma",
+            self.charge_current_max_ma,
+            "protection.charge_over_current_ma",
+            &self.protection.charge_over_current_ma,
+        )?;
+        below_tier(
+            "discharge_current_max_ma",
+            self.discharge_current_max_ma,
+            "protection.discharge_over_current_ma",
+            &self.protection.discharge_over_current_ma,
+        )?;
+        self.freshness.validate()?;
+        self.contactors.validate()
+    }
+}
+
+impl FreshnessConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fields = [
+            ("freshness.cell_voltage_ms", self.cell_voltage_ms),
+            ("freshness.temperature_ms", self.temperature_ms),
+            ("freshness.current_ms", self.current_ms),
+            ("freshness.pack_voltage_ms", self.pack_voltage_ms),
+            ("freshness.bus_voltage_ms", self.bus_voltage_ms),
+        ];
+        for (field, ms) in fields {
+            range(field, None, ms.into(), 1, MAX_CONFIG_MS.into())?;
+        }
+        Ok(())
+    }
+}
+
+impl ContactorConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let times = [
+            ("contactors.feedback_timeout_ms", self.feedback_timeout_ms, 1),
+            ("contactors.close_settle_ms", self.close_settle_ms, 0),
+            ("contactors.precharge_timeout_ms", self.precharge_timeout_ms, 1),
+            ("contactors.precharge_rise_check_ms", self.precharge_rise_check_ms, 1),
+            ("contactors.precharge_retry_delay_ms", self.precharge_retry_delay_ms, 0),
+            ("contactors.graceful_open_timeout_ms", self.graceful_open_timeout_ms, 1),
+        ];
+        for (field, ms, min) in times {
+            range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;
+        }
+        if self.precharge_rise_check_ms >= self.precharge_timeout_ms {
+            return Err(ConfigError {
+                field: "contactors.precharge_rise_check_ms",
+                part: None,
+                problem: Problem::MustBeBelow {
+                    other: "contactors.precharge_timeout_ms",
+                    value: self.precharge_rise_check_ms.into(),
+                    other_value: self.precharge_timeout_ms.into(),
+                },
+            });
+        }
+        let max = i64::from(i32::MAX);
+        range("contactors.precharge_band_mv", None, self.precharge_band_mv.0.into(), 1, max)?;
+        range(
+            "contactors.precharge_done_current_ma",
+            None,
+            self.precharge_done_current_ma.0.into(),
+            1,
+            max,
+        )?;
+        if self.precharge_short_current_ma.0 <= self.precharge_done_current_ma.0 {
+            return Err(ConfigError {
+                field: "contactors.precharge_short_current_ma",
+                part: None,
+                problem: Problem::MustExceed {
+                    other: "contactors.precharge_done_current_ma",
+                    value: self.precharge_short_current_ma.0.into(),
+                    other_value: self.precharge_done_current_ma.0.into(),
+                },
+            });
+        }
+        range("contactors.precharge_min_rise", None, self.precharge_min_rise.0.into(), 0, 1000)?;
+        range(
+            "contactors.precharge_attempts",
+            None,
+            self.precharge_attempts.into(),
+            1,
+            MAX_PRECHARGE_ATTEMPTS.into(),
+        )?;
+        range("contactors.break_current_ma", None, self.break_current_ma.0.into(), 0, max)
+    }
+}
+
+fn range(
+    field: &'static str,
+    part: Option<&'static str>,
+    value: i64,
+    min: i64,
+    max: i64,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError { field, part, problem: Problem::OutOfRange { value, min, max } })
+    }
+}
+
+const TIER_PARTS: [&str; 3] = ["operating", "recommended", "maximum"];
+
+fn check_thresholds(
+    field: &'static str,
+    side: Side,
+    required: bool,
+    t: &RawThresholds,
+) -> Result<(), ConfigError> {
+    if required && t.tiers[2].is_none() {
+        return Err(ConfigError { field, part: Some("maximum"), problem: Problem::Required });
+    }
+    range(field, Some("hysteresis"), t.hysteresis.into(), 0, i32::MAX.into())?;
+    range(field, Some("debounce_ms"), t.debounce.as_millis() as i64, 0, MAX_CONFIG_MS.into())?;
+    // Each set tier must lie beyond the previous set tier, in the direction of danger.
+    let mut previous: Option<(usize, i32)> = None;
+    for (tier, threshold) in t.tiers.iter().enumerate() {
+        let Some(value) = *threshold else { continue };
+        if let Some((prev_tier, prev_value)) = previous {
+            let other = TIER_PARTS[prev_tier];
+            let (v, o) = (i64::from(value), i64::from(prev_value));
+            let (ok, problem) = match side {
+                Side::High => {
+                    (value > prev_value, Problem::MustExceed { other, value: v, other_value: o })
+                }
+                Side::Low => {
+                    (value < prev_value, Problem::MustBeBelow { other, value: v, other_value: o })
+                }
+            };
+            if !ok {
+                return Err(ConfigError {
+                    field,
+                    part: Some(TIER_PARTS[tier]),
+                    problem,
+                });
+            }
+        }
+        previous = Some((tier, value));
+    }
+    Ok(())
+}
+
+fn below_tier(
+    field: &'static str,
+    value: MilliAmps,
+    tier_field: &'static str,
+    t: &Thresholds<MilliAmps>,
+) -> Result<(), ConfigError> {
+    let first = t.operating.or(t.recommended).or(t.maximum);
+    match first {
+        Some(limit) if value.0 >= limit.0 => Err(ConfigError {
+            field,
+            part: None,
+            problem: Problem::MustBeBelow {
+                other: tier_field,
+                value: value.0.into(),
+                other_value: limit.0.into(),
+            },
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,85 @@
+//! # cellwarden-core
+//!
+//! Every decision of the cellwarden battery management system: protection, contactor
+//! sequencing and current limits. The crate is `#![no_std]`, allocates nothing, contains no
+//! `unsafe` and no floating point, and performs no IO: it never reads a clock, touches a pin or
+//! sends a byte. The same code runs on an RP2040 next to the battery, in the Linux daemon and in
+//! the simulator, and gives bit-identical results everywhere.
+//!
+//! ## Driving contract
+//!
+//! An adapter owns one [`Bms`] and runs one loop: wait for the next input or the next deadline,
+//! whichever comes first, and then
+//!
+//! 1. call [`Bms::handle_input`] with the input (every measurement carries its own sample time),
+//!    or [`Bms::handle_timeout`] when the deadline from [`Bms::poll_timeout`] has passed
+//!    (calling it early, late or twice is harmless);
+//! 2. drain [`Bms::poll_action`] until it returns `None`, carrying out each [`Action`]:
+//!    contactor commands, current limits for the inverters, fault and sequencing events;
+//! 3. ask [`Bms::poll_timeout`] for the next deadline.
+//!
+//! Time is always an argument ([`Instant`], microseconds since the adapter's epoch). One call
+//! mutates; the drain that follows observes. [`Bms::status`] is a telemetry snapshot that nothing
+//! safety-related depends on.
+//!
+//! ```
+//! use cellwarden_core::{Action, Bms, Config, Input, Instant, MilliVolts};
+//!
+//! let mut bms = Bms::new(Config::lfp_16s(100), Instant::ZERO).expect("preset is valid");
+//! let now = Instant::from_millis(10);
+//! let cells = [MilliVolts(3_300); 16];
+//! bms.handle_input(now, Input::CellVoltages { sampled_at: now, first: 0, mv: &cells });
+//! while let Some(action) = bms.poll_action() {
+//!     if let Action::Contactor { contactor, closed } = action {
+//!         assert!(!closed, "{contactor:?} must stay open: no temperature or current yet");
+//!     }
+//! }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - Contactors are never commanded closed while a maximum-safety fault is latched or while any
+//!   required value (every cell, every temperature, current, pack and bus voltage, configured
+//!   contactor feedback) has never been received.
+//! - Emitted current limits never exceed the configured maxima, and each carries the reason that
+//!   binds it.
+//! - The same sequence of calls produces the same sequence of actions.
+//! - A maximum-safety violation opens the contactors no later than the rule's debounce time after
+//!   the sample time of the first violating sample, provided the adapter honours `poll_timeout`.
+
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(clippy::float_arithmetic)]
+#![warn(missing_docs)]
+
+mod action;
+mod bms;
+mod config;
+mod contactor;
+mod input;
+mod measure;
+mod outbox;
+mod presets;
+pub mod protection;
+mod status;
+mod time;
+mod units;
+
+pub use action::{
+    Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
+    SequenceEvent,
+};
+pub use bms::Bms;
+pub use config::{
+    Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig, MAX_CELLS,
+    MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem, ProtectionConfig, RawUnit,
+    Thresholds,
+};
+pub use contactor::SequenceState;
+pub use input::{Command, ContactorId, Input};
+pub use measure::{Extreme, Summary};
+pub use outbox::EVENT_QUEUE_CAPACITY;
+pub use protection::{Location, RuleId, RuleStatus, Tier};
+pub use status::{Blocker, ContactorStatus, Counters, Status};
+pub use time::{Duration, Instant};
+pub use units::{DeciCelsius, MilliAmpSeconds, MilliAmps, MilliVolts, Permille};

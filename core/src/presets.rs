@@ -1,0 +1,173 @@
+//! Named configuration presets. Figures and their sources are in `shared/battery.md`; the
+//! protection timing (over/under voltage 200 ms, over-current 100 ms, temperature 1 s) follows
+//! foxBMS 2.
+
+use crate::config::{
+    Config, ContactorConfig, FeedbackConfig, FreshnessConfig, ProtectionConfig, Thresholds,
+};
+use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
+
+const VOLTAGE_DEBOUNCE_MS: u32 = 200;
+const CURRENT_DEBOUNCE_MS: u32 = 100;
+const TEMPERATURE_DEBOUNCE_MS: u32 = 1_000;
+
+fn mv(op: i32, rec: i32, max: i32, hysteresis: i32, debounce_ms: u32) -> Thresholds<MilliVolts> {
+    Thresholds {
+        operating: Some(MilliVolts(op)),
+        recommended: Some(MilliVolts(rec)),
+        maximum: Some(MilliVolts(max)),
+        hysteresis: MilliVolts(hysteresis),
+        debounce_ms,
+    }
+}
+
+fn ma(op: i32, rec: i32, max: i32) -> Thresholds<MilliAmps> {
+    Thresholds {
+        operating: Some(MilliAmps(op)),
+        recommended: Some(MilliAmps(rec)),
+        maximum: Some(MilliAmps(max)),
+        hysteresis: MilliAmps(op / 20),
+        debounce_ms: CURRENT_DEBOUNCE_MS,
+    }
+}
+
+fn dc(op: i32, rec: i32, max: i32) -> Thresholds<DeciCelsius> {
+    Thresholds {
+        operating: Some(DeciCelsius(op)),
+        recommended: Some(DeciCelsius(rec)),
+        maximum: Some(DeciCelsius(max)),
+        hysteresis: DeciCelsius(20),
+        debounce_ms: TEMPERATURE_DEBOUNCE_MS,
+    }
+}
+
+/// Per-cell voltage figures of a chemistry, scaled to the pack by the presets.
+struct CellWindow {
+    over: [i32; 3],
+    under: [i32; 3],
+}
+
+fn protection(
+    cells: i32,
+    window: &CellWindow,
+    charge_ma: [i32; 3],
+    discharge_ma: [i32; 3],
+) -> ProtectionConfig {
+    let [o1, o2, o3] = window.over;
+    let [u1, u2, u3] = window.under;
+    ProtectionConfig {
+        cell_over_voltage_mv: mv(o1, o2, o3, 50, VOLTAGE_DEBOUNCE_MS),
+        cell_under_voltage_mv: mv(u1, u2, u3, 100, VOLTAGE_DEBOUNCE_MS),
+        pack_over_voltage_mv: mv(
+            o1 * cells,
+            o2 * cells,
+            o3 * cells,
+            20 * cells,
+            VOLTAGE_DEBOUNCE_MS,
+        ),
+        pack_under_voltage_mv: mv(
+            u1 * cells,
+            u2 * cells,
+            u3 * cells,
+            50 * cells,
+            VOLTAGE_DEBOUNCE_MS,
+        ),
+        charge_over_current_ma: ma(charge_ma[0], charge_ma[1], charge_ma[2]),
+        discharge_over_current_ma: ma(discharge_ma[0], discharge_ma[1], discharge_ma[2]),
+        // Panasonic NCA and typical LFP cells both charge from 0 to 45 C and discharge from
+        // -20 to 60 C.
+        charge_over_temperature_dc: dc(400, 450, 500),
+        charge_under_temperature_dc: dc(100, 20, 0),
+        discharge_over_temperature_dc: dc(500, 550, 600),
+        discharge_under_temperature_dc: dc(-100, -200, -250),
+        cell_imbalance_mv: Thresholds {
+            operating: Some(MilliVolts(50)),
+            recommended: Some(MilliVolts(150)),
+            maximum: Some(MilliVolts(400)),
+            hysteresis: MilliVolts(10),
+            debounce_ms: 2_000,
+        },
+        // Sum of cells against the pack voltage sensor: 20 mV per cell of disagreement is a
+        // warning, 100 mV per cell means a broken sense wire or sensor.
+        pack_voltage_mismatch_mv: Thresholds {
+            operating: Some(MilliVolts(20 * cells)),
+            recommended: None,
+            maximum: Some(MilliVolts(100 * cells)),
+            hysteresis: MilliVolts(5 * cells),
+            debounce_ms: 1_000,
+        },
+    }
+}
+
+const FRESHNESS: FreshnessConfig = FreshnessConfig {
+    cell_voltage_ms: 2_000,
+    temperature_ms: 5_000,
+    current_ms: 500,
+    pack_voltage_ms: 1_000,
+    bus_voltage_ms: 1_000,
+};
+
+fn contactors(cells: i32) -> ContactorConfig {
+    ContactorConfig {
+        feedback: FeedbackConfig::default(),
+        feedback_timeout_ms: 250,
+        close_settle_ms: 100,
+        precharge_timeout_ms: 3_000,
+        precharge_band_mv: MilliVolts(50 * cells),
+        precharge_done_current_ma: MilliAmps(1_000),
+        precharge_short_current_ma: MilliAmps(15_000),
+        precharge_rise_check_ms: 500,
+        precharge_min_rise: Permille(500),
+        precharge_attempts: 3,
+        precharge_retry_delay_ms: 5_000,
+        break_current_ma: MilliAmps(2_000),
+        graceful_open_timeout_ms: 5_000,
+    }
+}
+
+impl Config {
+    /// A string of `modules` Tesla Model S modules (6 series groups of 74 Panasonic NCA cells
+    /// each, 233 Ah), two temperature sensors per module, charged up to 4.15 V per cell before
+    /// derating. The count is not checked here; [`Config::validate`] does that.
+    pub fn tesla_model_s(modules: u16) -> Config {
+        let cells = i32::from(modules).saturating_mul(6);
+        Config {
+            cell_count: modules.saturating_mul(6),
+            temperature_count: modules.saturating_mul(2),
+            charge_current_max_ma: MilliAmps(100_000),
+            discharge_current_max_ma: MilliAmps(200_000),
+            operating_limit_derate: Permille(500),
+            idle_current_ma: MilliAmps(1_000),
+            protection: protection(
+                cells,
+                &CellWindow { over: [4_150, 4_200, 4_250], under: [3_200, 3_000, 2_800] },
+                [110_000, 125_000, 150_000],
+                [220_000, 250_000, 300_000],
+            ),
+            freshness: FRESHNESS,
+            contactors: contactors(cells),
+        }
+    }
+
+    /// A 16-cell LFP pack of `capacity_ah` (51.2 V nominal) with four temperature sensors,
+    /// charging at up to 0.5 C and discharging at up to 1 C.
+    pub fn lfp_16s(capacity_ah: u16) -> Config {
+        let c = i32::from(capacity_ah) * 1_000; // 1 C in mA
+        Config {
+            cell_count: 16,
+            temperature_count: 4,
+            charge_current_max_ma: MilliAmps(c / 2),
+            discharge_current_max_ma: MilliAmps(c),
+            operating_limit_derate: Permille(500),
+            idle_current_ma: MilliAmps(500),
+            protection: protection(
+                16,
+                &CellWindow { over: [3_550, 3_650, 3_750], under: [2_900, 2_800, 2_500] },
+                [c * 55 / 100, c * 60 / 100, c * 75 / 100],
+                [c * 110 / 100, c * 120 / 100, c * 150 / 100],
+            ),
+            freshness: FRESHNESS,
+            contactors: contactors(16),
+        }
+    }
+}

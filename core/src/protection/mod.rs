@@ -1,0 +1,373 @@
+//! Protection: one rule table evaluated uniformly.
+//!
+//! Each rule has up to three tiers (operating, recommended, maximum). A tier trips when its
+//! condition has held continuously for the rule's debounce time, counted from the sample time of
+//! the first violating sample, and releases when the value is back inside its hysteresis. The
+//! maximum tier latches: it stays active until a `ClearFaults` command finds the condition back
+//! inside the hysteresis. Rules never decide on data that was never received; data older than its
+//! freshness limit is a maximum-safety fault of its own.
+
+mod rules;
+mod tier;
+
+pub use rules::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
+pub(crate) use rules::THRESHOLD_RULES;
+
+use crate::action::{CurrentLimits, FaultChange, FaultEvent, LimitReason};
+use crate::config::{Config, RawThresholds};
+use crate::measure::{Measurements, Sample, Summary};
+use crate::outbox::Outbox;
+use crate::time::{Duration, Instant};
+use crate::units::{MilliAmps, MilliVolts};
+use tier::{TierCell, TierState};
+
+/// What the rules look at in one evaluation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Context<'a> {
+    pub now: Instant,
+    pub summary: &'a Summary,
+    pub measurements: &'a Measurements,
+    /// Fresh current is flowing into the pack above the idle threshold.
+    pub charging: bool,
+    /// Every contactor with feedback reports what it is commanded to be.
+    pub feedback_consistent: bool,
+}
+
+/// A rule's value at one moment: what, where, and when it was sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Observed {
+    value: i32,
+    location: Location,
+    at: Instant,
+}
+
+/// The state of one rule, for telemetry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleStatus {
+    /// The most severe active tier, if any.
+    pub active: Option<Tier>,
+    /// The maximum tier is latched.
+    pub latched: bool,
+    /// A violation is being debounced.
+    pub pending: bool,
+    /// Where the most severe active tier was raised.
+    pub location: Location,
+    /// The value when it was raised.
+    pub value: i32,
+}
+
+/// The protection engine: per rule and tier, a debounce/hysteresis/latch state.
+#[derive(Clone, Debug)]
+pub(crate) struct Protection {
+    thresholds: [RawThresholds; RULE_COUNT],
+    cells: [[TierCell; 3]; RULE_COUNT],
+}
+
+impl Protection {
+    pub fn new(config: &Config) -> Self {
+        Protection {
+            thresholds: RuleId::ALL.map(|rule| rule.thresholds(config)),
+            cells: [[TierCell::CLEAR; 3]; RULE_COUNT],
+        }
+    }
+
+    /// Evaluates every threshold, freshness and hardware rule at `ctx.now`.
+    pub fn evaluate(&mut self, ctx: &Context<'_>, out: &mut Outbox) {
+        for rule in RuleId::ALL {
+            let spec = rule.spec();
+            let raw = self.thresholds[rule.index()];
+            let observed = observe(rule, ctx);
+            for tier in Tier::ALL {
+                let Some(threshold) = raw.tiers[tier as usize] else { continue };
+                let gate_open = !(tier == Tier::Maximum && spec.maximum_only_while_charging)
+                    || ctx.charging;
+                let cell = &mut self.cells[rule.index()][tier as usize];
+                let change = match spec.kind {
+                    Kind::Threshold => {
+                        let violating = gate_open
+                            && observed.is_some_and(|o| beyond(spec, o.value, threshold));
+                        let released = observed
+                            .is_none_or(|o| inside(spec, o.value, threshold, raw.hysteresis));
+                        cell.step(ctx.now, tier, violating, released, observed_at(observed), raw.debounce)
+                    }
+                    Kind::Freshness => {
+                        let limit = Duration::from_millis(threshold as u64);
+                        let stale = observed.is_some_and(|o| ctx.now.saturating_since(o.at) >= limit);
+                        cell.step(ctx.now, tier, stale, !stale, None, Duration::ZERO)
+                    }
+                    Kind::Event => {
+                        let active = rule == RuleId::HardwareFault && observed.is_some();
+                        cell.step(ctx.now, tier, active, !active, None, Duration::ZERO)
+                    }
+                };
+                if let Some(change) = change {
+                    let o = observed.unwrap_or(Observed {
+                        value: 0,
+                        location: Location::Pack,
+                        at: ctx.now,
+                    });
+                    if change == FaultChange::Raised {
+                        cell.location = o.location;
+                        cell.value = o.value;
+                    }
+                    out.event(FaultEvent {
+                        at: ctx.now,
+                        rule,
+                        tier,
+                        change,
+                        location: o.location,
+                        value: o.value,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Raises (and latches) the maximum tier of an event rule, once.
+    pub fn raise(&mut self, now: Instant, rule: RuleId, location: Location, value: i32, out: &mut Outbox) {
+        let cell = &mut self.cells[rule.index()][Tier::Maximum as usize];
+        if cell.state == TierState::Active {
+            return;
+        }
+        *cell = TierCell { state: TierState::Active, location, value };
+        out.event(FaultEvent {
+            at: now,
+            rule,
+            tier: Tier::Maximum,
+            change: FaultChange::Raised,
+            location,
+            value,
+        });
+    }
+
+    /// `ClearFaults`: clears each latched maximum tier whose condition is back inside its
+    /// hysteresis, and reports the others as refused.
+    pub fn clear_latched(&mut self, ctx: &Context<'_>, out: &mut Outbox) {
+        for rule in RuleId::ALL {
+            let cell = &mut self.cells[rule.index()][Tier::Maximum as usize];
+            if cell.state != TierState::Active {
+                continue;
+            }
+            let spec = rule.spec();
+            let raw = self.thresholds[rule.index()];
+            let observed = observe(rule, ctx);
+            let ok = match spec.kind {
+                Kind::Threshold => {
+                    let threshold = raw.tiers[Tier::Maximum as usize].unwrap_or(0);
+                    (spec.maximum_only_while_charging && !ctx.charging)
+                        || observed.is_none_or(|o| inside(spec, o.value, threshold, raw.hysteresis))
+                }
+                Kind::Freshness => {
+                    let limit = Duration::from_millis(raw.tiers[2].unwrap_or(0) as u64);
+                    observed.is_some_and(|o| ctx.now.saturating_since(o.at) < limit)
+                }
+                Kind::Event => match rule {
+                    RuleId::HardwareFault => observed.is_none(),
+                    RuleId::ContactorWelded | RuleId::ContactorMismatch => ctx.feedback_consistent,
+                    _ => true,
+                },
+            };
+            let change = if ok {
+                cell.state = TierState::Clear;
+                FaultChange::Cleared
+            } else {
+                FaultChange::ClearRefused
+            };
+            let (location, value) = match observed {
+                Some(o) if !ok => (o.location, o.value),
+                _ => (cell.location, cell.value),
+            };
+            out.event(FaultEvent { at: ctx.now, rule, tier: Tier::Maximum, change, location, value });
+        }
+    }
+
+    /// The first rule (in precedence order) whose maximum tier is latched.
+    pub fn latched(&self) -> Option<RuleId> {
+        RuleId::ALL
+            .into_iter()
+            .find(|rule| self.cells[rule.index()][Tier::Maximum as usize].state == TierState::Active)
+    }
+
+    /// The earliest moment a pending debounce completes or a fresh value goes stale.
+    pub fn next_deadline(&self, summary: &Summary, measurements: &Measurements) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for rule in RuleId::ALL {
+            let raw = self.thresholds[rule.index()];
+            let cells = &self.cells[rule.index()];
+            for cell in cells {
+                if let TierState::Pending { since } = cell.state {
+                    consider(since + raw.debounce);
+                }
+            }
+            if rule.spec().kind == Kind::Freshness && cells[2].state != TierState::Active {
+                let oldest = match rule {
+                    RuleId::CellVoltageStale => summary.cell_oldest.map(|e| e.at),
+                    RuleId::TemperatureStale => summary.temperature_oldest.map(|e| e.at),
+                    RuleId::CurrentStale => measurements.current.map(|s| s.at),
+                    _ => measurements.pack.map(|s| s.at),
+                };
+                if let (Some(at), Some(ms)) = (oldest, raw.tiers[2]) {
+                    consider(at + Duration::from_millis(ms as u64));
+                }
+            }
+        }
+        next
+    }
+
+    /// The current limits the active tiers allow, each with the first rule that binds it.
+    pub fn limits(&self, config: &Config) -> CurrentLimits {
+        let mut limits = CurrentLimits {
+            charge_ma: config.charge_current_max_ma,
+            charge_reason: LimitReason::ConfiguredMaximum,
+            discharge_ma: config.discharge_current_max_ma,
+            discharge_reason: LimitReason::ConfiguredMaximum,
+        };
+        for rule in RuleId::ALL {
+            let direction = rule.spec().direction;
+            for tier in Tier::ALL {
+                let cell = &self.cells[rule.index()][tier as usize];
+                if cell.state != TierState::Active {
+                    continue;
+                }
+                let reason =
+                    LimitReason::Rule { rule, tier, location: cell.location, value: cell.value };
+                let allowed = |max: MilliAmps| match tier {
+                    Tier::Operating => MilliAmps(config.operating_limit_derate.of(max.0)),
+                    Tier::Recommended | Tier::Maximum => MilliAmps(0),
+                };
+                if direction.charge() {
+                    let a = allowed(config.charge_current_max_ma);
+                    if a < limits.charge_ma {
+                        limits.charge_ma = a;
+                        limits.charge_reason = reason;
+                    }
+                }
+                if direction.discharge() {
+                    let a = allowed(config.discharge_current_max_ma);
+                    if a < limits.discharge_ma {
+                        limits.discharge_ma = a;
+                        limits.discharge_reason = reason;
+                    }
+                }
+            }
+        }
+        limits
+    }
+
+    /// Per-rule state for telemetry.
+    pub fn status(&self) -> [RuleStatus; RULE_COUNT] {
+        core::array::from_fn(|i| {
+            let cells = &self.cells[i];
+            let active =
+                Tier::ALL.into_iter().rev().find(|t| cells[*t as usize].state == TierState::Active);
+            let source = active.map_or(&cells[0], |t| &cells[t as usize]);
+            RuleStatus {
+                active,
+                latched: cells[2].state == TierState::Active,
+                pending: cells.iter().any(|c| matches!(c.state, TierState::Pending { .. })),
+                location: source.location,
+                value: source.value,
+            }
+        })
+    }
+}
+
+fn observed_at(o: Option<Observed>) -> Option<Instant> {
+    o.map(|o| o.at)
+}
+
+/// `value` violates `threshold`.
+fn beyond(spec: &RuleSpec, value: i32, threshold: i32) -> bool {
+    match spec.side {
+        crate::config::Side::High => value > threshold,
+        crate::config::Side::Low => value < threshold,
+    }
+}
+
+/// `value` is back inside `threshold` by at least `hysteresis`.
+fn inside(spec: &RuleSpec, value: i32, threshold: i32, hysteresis: i32) -> bool {
+    match spec.side {
+        crate::config::Side::High => value <= threshold.saturating_sub(hysteresis),
+        crate::config::Side::Low => value >= threshold.saturating_add(hysteresis),
+    }
+}
+
+fn sample_age(now: Instant, s: Sample<impl Copy>, location: Location) -> Observed {
+    let age = now.saturating_since(s.at).as_millis().min(i32::MAX as u64) as i32;
+    Observed { value: age, location, at: s.at }
+}
+
+/// The value a rule looks at, or `None` when it was never received.
+fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
+    let s = ctx.summary;
+    let m = ctx.measurements;
+    let cell = |e: crate::measure::Extreme| Observed {
+        value: e.value,
+        location: Location::Cell(e.index),
+        at: e.at,
+    };
+    let sensor = |e: crate::measure::Extreme| Observed {
+        value: e.value,
+        location: Location::Sensor(e.index),
+        at: e.at,
+    };
+    let pack = |s: Sample<MilliVolts>| Observed { value: s.value.0, location: Location::Pack, at: s.at };
+    match rule {
+        RuleId::CellOverVoltage => s.cell_max.map(cell),
+        RuleId::CellUnderVoltage => s.cell_min.map(cell),
+        RuleId::PackOverVoltage | RuleId::PackUnderVoltage => m.pack.map(pack),
+        RuleId::ChargeOverCurrent => m.current.map(|c| Observed {
+            value: c.value.0,
+            location: Location::Pack,
+            at: c.at,
+        }),
+        RuleId::DischargeOverCurrent => m.current.map(|c| Observed {
+            value: c.value.0.saturating_neg(),
+            location: Location::Pack,
+            at: c.at,
+        }),
+        RuleId::ChargeOverTemperature | RuleId::DischargeOverTemperature => {
+            s.temperature_max.map(sensor)
+        }
+        RuleId::ChargeUnderTemperature | RuleId::DischargeUnderTemperature => {
+            s.temperature_min.map(sensor)
+        }
+        RuleId::CellImbalance => match (s.cell_max, s.cell_min) {
+            (Some(max), Some(min)) => Some(Observed {
+                value: max.value.saturating_sub(min.value),
+                location: Location::Cell(max.index),
+                at: max.at.max(min.at),
+            }),
+            _ => None,
+        },
+        RuleId::PackVoltageMismatch => match (s.cell_sum_mv, m.pack) {
+            (Some(sum), Some(p)) => {
+                let diff = (sum - i64::from(p.value.0)).unsigned_abs().min(i32::MAX as u64);
+                let latest = s.cell_max.map_or(p.at, |c| c.at.max(p.at));
+                Some(Observed { value: diff as i32, location: Location::Pack, at: latest })
+            }
+            _ => None,
+        },
+        RuleId::CellVoltageStale => s.cell_oldest.map(|e| Observed {
+            value: e.value,
+            location: Location::Cell(e.index),
+            at: e.at,
+        }),
+        RuleId::TemperatureStale => s.temperature_oldest.map(|e| Observed {
+            value: e.value,
+            location: Location::Sensor(e.index),
+            at: e.at,
+        }),
+        RuleId::CurrentStale => m.current.map(|c| sample_age(ctx.now, c, Location::Pack)),
+        RuleId::PackVoltageStale => m.pack.map(|p| sample_age(ctx.now, p, Location::Pack)),
+        RuleId::HardwareFault => m
+            .hardware_fault
+            .filter(|h| h.value)
+            .map(|h| Observed { value: 1, location: Location::Pack, at: h.at }),
+        RuleId::ContactorWelded | RuleId::ContactorMismatch | RuleId::PrechargeFailed => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,321 @@
+//! The rule table: every fault the core knows, with what it guards and whom it limits.
+
+use crate::config::{Config, RawThresholds, Side};
+use crate::input::ContactorId;
+use crate::time::Duration;
+
+/// Every protection rule. The order is the order of precedence when several rules bind a limit
+/// equally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RuleId {
+    /// Highest cell voltage too high.
+    CellOverVoltage,
+    /// Lowest cell voltage too low.
+    CellUnderVoltage,
+    /// Pack voltage too high.
+    PackOverVoltage,
+    /// Pack voltage too low.
+    PackUnderVoltage,
+    /// Charge current too high.
+    ChargeOverCurrent,
+    /// Discharge current too high.
+    DischargeOverCurrent,
+    /// Too hot to charge.
+    ChargeOverTemperature,
+    /// Too cold to charge.
+    ChargeUnderTemperature,
+    /// Too hot to discharge (the outer window).
+    DischargeOverTemperature,
+    /// Too cold to discharge (the outer window).
+    DischargeUnderTemperature,
+    /// Highest minus lowest cell voltage too large.
+    CellImbalance,
+    /// Sum of cells disagrees with the pack voltage sensor.
+    PackVoltageMismatch,
+    /// A cell voltage is older than its freshness limit.
+    CellVoltageStale,
+    /// A temperature is older than its freshness limit.
+    TemperatureStale,
+    /// The current is older than its freshness limit.
+    CurrentStale,
+    /// The pack voltage is older than its freshness limit.
+    PackVoltageStale,
+    /// The hardware fault line is active.
+    HardwareFault,
+    /// A contactor reports closed although commanded open.
+    ContactorWelded,
+    /// A contactor reports open although commanded closed.
+    ContactorMismatch,
+    /// Precharge failed on every allowed attempt (value: the `PrechargeFailure` as a number).
+    PrechargeFailed,
+}
+
+/// Number of rules.
+pub const RULE_COUNT: usize = 20;
+
+impl RuleId {
+    /// All rules, in precedence order.
+    pub const ALL: [RuleId; RULE_COUNT] = [
+        RuleId::CellOverVoltage,
+        RuleId::CellUnderVoltage,
+        RuleId::PackOverVoltage,
+        RuleId::PackUnderVoltage,
+        RuleId::ChargeOverCurrent,
+        RuleId::DischargeOverCurrent,
+        RuleId::ChargeOverTemperature,
+        RuleId::ChargeUnderTemperature,
+        RuleId::DischargeOverTemperature,
+        RuleId::DischargeUnderTemperature,
+        RuleId::CellImbalance,
+        RuleId::PackVoltageMismatch,
+        RuleId::CellVoltageStale,
+        RuleId::TemperatureStale,
+        RuleId::CurrentStale,
+        RuleId::PackVoltageStale,
+        RuleId::HardwareFault,
+        RuleId::ContactorWelded,
+        RuleId::ContactorMismatch,
+        RuleId::PrechargeFailed,
+    ];
+
+    /// Position in [`RuleId::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The rule's static description.
+    pub const fn spec(self) -> &'static RuleSpec {
+        &SPECS[self.index()]
+    }
+
+    /// The rule's thresholds from `config`; freshness and event rules have only a maximum tier.
+    pub(crate) fn thresholds(self, config: &Config) -> RawThresholds {
+        let p = &config.protection;
+        let f = &config.freshness;
+        let stale = |ms: u32| RawThresholds {
+            tiers: [None, None, Some(ms.min(i32::MAX as u32) as i32)],
+            hysteresis: 0,
+            debounce: Duration::ZERO,
+        };
+        match self {
+            RuleId::CellOverVoltage => p.cell_over_voltage_mv.raw(),
+            RuleId::CellUnderVoltage => p.cell_under_voltage_mv.raw(),
+            RuleId::PackOverVoltage => p.pack_over_voltage_mv.raw(),
+            RuleId::PackUnderVoltage => p.pack_under_voltage_mv.raw(),
+            RuleId::ChargeOverCurrent => p.charge_over_current_ma.raw(),
+            RuleId::DischargeOverCurrent => p.discharge_over_current_ma.raw(),
+            RuleId::ChargeOverTemperature => p.charge_over_temperature_dc.raw(),
+            RuleId::ChargeUnderTemperature => p.charge_under_temperature_dc.raw(),
+            RuleId::DischargeOverTemperature => p.discharge_over_temperature_dc.raw(),
+            RuleId::DischargeUnderTemperature => p.discharge_under_temperature_dc.raw(),
+            RuleId::CellImbalance => p.cell_imbalance_mv.raw(),
+            RuleId::PackVoltageMismatch => p.pack_voltage_mismatch_mv.raw(),
+            RuleId::CellVoltageStale => stale(f.cell_voltage_ms),
+            RuleId::TemperatureStale => stale(f.temperature_ms),
+            RuleId::CurrentStale => stale(f.current_ms),
+            RuleId::PackVoltageStale => stale(f.pack_voltage_ms),
+            RuleId::HardwareFault
+            | RuleId::ContactorWelded
+            | RuleId::ContactorMismatch
+            | RuleId::PrechargeFailed => stale(0),
+        }
+    }
+}
+
+/// The rules whose thresholds come from `ProtectionConfig`.
+pub(crate) const THRESHOLD_RULES: [RuleId; 12] = [
+    RuleId::CellOverVoltage,
+    RuleId::CellUnderVoltage,
+    RuleId::PackOverVoltage,
+    RuleId::PackUnderVoltage,
+    RuleId::ChargeOverCurrent,
+    RuleId::DischargeOverCurrent,
+    RuleId::ChargeOverTemperature,
+    RuleId::ChargeUnderTemperature,
+    RuleId::DischargeOverTemperature,
+    RuleId::DischargeUnderTemperature,
+    RuleId::CellImbalance,
+    RuleId::PackVoltageMismatch,
+];
+
+/// The three tiers of a rule, after foxBMS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    /// Maximum operating limit: warn and derate the affected direction.
+    Operating,
+    /// Recommended safety limit: that direction's current limit to zero.
+    Recommended,
+    /// Maximum safety limit: open the contactors and latch.
+    Maximum,
+}
+
+impl Tier {
+    /// All tiers, mildest first.
+    pub const ALL: [Tier; 3] = [Tier::Operating, Tier::Recommended, Tier::Maximum];
+}
+
+/// Which current direction a rule restricts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Charging only.
+    Charge,
+    /// Discharging only.
+    Discharge,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Whether the rule restricts charging.
+    pub const fn charge(self) -> bool {
+        matches!(self, Direction::Charge | Direction::Both)
+    }
+
+    /// Whether the rule restricts discharging.
+    pub const fn discharge(self) -> bool {
+        matches!(self, Direction::Discharge | Direction::Both)
+    }
+}
+
+/// Where a fault was seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// The pack as a whole (pack voltage, current, plausibility).
+    Pack,
+    /// A cell, by series index from 0.
+    Cell(u16),
+    /// A temperature sensor, by index from 0.
+    Sensor(u16),
+    /// A contactor.
+    Contactor(ContactorId),
+}
+
+/// How a rule is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A measured value against three-tier thresholds, with debounce and hysteresis.
+    Threshold,
+    /// The age of a measurement against its freshness limit.
+    Freshness,
+    /// Raised by an event (hardware line, contactor supervision, precharge); latched.
+    Event,
+}
+
+/// The static description of one rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// Stable name for logs and telemetry.
+    pub name: &'static str,
+    /// Config field holding its thresholds (threshold rules), or the freshness field.
+    pub field: &'static str,
+    /// The unit of the rule's values, for display.
+    pub unit: &'static str,
+    pub(crate) side: Side,
+    /// Directions restricted by its operating and recommended tiers.
+    pub direction: Direction,
+    /// The maximum tier applies only while charging (the charge temperature window).
+    pub maximum_only_while_charging: bool,
+    /// A configuration must set its maximum tier.
+    pub required: bool,
+    /// How it is evaluated.
+    pub kind: Kind,
+}
+
+const fn spec(
+    name: &'static str,
+    field: &'static str,
+    unit: &'static str,
+    side: Side,
+    direction: Direction,
+    kind: Kind,
+) -> RuleSpec {
+    RuleSpec {
+        name,
+        field,
+        unit,
+        side,
+        direction,
+        maximum_only_while_charging: false,
+        required: matches!(kind, Kind::Threshold),
+        kind,
+    }
+}
+
+const fn charging_only(mut s: RuleSpec) -> RuleSpec {
+    s.maximum_only_while_charging = true;
+    s
+}
+
+const fn optional(mut s: RuleSpec) -> RuleSpec {
+    s.required = false;
+    s
+}
+
+use Direction::{Both, Charge, Discharge};
+use Kind::{Event, Freshness, Threshold};
+use Side::{High, Low};
+
+static SPECS: [RuleSpec; RULE_COUNT] = [
+    spec("cell_over_voltage", "protection.cell_over_voltage_mv", "mV", High, Charge, Threshold),
+    spec("cell_under_voltage", "protection.cell_under_voltage_mv", "mV", Low, Discharge, Threshold),
+    spec("pack_over_voltage", "protection.pack_over_voltage_mv", "mV", High, Charge, Threshold),
+    spec("pack_under_voltage", "protection.pack_under_voltage_mv", "mV", Low, Discharge, Threshold),
+    spec("charge_over_current", "protection.charge_over_current_ma", "mA", High, Charge, Threshold),
+    spec(
+        "discharge_over_current",
+        "protection.discharge_over_current_ma",
+        "mA",
+        High,
+        Discharge,
+        Threshold,
+    ),
+    charging_only(spec(
+        "charge_over_temperature",
+        "protection.charge_over_temperature_dc",
+        "dC",
+        High,
+        Charge,
+        Threshold,
+    )),
+    charging_only(spec(
+        "charge_under_temperature",
+        "protection.charge_under_temperature_dc",
+        "dC",
+        Low,
+        Charge,
+        Threshold,
+    )),
+    spec(
+        "discharge_over_temperature",
+        "protection.discharge_over_temperature_dc",
+        "dC",
+        High,
+        Discharge,
+        Threshold,
+    ),
+    spec(
+        "discharge_under_temperature",
+        "protection.discharge_under_temperature_dc",
+        "dC",
+        Low,
+        Discharge,
+        Threshold,
+    ),
+    optional(spec("cell_imbalance", "protection.cell_imbalance_mv", "mV", High, Both, Threshold)),
+    optional(spec(
+        "pack_voltage_mismatch",
+        "protection.pack_voltage_mismatch_mv",
+        "mV",
+        High,
+        Both,
+        Threshold,
+    )),
+    spec("cell_voltage_stale", "freshness.cell_voltage_ms", "ms", High, Both, Freshness),
+    spec("temperature_stale", "freshness.temperature_ms", "ms", High, Both, Freshness),
+    spec("current_stale", "freshness.current_ms", "ms", High, Both, Freshness),
+    spec("pack_voltage_stale", "freshness.pack_voltage_ms", "ms", High, Both, Freshness),
+    spec("hardware_fault", "", "", High, Both, Event),
+    spec("contactor_welded", "contactors.feedback", "", High, Both, Event),
+    spec("contactor_mismatch", "contactors.feedback", "", High, Both, Event),
+    spec("precharge_failed", "contactors", "", High, Both, Event),
+];

@@ -1,0 +1,93 @@
+//! The telemetry snapshot returned by [`Bms::status`](crate::Bms::status). Nothing in it is needed
+//! for safety; it tells people what the core is doing and why.
+
+use crate::action::{CurrentLimits, PrechargeFailure};
+use crate::contactor::SequenceState;
+use crate::input::ContactorId;
+use crate::measure::Summary;
+use crate::protection::{RULE_COUNT, RuleId, RuleStatus};
+use crate::time::Instant;
+use crate::units::{MilliAmps, MilliVolts};
+
+/// Why the contactors may not start closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// A maximum-safety fault is latched.
+    Fault(RuleId),
+    /// This cell's voltage was never received.
+    NoCellVoltage(u16),
+    /// This temperature sensor was never received.
+    NoTemperature(u16),
+    /// The current was never received.
+    NoCurrent,
+    /// The pack voltage was never received.
+    NoPackVoltage,
+    /// The bus voltage (needed to verify precharge) was never received.
+    NoBusVoltage,
+    /// This contactor has feedback configured but none was received.
+    NoFeedback(ContactorId),
+    /// This contactor reports closed while commanded open.
+    FeedbackDisagrees(ContactorId),
+}
+
+/// Commanded and reported position of one contactor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ContactorStatus {
+    /// What the core commands.
+    pub commanded_closed: bool,
+    /// What its feedback last reported, if it has any.
+    pub reported_closed: Option<bool>,
+}
+
+/// Inputs the core could not use, and events it could not queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Values for a cell or sensor index beyond the configured count.
+    pub out_of_range: u32,
+    /// Samples older than the value already stored (ignored; the newer value is kept).
+    pub out_of_order: u32,
+    /// Samples stamped later than `now` (treated as sampled now).
+    pub from_the_future: u32,
+    /// Calls whose `now` was earlier than a previous call's (treated as the previous `now`).
+    pub clock_went_back: u32,
+    /// Events dropped because `poll_action` was not drained.
+    pub dropped_events: u32,
+}
+
+/// Everything worth showing about the pack controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// The `now` of the last call.
+    pub now: Instant,
+    /// Where the contactor sequence stands.
+    pub sequence: SequenceState,
+    /// A `Start` is waiting or in progress.
+    pub close_requested: bool,
+    /// What forbids closing right now, if anything.
+    pub close_blocker: Option<Blocker>,
+    /// Per contactor, indexed by [`ContactorId::index`].
+    pub contactors: [ContactorStatus; 3],
+    /// Why the last failed precharge attempt failed.
+    pub last_precharge_failure: Option<PrechargeFailure>,
+    /// The current limits in force, with reasons.
+    pub limits: CurrentLimits,
+    /// Per rule, indexed by [`RuleId::index`].
+    pub rules: [RuleStatus; RULE_COUNT],
+    /// Extremes of the cell voltages and temperatures.
+    pub summary: Summary,
+    /// Latest current, if ever received.
+    pub current_ma: Option<MilliAmps>,
+    /// Latest pack voltage, if ever received.
+    pub pack_mv: Option<MilliVolts>,
+    /// Latest bus voltage, if ever received.
+    pub bus_mv: Option<MilliVolts>,
+    /// Rejected inputs and dropped events.
+    pub counters: Counters,
+}
+
+impl Status {
+    /// The first latched maximum-safety fault, if any.
+    pub fn latched(&self) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| self.rules[r.index()].latched)
+    }
+}

@@ -1,0 +1,144 @@
+//! The cargo-driven tasks: `ci` and the single steps that can also run on their own.
+
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Result};
+use crate::tidy;
+
+const CORE: &str = "cellwarden-core";
+/// The RP2040's target: building core for it proves that core stays `no_std` without alloc.
+const NO_STD_TARGET: &str = "thumbv6m-none-eabi";
+const DEMO: &[&str] = &["run", "-p", CORE, "--example", "demo"];
+
+/// Runs every check in order and stops at the first failure.
+pub fn ci() -> Result {
+    let started = Instant::now();
+    let runner = TestRunner::detect();
+    let mut steps: Vec<(&str, Vec<String>)> = vec![
+        ("fmt", strings(&["fmt", "--all", "--", "--check"])),
+        (
+            "clippy",
+            strings(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        ),
+        ("no_std build", strings(&["build", "-p", CORE, "--target", NO_STD_TARGET])),
+        (
+            "no_std build with serde",
+            strings(&["build", "-p", CORE, "--target", NO_STD_TARGET, "--features", "serde"]),
+        ),
+        ("test", runner.test_args(&[])),
+    ];
+    if let Some(args) = runner.doctest_args(&[]) {
+        steps.push(("doctest", args));
+    }
+    steps.push(("bench build", strings(&["bench", "--workspace", "--no-run"])));
+    steps.push(("demo", strings(DEMO)));
+
+    // Tidy runs in-process and first: it is the fastest step and its findings are the cheapest
+    // to fix.
+    let total = steps.len() + 1;
+    let mut timings = Vec::with_capacity(total);
+    announce(1, total, "tidy");
+    let step_started = Instant::now();
+    tidy::tidy().map_err(|err| format!("step `tidy` failed: {err}"))?;
+    timings.push(("tidy", step_started.elapsed()));
+    for (index, (name, args)) in steps.iter().enumerate() {
+        announce(index + 2, total, name);
+        let step_started = Instant::now();
+        cmd::cargo(name, args)?;
+        timings.push((name, step_started.elapsed()));
+    }
+
+    eprintln!();
+    for (name, elapsed) in &timings {
+        eprintln!("  {:>8}  {name}", seconds(*elapsed));
+    }
+    eprintln!("ci: all {total} steps passed in {}", seconds(started.elapsed()));
+    Ok(())
+}
+
+/// Runs the workspace tests, then the doctests, with `extra` passed to both runs.
+pub fn test(extra: &[String]) -> Result {
+    let runner = TestRunner::detect();
+    cmd::cargo("test", &runner.test_args(extra))?;
+    match runner.doctest_args(extra) {
+        Some(args) => cmd::cargo("doctest", &args),
+        None => Ok(()),
+    }
+}
+
+/// Runs core's criterion benchmarks with `extra` passed to criterion; criterion prints its own
+/// figures.
+pub fn bench(extra: &[String]) -> Result {
+    // Only the bench targets: the library's libtest harness would reject criterion's options.
+    let mut args = strings(&["bench", "-p", CORE, "--bench", "*"]);
+    if !extra.is_empty() {
+        args.push("--".to_owned());
+        args.extend_from_slice(extra);
+    }
+    cmd::cargo("bench", &args)
+}
+
+/// Runs the demo example of core.
+pub fn demo() -> Result {
+    cmd::cargo("demo", DEMO)
+}
+
+/// Which program runs the tests.
+#[derive(Clone, Copy)]
+enum TestRunner {
+    Nextest,
+    CargoTest,
+}
+
+impl TestRunner {
+    fn detect() -> TestRunner {
+        if cmd::cargo_succeeds(&["nextest", "--version"]) {
+            eprintln!("xtask: running tests with cargo-nextest");
+            TestRunner::Nextest
+        } else {
+            eprintln!("xtask: cargo-nextest not found, running tests with cargo test");
+            TestRunner::CargoTest
+        }
+    }
+
+    fn test_args(self, extra: &[String]) -> Vec<String> {
+        let mut args = match self {
+            TestRunner::Nextest => strings(&["nextest", "run", "--workspace", "--all-features"]),
+            TestRunner::CargoTest => strings(&["test", "--workspace", "--all-features"]),
+        };
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// Nextest does not run doctests, so they need their own run; `cargo test` already ran them.
+    fn doctest_args(self, extra: &[String]) -> Option<Vec<String>> {
+        match self {
+            TestRunner::Nextest => {
+                let mut args = strings(&["test", "--workspace", "--all-features", "--doc"]);
+                args.extend_from_slice(extra);
+                Some(args)
+            }
+            TestRunner::CargoTest => None,
+        }
+    }
+}
+
+fn announce(number: usize, total: usize, name: &str) {
+    eprintln!("\n==> ci step {number}/{total}: {name}");
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|arg| (*arg).to_owned()).collect()
+}
+
+fn seconds(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}

@@ -1,0 +1,86 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo runs.
+//!
+//! Every task runs cargo as a sub-process from the workspace root and prints each command before
+//! it runs it, so a CI log can be replayed by hand. A failing task names the step that failed.
+
+mod ci;
+mod cmd;
+mod tidy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Automation for the cellwarden workspace.
+///
+/// `cargo xtask ci` is the one command that CI and developers run before pushing.
+#[derive(Parser)]
+#[command(bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check CI runs, stopping at the first failing step.
+    ///
+    /// The steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
+    /// cellwarden-core for thumbv6m-none-eabi without and with the serde feature (the no_std
+    /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests; a build
+    /// of the benchmarks; the demo.
+    Ci,
+    /// Run the workspace tests and doctests.
+    ///
+    /// The tests run under cargo-nextest when it is installed, else under cargo test; nextest
+    /// does not run doctests, so `cargo test --doc` runs them after it.
+    Test {
+        /// Extra arguments for both test runs, e.g. a test name filter.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the criterion benchmarks of cellwarden-core and print their figures.
+    Bench {
+        /// Arguments for criterion, e.g. a benchmark name filter or `--save-baseline main`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the core demo: precharge, charge and a cell over-voltage trip, printing the event log.
+    Demo,
+    /// Check the repository rules that rustc and clippy cannot.
+    ///
+    /// No f32/f64, unsafe or std:: paths in the code of core/src; no ignored tests in any .rs
+    /// file; README.md names `cargo xtask ci` (on a line of its own) and `cargo xtask demo`; no
+    /// file in core/src longer than 800 lines; only .toml files in scenarios/.
+    Tidy,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Ci => ci::ci(),
+        Task::Test { args } => ci::test(&args),
+        Task::Bench { args } => ci::bench(&args),
+        Task::Demo => ci::demo(),
+        Task::Tidy => tidy::tidy(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -210,7 +210,6 @@ impl Bms {
         }
     }
 
-
     /// The one evaluation pass every `handle_*` ends with.
     fn update(&mut self, now: Instant) {
         let summary = self.measurements.summarize(&self.config, now);

@@ -286,8 +286,20 @@ impl Config {
     /// Checks every field; the first problem found is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         range("cell_count", None, self.cell_count.into(), 1, MAX_CELLS as i64)?;
-        range("temperature_count", None, self.temperature_count.into(), 1, MAX_TEMPERATURES as i64)?;
-        range("charge_current_max_ma", None, self.charge_current_max_ma.0.into(), 1, i32::MAX.into())?;
+        range(
+            "temperature_count",
+            None,
+            self.temperature_count.into(),
+            1,
+            MAX_TEMPERATURES as i64,
+        )?;
+        range(
+            "charge_current_max_ma",
+            None,
+            self.charge_current_max_ma.0.into(),
+            1,
+            i32::MAX.into(),
+        )?;
         range(
             "discharge_current_max_ma",
             None,
@@ -435,11 +447,7 @@ fn check_thresholds(
                 }
             };
             if !ok {
-                return Err(ConfigError {
-                    field,
-                    part: Some(TIER_PARTS[tier]),
-                    problem,
-                });
+                return Err(ConfigError { field, part: Some(TIER_PARTS[tier]), problem });
             }
         }
         previous = Some((tier, value));

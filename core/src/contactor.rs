@@ -175,7 +175,8 @@ impl Sequencer {
     pub fn feedback_consistent(&self, config: &Config, m: &Measurements) -> bool {
         let commanded = self.state.commanded();
         ContactorId::ALL.into_iter().all(|c| {
-            !has_feedback(config, c) || m.feedback[c.index()].map(|s| s.value) == Some(commanded[c.index()])
+            !has_feedback(config, c)
+                || m.feedback[c.index()].map(|s| s.value) == Some(commanded[c.index()])
         })
     }
 
@@ -219,10 +220,14 @@ impl Sequencer {
         let c = &config.contactors;
         let ms = |v: u32| Duration::from_millis(v.into());
         let state_deadline = match self.state {
-            SequenceState::ClosingNegative { since, .. } if !has_feedback(config, ContactorId::Negative) => {
+            SequenceState::ClosingNegative { since, .. }
+                if !has_feedback(config, ContactorId::Negative) =>
+            {
                 Some(since + ms(c.close_settle_ms))
             }
-            SequenceState::ClosingPositive { since, .. } if !has_feedback(config, ContactorId::Positive) => {
+            SequenceState::ClosingPositive { since, .. }
+                if !has_feedback(config, ContactorId::Positive) =>
+            {
                 Some(since + ms(c.close_settle_ms))
             }
             SequenceState::Precharging { since, .. } => {
@@ -255,7 +260,11 @@ impl Sequencer {
         match self.state {
             SequenceState::Open => {
                 if self.close_requested && blocker.is_none() {
-                    self.enter(now, config, SequenceState::ClosingNegative { since: now, attempt: 1 });
+                    self.enter(
+                        now,
+                        config,
+                        SequenceState::ClosingNegative { since: now, attempt: 1 },
+                    );
                 }
             }
             SequenceState::ClosingNegative { since, attempt } => {
@@ -309,8 +318,7 @@ impl Sequencer {
         let ms = |v: u32| Duration::from_millis(v.into());
         let pack = Measurements::fresh(m.pack, now, ms(f.pack_voltage_ms)).map(|v| v.0);
         let bus = Measurements::fresh(m.bus, now, ms(f.bus_voltage_ms)).map(|v| v.0);
-        let current =
-            Measurements::fresh(m.current, now, ms(f.current_ms)).map(|i| i.magnitude());
+        let current = Measurements::fresh(m.current, now, ms(f.current_ms)).map(|i| i.magnitude());
         let elapsed = now.saturating_since(since);
 
         let in_band = match (pack, bus) {

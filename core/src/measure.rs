@@ -151,7 +151,8 @@ impl Measurements {
         if s.cell_missing.is_none() {
             s.cell_sum_mv = Some(sum);
         }
-        for (i, slot) in self.temperatures[..usize::from(config.temperature_count)].iter().enumerate()
+        for (i, slot) in
+            self.temperatures[..usize::from(config.temperature_count)].iter().enumerate()
         {
             let index = i as u16; // i < MAX_TEMPERATURES
             let Some(sample) = slot else {

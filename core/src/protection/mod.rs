@@ -10,8 +10,8 @@
 mod rules;
 mod tier;
 
-pub use rules::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
 pub(crate) use rules::THRESHOLD_RULES;
+pub use rules::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
 
 use crate::action::{CurrentLimits, FaultChange, FaultEvent, LimitReason};
 use crate::config::{Config, RawThresholds};
@@ -79,20 +79,28 @@ impl Protection {
             let observed = observe(rule, ctx);
             for tier in Tier::ALL {
                 let Some(threshold) = raw.tiers[tier as usize] else { continue };
-                let gate_open = !(tier == Tier::Maximum && spec.maximum_only_while_charging)
-                    || ctx.charging;
+                let gate_open =
+                    !(tier == Tier::Maximum && spec.maximum_only_while_charging) || ctx.charging;
                 let cell = &mut self.cells[rule.index()][tier as usize];
                 let change = match spec.kind {
                     Kind::Threshold => {
-                        let violating = gate_open
-                            && observed.is_some_and(|o| beyond(spec, o.value, threshold));
+                        let violating =
+                            gate_open && observed.is_some_and(|o| beyond(spec, o.value, threshold));
                         let released = observed
                             .is_none_or(|o| inside(spec, o.value, threshold, raw.hysteresis));
-                        cell.step(ctx.now, tier, violating, released, observed_at(observed), raw.debounce)
+                        cell.step(
+                            ctx.now,
+                            tier,
+                            violating,
+                            released,
+                            observed_at(observed),
+                            raw.debounce,
+                        )
                     }
                     Kind::Freshness => {
                         let limit = Duration::from_millis(threshold as u64);
-                        let stale = observed.is_some_and(|o| ctx.now.saturating_since(o.at) >= limit);
+                        let stale =
+                            observed.is_some_and(|o| ctx.now.saturating_since(o.at) >= limit);
                         cell.step(ctx.now, tier, stale, !stale, None, Duration::ZERO)
                     }
                     Kind::Event => {
@@ -124,7 +132,14 @@ impl Protection {
     }
 
     /// Raises (and latches) the maximum tier of an event rule, once.
-    pub fn raise(&mut self, now: Instant, rule: RuleId, location: Location, value: i32, out: &mut Outbox) {
+    pub fn raise(
+        &mut self,
+        now: Instant,
+        rule: RuleId,
+        location: Location,
+        value: i32,
+        out: &mut Outbox,
+    ) {
         let cell = &mut self.cells[rule.index()][Tier::Maximum as usize];
         if cell.state == TierState::Active {
             return;
@@ -177,15 +192,22 @@ impl Protection {
                 Some(o) if !ok => (o.location, o.value),
                 _ => (cell.location, cell.value),
             };
-            out.event(FaultEvent { at: ctx.now, rule, tier: Tier::Maximum, change, location, value });
+            out.event(FaultEvent {
+                at: ctx.now,
+                rule,
+                tier: Tier::Maximum,
+                change,
+                location,
+                value,
+            });
         }
     }
 
     /// The first rule (in precedence order) whose maximum tier is latched.
     pub fn latched(&self) -> Option<RuleId> {
-        RuleId::ALL
-            .into_iter()
-            .find(|rule| self.cells[rule.index()][Tier::Maximum as usize].state == TierState::Active)
+        RuleId::ALL.into_iter().find(|rule| {
+            self.cells[rule.index()][Tier::Maximum as usize].state == TierState::Active
+        })
     }
 
     /// The earliest moment a pending debounce completes or a fresh value goes stale.
@@ -236,14 +258,16 @@ impl Protection {
                     Tier::Operating => MilliAmps(config.operating_limit_derate.of(max.0)),
                     Tier::Recommended | Tier::Maximum => MilliAmps(0),
                 };
-                if direction.charge() {
+                // A latched maximum tier has opened the contactors: nothing flows either way.
+                let both = tier == Tier::Maximum;
+                if both || direction.charge() {
                     let a = allowed(config.charge_current_max_ma);
                     if a < limits.charge_ma {
                         limits.charge_ma = a;
                         limits.charge_reason = reason;
                     }
                 }
-                if direction.discharge() {
+                if both || direction.discharge() {
                     let a = allowed(config.discharge_current_max_ma);
                     if a < limits.discharge_ma {
                         limits.discharge_ma = a;
@@ -312,16 +336,15 @@ fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
         location: Location::Sensor(e.index),
         at: e.at,
     };
-    let pack = |s: Sample<MilliVolts>| Observed { value: s.value.0, location: Location::Pack, at: s.at };
+    let pack =
+        |s: Sample<MilliVolts>| Observed { value: s.value.0, location: Location::Pack, at: s.at };
     match rule {
         RuleId::CellOverVoltage => s.cell_max.map(cell),
         RuleId::CellUnderVoltage => s.cell_min.map(cell),
         RuleId::PackOverVoltage | RuleId::PackUnderVoltage => m.pack.map(pack),
-        RuleId::ChargeOverCurrent => m.current.map(|c| Observed {
-            value: c.value.0,
-            location: Location::Pack,
-            at: c.at,
-        }),
+        RuleId::ChargeOverCurrent => {
+            m.current.map(|c| Observed { value: c.value.0, location: Location::Pack, at: c.at })
+        }
         RuleId::DischargeOverCurrent => m.current.map(|c| Observed {
             value: c.value.0.saturating_neg(),
             location: Location::Pack,
@@ -361,13 +384,11 @@ fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
         }),
         RuleId::CurrentStale => m.current.map(|c| sample_age(ctx.now, c, Location::Pack)),
         RuleId::PackVoltageStale => m.pack.map(|p| sample_age(ctx.now, p, Location::Pack)),
-        RuleId::HardwareFault => m
-            .hardware_fault
-            .filter(|h| h.value)
-            .map(|h| Observed { value: 1, location: Location::Pack, at: h.at }),
+        RuleId::HardwareFault => m.hardware_fault.filter(|h| h.value).map(|h| Observed {
+            value: 1,
+            location: Location::Pack,
+            at: h.at,
+        }),
         RuleId::ContactorWelded | RuleId::ContactorMismatch | RuleId::PrechargeFailed => None,
     }
 }
-
-#[cfg(test)]
-mod tests;

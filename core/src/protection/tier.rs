@@ -23,7 +23,8 @@ pub(super) struct TierCell {
 }
 
 impl TierCell {
-    pub const CLEAR: TierCell = TierCell { state: TierState::Clear, location: Location::Pack, value: 0 };
+    pub const CLEAR: TierCell =
+        TierCell { state: TierState::Clear, location: Location::Pack, value: 0 };
 
     /// Advances the state at `now`. `violating`: the value is beyond the threshold; `released`:
     /// it is back inside the hysteresis. `sampled_at` is when the violating value was sampled

@@ -13,6 +13,7 @@ const DEMO: &[&str] = &["run", "-p", CORE, "--example", "demo"];
 /// Runs every check in order and stops at the first failure.
 pub fn ci() -> Result {
     let started = Instant::now();
+    ensure_no_std_target()?;
     let runner = TestRunner::detect();
     let mut steps: Vec<(&str, Vec<String>)> = vec![
         ("fmt", strings(&["fmt", "--all", "--", "--check"])),
@@ -89,6 +90,31 @@ pub fn bench(extra: &[String]) -> Result {
 /// Runs the demo example of core.
 pub fn demo() -> Result {
     cmd::cargo("demo", DEMO)
+}
+
+/// Installs the RP2040 target through rustup when it is missing, so `cargo xtask ci` works on a
+/// fresh machine. Without rustup the no_std build step reports the missing target itself.
+fn ensure_no_std_target() -> Result {
+    let Ok(output) = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        eprintln!("xtask: rustup not found; assuming {NO_STD_TARGET} is installed");
+        return Ok(());
+    };
+    if String::from_utf8_lossy(&output.stdout).lines().any(|line| line.trim() == NO_STD_TARGET) {
+        return Ok(());
+    }
+    eprintln!("$ rustup target add {NO_STD_TARGET}");
+    let status = std::process::Command::new("rustup")
+        .args(["target", "add", NO_STD_TARGET])
+        .status()
+        .map_err(|err| format!("could not run rustup: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`rustup target add {NO_STD_TARGET}` failed with {status}"))
+    }
 }
 
 /// Which program runs the tests.

@@ -309,8 +309,11 @@ impl Config {
         )?;
         range("operating_limit_derate", None, self.operating_limit_derate.0.into(), 0, 1000)?;
         range("idle_current_ma", None, self.idle_current_ma.0.into(), 0, i32::MAX.into())?;
-        for rule in crate::protection::THRESHOLD_RULES {
+        for rule in crate::protection::RuleId::ALL {
             let spec = rule.spec();
+            if spec.kind != crate::protection::Kind::Threshold {
+                continue;
+            }
             check_thresholds(spec.field, spec.side, spec.required, &rule.thresholds(self))?;
         }
         // The largest emitted limit must stay below the over-current trip, or an inverter that

@@ -10,7 +10,6 @@
 mod rules;
 mod tier;
 
-pub(crate) use rules::THRESHOLD_RULES;
 pub use rules::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
 
 use crate::action::{CurrentLimits, FaultChange, FaultEvent, LimitReason};

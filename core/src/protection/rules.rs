@@ -122,22 +122,6 @@ impl RuleId {
     }
 }
 
-/// The rules whose thresholds come from `ProtectionConfig`.
-pub(crate) const THRESHOLD_RULES: [RuleId; 12] = [
-    RuleId::CellOverVoltage,
-    RuleId::CellUnderVoltage,
-    RuleId::PackOverVoltage,
-    RuleId::PackUnderVoltage,
-    RuleId::ChargeOverCurrent,
-    RuleId::DischargeOverCurrent,
-    RuleId::ChargeOverTemperature,
-    RuleId::ChargeUnderTemperature,
-    RuleId::DischargeOverTemperature,
-    RuleId::DischargeUnderTemperature,
-    RuleId::CellImbalance,
-    RuleId::PackVoltageMismatch,
-];
-
 /// The three tiers of a rule, after foxBMS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tier {

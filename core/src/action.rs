@@ -145,7 +145,7 @@ pub enum PrechargeFailure {
 /// How the contactors were opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenKind {
-    /// Graceful stop: the current fell below the break current.
+    /// Graceful stop: the current fell to the break current or below.
     Graceful,
     /// Graceful stop: the deadline passed with this current still flowing (or unknown).
     GracefulDeadline {
@@ -159,6 +159,7 @@ pub enum OpenKind {
     },
     /// An `EmergencyStop` command opened them.
     EmergencyStop,
-    /// A closing sequence was abandoned (stop requested or precharge failed).
+    /// A closing sequence was abandoned by a `Stop`. (A failed precharge attempt reports
+    /// [`SequenceEvent::PrechargeFailed`] instead.)
     Aborted,
 }

@@ -25,6 +25,8 @@ pub struct Bms {
     sent_contactors: [Option<bool>; 3],
     /// Last limits delivered.
     sent_limits: Option<CurrentLimits>,
+    /// Sample time of the first current sample of the present charging run.
+    charging_since: Option<Instant>,
     /// A `Start` arrived; report once whether it is blocked.
     report_start: bool,
     deadline: Option<Instant>,
@@ -67,6 +69,7 @@ impl Bms {
             outbox: Outbox::new(),
             sent_contactors: [None; 3],
             sent_limits: None,
+            charging_since: None,
             report_start: false,
             deadline: None,
             status,
@@ -104,7 +107,16 @@ impl Bms {
                 self.count_rejected_block(first, dc.len(), temperatures, rejected);
                 None
             }
-            Input::Current { sampled_at, ma } => Some(m.store_current(ma, stamp(sampled_at))),
+            Input::Current { sampled_at, ma } => {
+                let at = stamp(sampled_at);
+                let accepted = m.store_current(ma, at);
+                if accepted == Accept::Stored {
+                    let charging = ma.0 > self.config.idle_current_ma.0;
+                    self.charging_since =
+                        if charging { self.charging_since.or(Some(at)) } else { None };
+                }
+                Some(accepted)
+            }
             Input::PackVoltage { sampled_at, mv } => Some(m.store_pack(mv, stamp(sampled_at))),
             Input::BusVoltage { sampled_at, mv } => Some(m.store_bus(mv, stamp(sampled_at))),
             Input::ContactorFeedback { sampled_at, contactor, closed } => {
@@ -195,7 +207,7 @@ impl Bms {
     fn command(&mut self, now: Instant, command: Command) {
         match command {
             Command::Start => {
-                self.sequencer.close_requested = true;
+                self.sequencer.start(now, &self.config, &mut self.outbox);
                 self.report_start = true;
             }
             Command::Stop => self.sequencer.stop(now, &self.config, &mut self.outbox),
@@ -204,7 +216,14 @@ impl Bms {
             }
             Command::ClearFaults => {
                 let summary = self.measurements.summarize(&self.config, now);
-                let ctx = context(&self.config, &self.measurements, &self.sequencer, now, &summary);
+                let ctx = context(
+                    &self.config,
+                    &self.measurements,
+                    &self.sequencer,
+                    self.charging_since,
+                    now,
+                    &summary,
+                );
                 self.protection.clear_latched(&ctx, &mut self.outbox);
             }
         }
@@ -213,10 +232,17 @@ impl Bms {
     /// The one evaluation pass every `handle_*` ends with.
     fn update(&mut self, now: Instant) {
         let summary = self.measurements.summarize(&self.config, now);
-        let ctx = context(&self.config, &self.measurements, &self.sequencer, now, &summary);
+        let ctx = context(
+            &self.config,
+            &self.measurements,
+            &self.sequencer,
+            self.charging_since,
+            now,
+            &summary,
+        );
         self.protection.evaluate(&ctx, &mut self.outbox);
-        if let Some((rule, location, value)) =
-            self.sequencer.supervise(now, &self.config, &self.measurements)
+        for (rule, location, value) in
+            self.sequencer.supervise(now, &self.config, &self.measurements).into_iter().flatten()
         {
             self.protection.raise(now, rule, location, value, &mut self.outbox);
         }
@@ -347,6 +373,7 @@ fn context<'a>(
     config: &Config,
     measurements: &'a Measurements,
     sequencer: &Sequencer,
+    charging_since: Option<Instant>,
     now: Instant,
     summary: &'a Summary,
 ) -> Context<'a> {
@@ -357,6 +384,7 @@ fn context<'a>(
         summary,
         measurements,
         charging: current.is_some_and(|i| i.0 > config.idle_current_ma.0),
+        charging_since,
         feedback_consistent: sequencer.feedback_consistent(config, measurements),
     }
 }

@@ -155,7 +155,7 @@ pub struct ContactorConfig {
     pub precharge_attempts: u8,
     /// Pause between attempts, to let the precharge resistor cool.
     pub precharge_retry_delay_ms: u32,
-    /// A graceful stop opens the contactors once the current is below this magnitude...
+    /// A graceful stop opens the contactors once the current magnitude is at or below this...
     pub break_current_ma: MilliAmps,
     /// ...or after this long, whatever the current.
     pub graceful_open_timeout_ms: u32,

@@ -6,7 +6,8 @@
 //! Precharging --no rise / too slow--> RetryWait --delay--> ClosingNegative   (bounded attempts)
 //! Precharging --short, or attempts exhausted--> Open + latched PrechargeFailed
 //! ClosingPositive --confirmed--> Closed (precharge relay opens)
-//! Closed --Stop--> Stopping --current below break current, or deadline--> Open
+//! Closed --Stop--> Stopping --current at or below break current, or deadline--> Open
+//! Stopping --Start--> Closed (the stop is cancelled)
 //! any --maximum-safety fault latched, or EmergencyStop--> Open at once
 //! ```
 //!
@@ -114,6 +115,15 @@ impl Sequencer {
         }
     }
 
+    /// `Start`: close as soon as nothing blocks it; cancels a graceful stop in progress.
+    pub fn start(&mut self, now: Instant, config: &Config, out: &mut Outbox) {
+        self.close_requested = true;
+        if let SequenceState::Stopping { .. } = self.state {
+            self.enter(now, config, SequenceState::Closed);
+            out.sequence(SequenceEvent::Closed);
+        }
+    }
+
     /// `Stop`: graceful open from `Closed`, abandon a closing sequence, forget the request.
     pub fn stop(&mut self, now: Instant, config: &Config, out: &mut Outbox) {
         self.close_requested = false;
@@ -143,11 +153,18 @@ impl Sequencer {
         }
     }
 
-    /// Feedback supervision: returns a weld or mismatch fault to latch, if one is due.
-    pub fn supervise(&mut self, now: Instant, config: &Config, m: &Measurements) -> Option<Raise> {
+    /// Feedback supervision: returns the weld or mismatch faults to latch, one slot per
+    /// contactor. Every due fault is returned at once: a fault left for a later call would leave
+    /// its deadline in the past.
+    pub fn supervise(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        m: &Measurements,
+    ) -> [Option<Raise>; 3] {
         let commanded = self.state.commanded();
         let timeout = Duration::from_millis(config.contactors.feedback_timeout_ms.into());
-        let mut raise = None;
+        let mut raise = [None; 3];
         for c in ContactorId::ALL {
             let i = c.index();
             let reported = m.feedback[i].map(|s| s.value);
@@ -160,10 +177,10 @@ impl Sequencer {
                 continue;
             }
             let since = *self.mismatch_since[i].get_or_insert(now);
-            if raise.is_none() && now >= since + timeout {
+            if now >= since + timeout {
                 let rule =
                     if commanded[i] { RuleId::ContactorMismatch } else { RuleId::ContactorWelded };
-                raise = Some((rule, Location::Contactor(c), i32::from(reported == Some(true))));
+                raise[i] = Some((rule, Location::Contactor(c), i32::from(reported == Some(true))));
                 self.mismatch_since[i] = None;
                 self.reported[i] = true;
             }
@@ -183,6 +200,30 @@ impl Sequencer {
     /// Advances the sequence at `now`. `latched` is the first latched maximum-safety fault;
     /// `blocker` what (if anything) forbids starting to close.
     pub fn step(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        m: &Measurements,
+        latched: Option<RuleId>,
+        blocker: Option<Blocker>,
+        out: &mut Outbox,
+    ) -> Option<Raise> {
+        let raise = self.advance(now, config, m, latched, blocker, out);
+        // A window opened by this step for a contactor whose feedback already reports the new
+        // command would only be closed by the next evaluation: close it now, so it leaves no
+        // deadline behind and evaluating twice at one instant stays a no-op.
+        let commanded = self.state.commanded();
+        for c in ContactorId::ALL {
+            let i = c.index();
+            if has_feedback(config, c) && m.feedback[i].is_some_and(|s| s.value == commanded[i]) {
+                self.mismatch_since[i] = None;
+                self.reported[i] = false;
+            }
+        }
+        raise
+    }
+
+    fn advance(
         &mut self,
         now: Instant,
         config: &Config,
@@ -234,7 +275,9 @@ impl Sequencer {
                 let rise = since + ms(c.precharge_rise_check_ms);
                 Some(if now < rise { rise } else { since + ms(c.precharge_timeout_ms) })
             }
-            SequenceState::RetryWait { until, .. } => Some(until),
+            // Past `until` only a blocker holds the next attempt back, and blockers change
+            // with inputs, not with time: no deadline (it would lie in the past).
+            SequenceState::RetryWait { until, .. } if now < until => Some(until),
             SequenceState::Stopping { since } => Some(since + ms(c.graceful_open_timeout_ms)),
             _ => None,
         };

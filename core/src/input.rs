@@ -73,7 +73,8 @@ pub enum Input<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Command {
     /// Close the contactors (precharge first) as soon as it is safe; stays requested while
-    /// closing is blocked by missing data, until `Stop` or a safety fault.
+    /// closing is blocked by missing data, until `Stop` or a safety fault. Cancels a graceful
+    /// stop that has not opened yet.
     Start,
     /// Graceful stop: ask for zero current, open below the break current or at a deadline.
     Stop,

@@ -117,7 +117,9 @@ fn contactors(cells: i32) -> ContactorConfig {
         precharge_done_current_ma: MilliAmps(1_000),
         precharge_short_current_ma: MilliAmps(15_000),
         precharge_rise_check_ms: 500,
-        precharge_min_rise: Permille(500),
+        // 20 % of the pack voltage after 500 ms: a precharge time constant up to about 2.2 s
+        // still counts as rising (and ends as `TooSlow` if it cannot settle by the deadline).
+        precharge_min_rise: Permille(200),
         precharge_attempts: 3,
         precharge_retry_delay_ms: 5_000,
         break_current_ma: MilliAmps(2_000),
@@ -163,8 +165,10 @@ impl Config {
             protection: protection(
                 16,
                 &CellWindow { over: [3_550, 3_650, 3_750], under: [2_900, 2_800, 2_500] },
-                [c * 55 / 100, c * 60 / 100, c * 75 / 100],
-                [c * 110 / 100, c * 120 / 100, c * 150 / 100],
+                // c is a multiple of 1000, so dividing first is exact; multiplying first
+                // overflows an i32 from about 14 300 Ah.
+                [c / 100 * 55, c / 100 * 60, c / 100 * 75],
+                [c / 100 * 110, c / 100 * 120, c / 100 * 150],
             ),
             freshness: FRESHNESS,
             contactors: contactors(16),

@@ -128,8 +128,11 @@ impl fmt::Display for Instant {
 }
 
 impl fmt::Debug for Duration {
+    /// Whole seconds as `s`, whole milliseconds as `ms`, anything else as `us`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1_000 == 0 {
+        if self.0 % 1_000_000 == 0 && self.0 != 0 {
+            write!(f, "{}s", self.0 / 1_000_000)
+        } else if self.0 % 1_000 == 0 {
             write!(f, "{}ms", self.0 / 1_000)
         } else {
             write!(f, "{}us", self.0)

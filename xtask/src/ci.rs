@@ -95,9 +95,8 @@ pub fn demo() -> Result {
 /// Installs the RP2040 target through rustup when it is missing, so `cargo xtask ci` works on a
 /// fresh machine. Without rustup the no_std build step reports the missing target itself.
 fn ensure_no_std_target() -> Result {
-    let Ok(output) = std::process::Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
+    let Ok(output) =
+        std::process::Command::new("rustup").args(["target", "list", "--installed"]).output()
     else {
         eprintln!("xtask: rustup not found; assuming {NO_STD_TARGET} is installed");
         return Ok(());

@@ -28,6 +28,8 @@ pub(crate) struct Context<'a> {
     pub measurements: &'a Measurements,
     /// Fresh current is flowing into the pack above the idle threshold.
     pub charging: bool,
+    /// Sample time of the first current sample of the present charging run, if charging.
+    pub charging_since: Option<Instant>,
     /// Every contactor with feedback reports what it is commanded to be.
     pub feedback_consistent: bool,
 }
@@ -78,8 +80,8 @@ impl Protection {
             let observed = observe(rule, ctx);
             for tier in Tier::ALL {
                 let Some(threshold) = raw.tiers[tier as usize] else { continue };
-                let gate_open =
-                    !(tier == Tier::Maximum && spec.maximum_only_while_charging) || ctx.charging;
+                let gated = tier == Tier::Maximum && spec.maximum_only_while_charging;
+                let gate_open = !gated || ctx.charging;
                 let cell = &mut self.cells[rule.index()][tier as usize];
                 let change = match spec.kind {
                     Kind::Threshold => {
@@ -87,14 +89,13 @@ impl Protection {
                             gate_open && observed.is_some_and(|o| beyond(spec, o.value, threshold));
                         let released = observed
                             .is_none_or(|o| inside(spec, o.value, threshold, raw.hysteresis));
-                        cell.step(
-                            ctx.now,
-                            tier,
-                            violating,
-                            released,
-                            observed_at(observed),
-                            raw.debounce,
-                        )
+                        // A tier that only applies while charging is violated from the later of
+                        // the value's sample and the start of charging.
+                        let mut since = observed.map(|o| o.at);
+                        if gated {
+                            since = since.max(ctx.charging_since);
+                        }
+                        cell.step(ctx.now, tier, violating, released, since, raw.debounce)
                     }
                     Kind::Freshness => {
                         let limit = Duration::from_millis(threshold as u64);
@@ -187,10 +188,9 @@ impl Protection {
             } else {
                 FaultChange::ClearRefused
             };
-            let (location, value) = match observed {
-                Some(o) if !ok => (o.location, o.value),
-                _ => (cell.location, cell.value),
-            };
+            // Report the value as it is now; event rules have none and keep the raised one.
+            let (location, value) =
+                observed.map_or((cell.location, cell.value), |o| (o.location, o.value));
             out.event(FaultEvent {
                 at: ctx.now,
                 rule,
@@ -238,12 +238,8 @@ impl Protection {
 
     /// The current limits the active tiers allow, each with the first rule that binds it.
     pub fn limits(&self, config: &Config) -> CurrentLimits {
-        let mut limits = CurrentLimits {
-            charge_ma: config.charge_current_max_ma,
-            charge_reason: LimitReason::ConfiguredMaximum,
-            discharge_ma: config.discharge_current_max_ma,
-            discharge_reason: LimitReason::ConfiguredMaximum,
-        };
+        let mut charge = Binding::new(config.charge_current_max_ma);
+        let mut discharge = Binding::new(config.discharge_current_max_ma);
         for rule in RuleId::ALL {
             let direction = rule.spec().direction;
             for tier in Tier::ALL {
@@ -260,22 +256,19 @@ impl Protection {
                 // A latched maximum tier has opened the contactors: nothing flows either way.
                 let both = tier == Tier::Maximum;
                 if both || direction.charge() {
-                    let a = allowed(config.charge_current_max_ma);
-                    if a < limits.charge_ma {
-                        limits.charge_ma = a;
-                        limits.charge_reason = reason;
-                    }
+                    charge.offer(allowed(config.charge_current_max_ma), tier, reason);
                 }
                 if both || direction.discharge() {
-                    let a = allowed(config.discharge_current_max_ma);
-                    if a < limits.discharge_ma {
-                        limits.discharge_ma = a;
-                        limits.discharge_reason = reason;
-                    }
+                    discharge.offer(allowed(config.discharge_current_max_ma), tier, reason);
                 }
             }
         }
-        limits
+        CurrentLimits {
+            charge_ma: charge.limit,
+            charge_reason: charge.reason,
+            discharge_ma: discharge.limit,
+            discharge_reason: discharge.reason,
+        }
     }
 
     /// Per-rule state for telemetry.
@@ -296,8 +289,25 @@ impl Protection {
     }
 }
 
-fn observed_at(o: Option<Observed>) -> Option<Instant> {
-    o.map(|o| o.at)
+/// The lowest limit offered so far in one direction, and what binds it.
+struct Binding {
+    limit: MilliAmps,
+    tier: Option<Tier>,
+    reason: LimitReason,
+}
+
+impl Binding {
+    fn new(max: MilliAmps) -> Self {
+        Binding { limit: max, tier: None, reason: LimitReason::ConfiguredMaximum }
+    }
+
+    /// A lower limit wins; between equal limits the more severe tier names the reason (a
+    /// latched maximum explains a zero better than a recommended tier), then precedence order.
+    fn offer(&mut self, limit: MilliAmps, tier: Tier, reason: LimitReason) {
+        if limit < self.limit || (limit == self.limit && Some(tier) > self.tier) {
+            *self = Binding { limit, tier: Some(tier), reason };
+        }
+    }
 }
 
 /// `value` violates `threshold`.

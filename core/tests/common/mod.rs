@@ -255,10 +255,15 @@ impl Rig {
             .collect()
     }
 
-    /// When a contactor was first commanded open at or after `t`.
+    /// When a main contactor (negative or positive) was first commanded open at or after `t`.
+    /// The precharge relay is left out: it opens at the end of every successful close.
     pub fn first_open_at_or_after(&self, t: Instant) -> Option<Instant> {
         self.log.iter().find_map(|(at, a)| match a {
-            Action::Contactor { closed: false, .. } if *at >= t => Some(*at),
+            Action::Contactor { contactor, closed: false }
+                if *at >= t && *contactor != ContactorId::Precharge =>
+            {
+                Some(*at)
+            }
             _ => None,
         })
     }

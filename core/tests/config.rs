@@ -1,0 +1,299 @@
+//! Config validation: the presets are valid over their whole documented range, and each kind of
+//! bad value is rejected with the field, the part and a readable message.
+
+use cellwarden_core::{
+    Bms, Config, ConfigError, DeciCelsius, Instant, MAX_CELLS, MAX_CONFIG_MS, MAX_TEMPERATURES,
+    MilliAmps, MilliVolts, Problem,
+};
+
+fn lfp() -> Config {
+    Config::lfp_16s(100)
+}
+
+fn error(config: &Config) -> ConfigError {
+    config.validate().expect_err("config must be rejected")
+}
+
+fn out_of_range(
+    field: &'static str,
+    part: Option<&'static str>,
+    value: i64,
+    min: i64,
+    max: i64,
+) -> ConfigError {
+    ConfigError { field, part, problem: Problem::OutOfRange { value, min, max } }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presets.
+
+#[test]
+fn tesla_preset_is_valid_for_1_to_32_modules() {
+    for modules in 1..=32 {
+        let config = Config::tesla_model_s(modules);
+        assert_eq!(config.validate(), Ok(()), "{modules} modules");
+        assert_eq!(usize::from(config.cell_count), 6 * usize::from(modules));
+    }
+}
+
+#[test]
+fn tesla_preset_beyond_32_modules_is_rejected_not_truncated() {
+    let e = error(&Config::tesla_model_s(33));
+    assert_eq!(e, out_of_range("cell_count", None, 198, 1, MAX_CELLS as i64));
+    assert_eq!(error(&Config::tesla_model_s(0)).field, "cell_count");
+    assert_eq!(error(&Config::tesla_model_s(u16::MAX)).field, "cell_count");
+}
+
+#[test]
+fn lfp_preset_is_valid_for_1_to_1000_ah() {
+    for ah in 1..=1000 {
+        assert_eq!(Config::lfp_16s(ah).validate(), Ok(()), "{ah} Ah");
+    }
+}
+
+#[test]
+fn lfp_preset_does_not_overflow_at_the_largest_capacity() {
+    // 1.5 C over-current of a 65535 Ah pack is 98 kA: it fits an i32 in mA.
+    let config = Config::lfp_16s(u16::MAX);
+    assert_eq!(config.validate(), Ok(()));
+    assert_eq!(config.protection.discharge_over_current_ma.maximum, Some(MilliAmps(98_302_500)));
+}
+
+#[test]
+fn bms_new_rejects_what_validate_rejects() {
+    let mut config = lfp();
+    config.cell_count = 0;
+    let e = Bms::new(config.clone(), Instant::ZERO).expect_err("rejected");
+    assert_eq!(e, error(&config));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counts and limits.
+
+#[test]
+fn cell_count_must_lie_in_1_to_max_cells() {
+    let mut config = lfp();
+    config.cell_count = 0;
+    assert_eq!(error(&config), out_of_range("cell_count", None, 0, 1, MAX_CELLS as i64));
+    config.cell_count = MAX_CELLS as u16 + 1;
+    assert_eq!(error(&config), out_of_range("cell_count", None, 193, 1, MAX_CELLS as i64));
+    // MAX_CELLS itself is fine as far as the count goes (the preset's pack limits follow 16 cells
+    // but nothing ties them to the count).
+    config.cell_count = MAX_CELLS as u16;
+    assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
+fn temperature_count_must_lie_in_1_to_max_temperatures() {
+    let mut config = lfp();
+    config.temperature_count = 0;
+    assert_eq!(error(&config).field, "temperature_count");
+    config.temperature_count = MAX_TEMPERATURES as u16 + 1;
+    let e = error(&config);
+    assert_eq!(e, out_of_range("temperature_count", None, 65, 1, MAX_TEMPERATURES as i64));
+}
+
+#[test]
+fn charge_current_max_must_stay_below_the_first_over_current_tier() {
+    let mut config = lfp();
+    let operating = config.protection.charge_over_current_ma.operating.expect("preset sets it");
+    config.charge_current_max_ma = operating;
+    let e = error(&config);
+    assert_eq!(e.field, "charge_current_max_ma");
+    assert_eq!(
+        e.problem,
+        Problem::MustBeBelow {
+            other: "protection.charge_over_current_ma",
+            value: operating.0.into(),
+            other_value: operating.0.into(),
+        }
+    );
+    config.charge_current_max_ma = MilliAmps(operating.0 + 1);
+    assert_eq!(error(&config).field, "charge_current_max_ma");
+    config.charge_current_max_ma = MilliAmps(operating.0 - 1);
+    assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
+fn without_an_operating_tier_the_current_max_is_checked_against_the_next_tier() {
+    let mut config = lfp();
+    config.protection.discharge_over_current_ma.operating = None;
+    let recommended = config.protection.discharge_over_current_ma.recommended.expect("preset");
+    config.discharge_current_max_ma = recommended;
+    let e = error(&config);
+    assert_eq!(e.field, "discharge_current_max_ma");
+    assert!(
+        matches!(e.problem, Problem::MustBeBelow { other_value, .. } if other_value == i64::from(recommended.0))
+    );
+}
+
+#[test]
+fn current_maxima_and_derate_are_range_checked() {
+    let mut config = lfp();
+    config.charge_current_max_ma = MilliAmps(0);
+    assert_eq!(error(&config).field, "charge_current_max_ma");
+    let mut config = lfp();
+    config.operating_limit_derate.0 = 1_001;
+    assert_eq!(error(&config), out_of_range("operating_limit_derate", None, 1_001, 0, 1_000));
+    let mut config = lfp();
+    config.idle_current_ma = MilliAmps(-1);
+    assert_eq!(error(&config).field, "idle_current_ma");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threshold tiers.
+
+#[test]
+fn a_required_maximum_tier_cannot_be_left_out() {
+    let mut config = lfp();
+    config.protection.cell_over_voltage_mv.maximum = None;
+    let e = error(&config);
+    assert_eq!(
+        e,
+        ConfigError {
+            field: "protection.cell_over_voltage_mv",
+            part: Some("maximum"),
+            problem: Problem::Required,
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "protection.cell_over_voltage_mv.maximum: must be set (a safety limit cannot be left out)"
+    );
+}
+
+#[test]
+fn every_temperature_window_requires_its_maximum() {
+    let mut config = lfp();
+    config.protection.charge_under_temperature_dc.maximum = None;
+    assert_eq!(error(&config).field, "protection.charge_under_temperature_dc");
+    assert_eq!(error(&config).problem, Problem::Required);
+}
+
+#[test]
+fn plausibility_rules_may_be_switched_off_entirely() {
+    let mut config = lfp();
+    for t in
+        [&mut config.protection.cell_imbalance_mv, &mut config.protection.pack_voltage_mismatch_mv]
+    {
+        t.operating = None;
+        t.recommended = None;
+        t.maximum = None;
+    }
+    assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
+fn tiers_of_a_high_rule_must_rise() {
+    let mut config = lfp();
+    // cell over-voltage: 3550 < 3650 < 3750.
+    config.protection.cell_over_voltage_mv.recommended = Some(MilliVolts(3_550));
+    let e = error(&config);
+    assert_eq!(e.field, "protection.cell_over_voltage_mv");
+    assert_eq!(e.part, Some("recommended"));
+    assert_eq!(
+        e.problem,
+        Problem::MustExceed { other: "operating", value: 3_550, other_value: 3_550 }
+    );
+    assert_eq!(
+        e.to_string(),
+        "protection.cell_over_voltage_mv.recommended: 3550 must be greater than operating (3550)"
+    );
+}
+
+#[test]
+fn tiers_of_a_low_rule_must_fall() {
+    let mut config = lfp();
+    // charge under-temperature: 10.0 C > 2.0 C > 0.0 C.
+    config.protection.charge_under_temperature_dc.maximum = Some(DeciCelsius(30));
+    let e = error(&config);
+    assert_eq!(e.field, "protection.charge_under_temperature_dc");
+    assert_eq!(e.part, Some("maximum"));
+    assert_eq!(
+        e.problem,
+        Problem::MustBeBelow { other: "recommended", value: 30, other_value: 20 }
+    );
+    assert_eq!(
+        e.to_string(),
+        "protection.charge_under_temperature_dc.maximum: 30 must be less than recommended (20)"
+    );
+}
+
+#[test]
+fn tier_order_skips_a_tier_that_is_not_set() {
+    let mut config = lfp();
+    // Mismatch has no recommended tier: its maximum is compared with its operating tier.
+    let operating = config.protection.pack_voltage_mismatch_mv.operating.expect("preset");
+    config.protection.pack_voltage_mismatch_mv.maximum = Some(operating);
+    let e = error(&config);
+    assert_eq!((e.field, e.part), ("protection.pack_voltage_mismatch_mv", Some("maximum")));
+    assert!(matches!(e.problem, Problem::MustExceed { other: "operating", .. }));
+}
+
+#[test]
+fn hysteresis_and_debounce_are_range_checked() {
+    let mut config = lfp();
+    config.protection.cell_under_voltage_mv.hysteresis = MilliVolts(-1);
+    let e = error(&config);
+    assert_eq!((e.field, e.part), ("protection.cell_under_voltage_mv", Some("hysteresis")));
+    let mut config = lfp();
+    config.protection.discharge_over_temperature_dc.debounce_ms = MAX_CONFIG_MS + 1;
+    let e = error(&config);
+    assert_eq!(
+        e,
+        out_of_range(
+            "protection.discharge_over_temperature_dc",
+            Some("debounce_ms"),
+            i64::from(MAX_CONFIG_MS) + 1,
+            0,
+            MAX_CONFIG_MS.into(),
+        )
+    );
+    assert_eq!(
+        e.to_string(),
+        "protection.discharge_over_temperature_dc.debounce_ms: 600001 is out of range, \
+         allowed 0..=600000"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Freshness and contactors.
+
+#[test]
+fn freshness_limits_must_be_positive_and_bounded() {
+    let mut config = lfp();
+    config.freshness.current_ms = 0;
+    let e = error(&config);
+    assert_eq!(e, out_of_range("freshness.current_ms", None, 0, 1, MAX_CONFIG_MS.into()));
+    assert_eq!(e.to_string(), "freshness.current_ms: 0 is out of range, allowed 1..=600000");
+    let mut config = lfp();
+    config.freshness.bus_voltage_ms = MAX_CONFIG_MS + 1;
+    assert_eq!(error(&config).field, "freshness.bus_voltage_ms");
+}
+
+#[test]
+fn contactor_timing_is_checked() {
+    let mut config = lfp();
+    config.contactors.precharge_rise_check_ms = config.contactors.precharge_timeout_ms;
+    let e = error(&config);
+    assert_eq!(e.field, "contactors.precharge_rise_check_ms");
+    assert!(matches!(
+        e.problem,
+        Problem::MustBeBelow { other: "contactors.precharge_timeout_ms", .. }
+    ));
+    let mut config = lfp();
+    config.contactors.precharge_attempts = 0;
+    assert_eq!(error(&config).field, "contactors.precharge_attempts");
+    let mut config = lfp();
+    config.contactors.precharge_short_current_ma = config.contactors.precharge_done_current_ma;
+    assert_eq!(error(&config).field, "contactors.precharge_short_current_ma");
+}
+
+#[test]
+fn the_first_problem_found_is_reported() {
+    let mut config = lfp();
+    config.cell_count = 0;
+    config.freshness.current_ms = 0;
+    assert_eq!(error(&config).field, "cell_count");
+    assert_eq!(error(&config).to_string(), "cell_count: 0 is out of range, allowed 1..=192");
+}

@@ -1,0 +1,177 @@
+//! Loading a `Config` from TOML (the `serde` feature): a complete file written by hand equals
+//! the preset it describes, and a typo is an error that names the field, never a silently
+//! ignored limit.
+
+#![cfg(feature = "serde")]
+
+use cellwarden_core::{Bms, Config, Instant, MilliVolts};
+
+/// `Config::lfp_16s(100)`, written out by hand.
+const LFP_16S_100AH: &str = r#"
+cell_count = 16
+temperature_count = 4
+charge_current_max_ma = 50000
+discharge_current_max_ma = 100000
+operating_limit_derate = 500
+idle_current_ma = 500
+
+[protection.cell_over_voltage_mv]
+operating = 3550
+recommended = 3650
+maximum = 3750
+hysteresis = 50
+debounce_ms = 200
+
+[protection.cell_under_voltage_mv]
+operating = 2900
+recommended = 2800
+maximum = 2500
+hysteresis = 100
+debounce_ms = 200
+
+[protection.pack_over_voltage_mv]
+operating = 56800
+recommended = 58400
+maximum = 60000
+hysteresis = 320
+debounce_ms = 200
+
+[protection.pack_under_voltage_mv]
+operating = 46400
+recommended = 44800
+maximum = 40000
+hysteresis = 800
+debounce_ms = 200
+
+[protection.charge_over_current_ma]
+operating = 55000
+recommended = 60000
+maximum = 75000
+hysteresis = 2750
+debounce_ms = 100
+
+[protection.discharge_over_current_ma]
+operating = 110000
+recommended = 120000
+maximum = 150000
+hysteresis = 5500
+debounce_ms = 100
+
+[protection.charge_over_temperature_dc]
+operating = 400
+recommended = 450
+maximum = 500
+hysteresis = 20
+debounce_ms = 1000
+
+[protection.charge_under_temperature_dc]
+operating = 100
+recommended = 20
+maximum = 0
+hysteresis = 20
+debounce_ms = 1000
+
+[protection.discharge_over_temperature_dc]
+operating = 500
+recommended = 550
+maximum = 600
+hysteresis = 20
+debounce_ms = 1000
+
+[protection.discharge_under_temperature_dc]
+operating = -100
+recommended = -200
+maximum = -250
+hysteresis = 20
+debounce_ms = 1000
+
+[protection.cell_imbalance_mv]
+operating = 50
+recommended = 150
+maximum = 400
+hysteresis = 10
+debounce_ms = 2000
+
+# No recommended tier: a tier left out is not checked.
+[protection.pack_voltage_mismatch_mv]
+operating = 320
+maximum = 1600
+hysteresis = 80
+debounce_ms = 1000
+
+[freshness]
+cell_voltage_ms = 2000
+temperature_ms = 5000
+current_ms = 500
+pack_voltage_ms = 1000
+bus_voltage_ms = 1000
+
+[contactors]
+feedback_timeout_ms = 250
+close_settle_ms = 100
+precharge_timeout_ms = 3000
+precharge_band_mv = 800
+precharge_done_current_ma = 1000
+precharge_short_current_ma = 15000
+precharge_rise_check_ms = 500
+precharge_min_rise = 200
+precharge_attempts = 3
+precharge_retry_delay_ms = 5000
+break_current_ma = 2000
+graceful_open_timeout_ms = 5000
+
+[contactors.feedback]
+negative = false
+precharge = false
+positive = false
+"#;
+
+fn parse(text: &str) -> Result<Config, toml::de::Error> {
+    toml::from_str(text)
+}
+
+#[test]
+fn a_complete_file_equals_the_preset_it_describes() {
+    let config = parse(LFP_16S_100AH).expect("valid TOML");
+    assert_eq!(config, Config::lfp_16s(100));
+    assert_eq!(config.protection.pack_voltage_mismatch_mv.recommended, None);
+    assert!(Bms::new(config, Instant::ZERO).is_ok());
+}
+
+#[test]
+fn a_changed_value_is_loaded() {
+    let text = LFP_16S_100AH.replace("maximum = 3750", "maximum = 3700");
+    let config = parse(&text).expect("valid TOML");
+    assert_eq!(config.protection.cell_over_voltage_mv.maximum, Some(MilliVolts(3_700)));
+    assert_ne!(config, Config::lfp_16s(100));
+}
+
+#[test]
+fn an_unknown_field_is_rejected_by_name() {
+    let text = LFP_16S_100AH.replace("maximum = 3750", "maximun = 3750");
+    let e = parse(&text).expect_err("typo must be rejected").to_string();
+    assert!(e.contains("unknown field `maximun`"), "{e}");
+}
+
+#[test]
+fn an_unknown_top_level_field_is_rejected_by_name() {
+    let text = format!("cell_overvoltage_msl_mv = 4250\n{LFP_16S_100AH}");
+    let e = parse(&text).expect_err("unknown field").to_string();
+    assert!(e.contains("cell_overvoltage_msl_mv"), "{e}");
+}
+
+#[test]
+fn a_missing_field_without_a_default_is_rejected_by_name() {
+    let text = LFP_16S_100AH.replace("current_ms = 500\n", "");
+    let e = parse(&text).expect_err("missing field").to_string();
+    assert!(e.contains("missing field `current_ms`"), "{e}");
+}
+
+#[test]
+fn a_loaded_file_is_still_validated() {
+    // Parsing checks shape, not safety: a bad tier order parses but does not validate.
+    let text = LFP_16S_100AH.replace("recommended = 3650", "recommended = 3500");
+    let config = parse(&text).expect("valid TOML");
+    let e = config.validate().expect_err("tiers out of order");
+    assert_eq!((e.field, e.part), ("protection.cell_over_voltage_mv", Some("recommended")));
+}

@@ -159,7 +159,8 @@ pub enum OpenKind {
     },
     /// An `EmergencyStop` command opened them.
     EmergencyStop,
-    /// A closing sequence was abandoned by a `Stop`. (A failed precharge attempt reports
+    /// A closing sequence was abandoned: by a `Stop`, or because a contactor that should still
+    /// be open reported closed. (A failed precharge attempt reports
     /// [`SequenceEvent::PrechargeFailed`] instead.)
     Aborted,
 }

@@ -300,6 +300,18 @@ impl Sequencer {
     ) -> Option<Raise> {
         let c = &config.contactors;
         let ms = |v: u32| Duration::from_millis(v.into());
+        // While closing, a contactor that should still be open and reports closed (it agreed
+        // when the sequence started) would bypass the precharge: abandon at once rather than
+        // wait for the feedback timeout to latch a weld.
+        let closing = matches!(
+            self.state,
+            SequenceState::ClosingNegative { .. } | SequenceState::Precharging { .. }
+        );
+        if closing && self.uncommanded_closure(config, m) {
+            self.enter(now, config, SequenceState::Open);
+            out.sequence(SequenceEvent::Opened { how: OpenKind::Aborted });
+            return None;
+        }
         match self.state {
             SequenceState::Open => {
                 if self.close_requested && blocker.is_none() {
@@ -407,6 +419,16 @@ impl Sequencer {
             self.enter(now, config, SequenceState::Open);
             Some((RuleId::PrechargeFailed, Location::Pack, cause as i32))
         }
+    }
+
+    /// A contactor with feedback reports closed while commanded open.
+    fn uncommanded_closure(&self, config: &Config, m: &Measurements) -> bool {
+        let commanded = self.state.commanded();
+        ContactorId::ALL.into_iter().any(|c| {
+            has_feedback(config, c)
+                && !commanded[c.index()]
+                && m.feedback[c.index()].is_some_and(|s| s.value)
+        })
     }
 
     /// The contactor is closed: feedback says so, or it has none and the settle time passed.

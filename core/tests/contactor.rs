@@ -612,6 +612,29 @@ fn feedback_never_received_blocks_closing() {
     assert!(faults(&rig, 0).is_empty(), "{:?}", faults(&rig, 0));
 }
 
+#[test]
+fn positive_reporting_closed_during_precharge_abandons_the_sequence_at_once() {
+    // The positive agreed (open) when the sequence started; if it then reports closed, the
+    // precharge is being bypassed: everything opens on that sample, before any weld timeout.
+    let mut rig = tesla_with(all_feedback);
+    let mark = rig.log.len();
+    start(&mut rig);
+    run_until(&mut rig, Duration::from_secs(1), "precharging", |r| {
+        matches!(r.state(), SequenceState::Precharging { .. })
+    });
+    let tw = rig.now;
+    rig.plant.welded[POS.index()] = true;
+    run(&mut rig, ms(10));
+    assert_eq!(rig.applied(), [false; 3]);
+    let opened = moves(&rig, mark).into_iter().filter(|(_, _, closed)| !closed).collect::<Vec<_>>();
+    assert_eq!(opened, [(tw, PRE, false), (tw, NEG, false)]);
+    assert!(sequence(&rig, mark).contains(&SequenceEvent::Opened { how: OpenKind::Aborted }));
+    // The weld check then latches it, which withdraws the request.
+    run(&mut rig, Duration::from_secs(1));
+    assert_eq!(status(&rig).latched(), Some(RuleId::ContactorWelded));
+    assert!(!status(&rig).close_requested);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Precharge failures and retries
 // ------------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ pub struct Bms {
     sent_limits: Option<CurrentLimits>,
     /// Sample time of the first current sample of the present charging run.
     charging_since: Option<Instant>,
+    /// A `ClearFaults` arrived; the next evaluation pass clears what it can.
+    clear_requested: bool,
     /// A `Start` arrived; report once whether it is blocked.
     report_start: bool,
     deadline: Option<Instant>,
@@ -70,6 +72,7 @@ impl Bms {
             sent_contactors: [None; 3],
             sent_limits: None,
             charging_since: None,
+            clear_requested: false,
             report_start: false,
             deadline: None,
             status,
@@ -214,18 +217,8 @@ impl Bms {
             Command::EmergencyStop => {
                 self.sequencer.emergency_stop(now, &self.config, &mut self.outbox);
             }
-            Command::ClearFaults => {
-                let summary = self.measurements.summarize(&self.config, now);
-                let ctx = context(
-                    &self.config,
-                    &self.measurements,
-                    &self.sequencer,
-                    self.charging_since,
-                    now,
-                    &summary,
-                );
-                self.protection.clear_latched(&ctx, &mut self.outbox);
-            }
+            // Cleared in the evaluation pass that follows, on the same values it evaluates.
+            Command::ClearFaults => self.clear_requested = true,
         }
     }
 
@@ -240,6 +233,9 @@ impl Bms {
             now,
             &summary,
         );
+        if core::mem::take(&mut self.clear_requested) {
+            self.protection.clear_latched(&ctx, &mut self.outbox);
+        }
         self.protection.evaluate(&ctx, &mut self.outbox);
         for (rule, location, value) in
             self.sequencer.supervise(now, &self.config, &self.measurements).into_iter().flatten()

@@ -270,23 +270,17 @@ fn close(rig: &mut Rig) {
 // ------------------------------------------------------------------------------------------------
 
 fn moves(rig: &Rig, from: usize) -> Vec<(Instant, ContactorId, bool)> {
-    rig.log[from..]
-        .iter()
-        .filter_map(|(t, a)| match a {
-            Action::Contactor { contactor, closed } => Some((*t, *contactor, *closed)),
-            _ => None,
-        })
-        .collect()
+    rig.picked(from, |t, a| match a {
+        Action::Contactor { contactor, closed } => Some((t, *contactor, *closed)),
+        _ => None,
+    })
 }
 
 fn events(rig: &Rig, from: usize) -> Vec<(Instant, SequenceEvent)> {
-    rig.log[from..]
-        .iter()
-        .filter_map(|(t, a)| match a {
-            Action::Sequence(e) => Some((*t, *e)),
-            _ => None,
-        })
-        .collect()
+    rig.picked(from, |t, a| match a {
+        Action::Sequence(e) => Some((t, *e)),
+        _ => None,
+    })
 }
 
 fn sequence(rig: &Rig, from: usize) -> Vec<SequenceEvent> {
@@ -302,23 +296,17 @@ fn event_at(rig: &Rig, from: usize, wanted: impl Fn(&SequenceEvent) -> bool) -> 
 }
 
 fn faults(rig: &Rig, from: usize) -> Vec<FaultEvent> {
-    rig.log[from..]
-        .iter()
-        .filter_map(|(_, a)| match a {
-            Action::Fault(e) => Some(*e),
-            _ => None,
-        })
-        .collect()
+    rig.picked(from, |_, a| match a {
+        Action::Fault(e) => Some(*e),
+        _ => None,
+    })
 }
 
 fn limits(rig: &Rig, from: usize) -> Vec<(Instant, CurrentLimits)> {
-    rig.log[from..]
-        .iter()
-        .filter_map(|(t, a)| match a {
-            Action::Limits(l) => Some((*t, *l)),
-            _ => None,
-        })
-        .collect()
+    rig.picked(from, |t, a| match a {
+        Action::Limits(l) => Some((t, *l)),
+        _ => None,
+    })
 }
 
 fn maximum(

@@ -244,15 +244,17 @@ impl Rig {
         self.plant.applied.contains(&true)
     }
 
+    /// What `pick` extracts from each logged action from index `from` on, with its time.
+    pub fn picked<T>(&self, from: usize, pick: impl Fn(Instant, &Action) -> Option<T>) -> Vec<T> {
+        self.log[from..].iter().filter_map(|(t, a)| pick(*t, a)).collect()
+    }
+
     /// Sequence events in the log.
     pub fn sequence_events(&self) -> Vec<SequenceEvent> {
-        self.log
-            .iter()
-            .filter_map(|(_, a)| match a {
-                Action::Sequence(e) => Some(*e),
-                _ => None,
-            })
-            .collect()
+        self.picked(0, |_, a| match a {
+            Action::Sequence(e) => Some(*e),
+            _ => None,
+        })
     }
 
     /// When a main contactor (negative or positive) was first commanded open at or after `t`.

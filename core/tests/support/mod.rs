@@ -51,13 +51,10 @@ pub fn closed(keep: RuleId) -> Rig {
 }
 
 pub fn faults(rig: &Rig) -> Vec<FaultEvent> {
-    rig.log
-        .iter()
-        .filter_map(|(_, a)| match a {
-            Action::Fault(e) => Some(*e),
-            _ => None,
-        })
-        .collect()
+    rig.picked(0, |_, a| match a {
+        Action::Fault(e) => Some(*e),
+        _ => None,
+    })
 }
 
 pub fn events(rig: &Rig, rule: RuleId, tier: Tier, change: FaultChange) -> Vec<FaultEvent> {

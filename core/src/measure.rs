@@ -177,22 +177,24 @@ impl Measurements {
     }
 }
 
+/// Stores `values` into `slots[first..]`; returns (stored, rejected). The loop runs over the
+/// slots only (at most `MAX_CELLS`), whatever the length of `values`: values beyond the last
+/// slot are counted as rejected without being looked at.
 fn store_block<T: Copy>(
     slots: &mut [Option<Sample<T>>],
     first: u16,
     values: &[T],
     at: Instant,
 ) -> (u32, u32) {
-    let mut stored = 0;
-    let mut rejected = 0;
-    for (offset, value) in values.iter().enumerate() {
-        let slot = usize::from(first).checked_add(offset).and_then(|i| slots.get_mut(i));
-        match slot.map(|slot| offer(slot, *value, at)) {
-            Some(Accept::Stored) => stored += 1,
-            _ => rejected += 1,
+    let targets = slots.get_mut(usize::from(first)..).unwrap_or_default();
+    let mut stored: u32 = 0;
+    for (slot, value) in targets.iter_mut().zip(values) {
+        if offer(slot, *value, at) == Accept::Stored {
+            stored += 1;
         }
     }
-    (stored, rejected)
+    let total = u32::try_from(values.len()).unwrap_or(u32::MAX);
+    (stored, total.saturating_sub(stored))
 }
 
 /// Updates max/min/oldest with one sample.

@@ -145,7 +145,9 @@ pub struct ContactorConfig {
     pub precharge_band_mv: MilliVolts,
     /// ...and the current has fallen below this.
     pub precharge_done_current_ma: MilliAmps,
-    /// A current above this during precharge means a short: abort at once, no retry.
+    /// A current above this during precharge means a short: abort at once, no retry. It must be
+    /// above the initial inrush (pack voltage / precharge resistance, e.g. 400 V / 50 ohm = 8 A)
+    /// or every precharge of a healthy bus is reported as a short.
     pub precharge_short_current_ma: MilliAmps,
     /// When to check that the bus voltage has started to rise...
     pub precharge_rise_check_ms: u32,

@@ -145,12 +145,7 @@ impl Sequencer {
 
     /// `EmergencyStop`: open everything now.
     pub fn emergency_stop(&mut self, now: Instant, config: &Config, out: &mut Outbox) {
-        self.close_requested = false;
-        let any_closed = self.state.commanded().contains(&true);
-        self.enter(now, config, SequenceState::Open);
-        if any_closed {
-            out.sequence(SequenceEvent::Opened { how: OpenKind::EmergencyStop });
-        }
+        self.open_now(now, config, OpenKind::EmergencyStop, out);
     }
 
     /// Feedback supervision: returns the weld or mismatch faults to latch, one slot per
@@ -208,7 +203,13 @@ impl Sequencer {
         blocker: Option<Blocker>,
         out: &mut Outbox,
     ) -> Option<Raise> {
-        let raise = self.advance(now, config, m, latched, blocker, out);
+        let raise = match latched {
+            Some(rule) => {
+                self.open_now(now, config, OpenKind::Emergency { rule }, out);
+                None
+            }
+            None => self.run_transitions(now, config, m, blocker, out),
+        };
         // A window opened by this step for a contactor whose feedback already reports the new
         // command would only be closed by the next evaluation: close it now, so it leaves no
         // deadline behind and evaluating twice at one instant stays a no-op.
@@ -223,26 +224,15 @@ impl Sequencer {
         raise
     }
 
-    fn advance(
+    /// Transitions until the state settles (bounded), or one raises a fault.
+    fn run_transitions(
         &mut self,
         now: Instant,
         config: &Config,
         m: &Measurements,
-        latched: Option<RuleId>,
         blocker: Option<Blocker>,
         out: &mut Outbox,
     ) -> Option<Raise> {
-        if let Some(rule) = latched {
-            self.close_requested = false;
-            let any_closed = self.state.commanded().contains(&true);
-            if self.state != SequenceState::Open {
-                self.enter(now, config, SequenceState::Open);
-            }
-            if any_closed {
-                out.sequence(SequenceEvent::Opened { how: OpenKind::Emergency { rule } });
-            }
-            return None;
-        }
         for _ in 0..MAX_TRANSITIONS_PER_STEP {
             let before = self.state;
             let raise = self.transition(now, config, m, blocker, out);
@@ -254,6 +244,17 @@ impl Sequencer {
             }
         }
         None
+    }
+
+    /// Opens everything at once and withdraws the close request; reports `how` if anything was
+    /// closed.
+    fn open_now(&mut self, now: Instant, config: &Config, how: OpenKind, out: &mut Outbox) {
+        self.close_requested = false;
+        let any_closed = self.state.commanded().contains(&true);
+        self.enter(now, config, SequenceState::Open);
+        if any_closed {
+            out.sequence(SequenceEvent::Opened { how });
+        }
     }
 
     /// The earliest moment the sequence needs to look again.

@@ -18,8 +18,8 @@ use common::Rig;
 use sequence::{
     NEG, POS, PRE, all_feedback, assert_deadline_ahead, assert_full_close, assert_no_action,
     assert_repeat_is_harmless, before, cfg_ms, command, contactor_config, event_at, events, faults,
-    feed, input, limits, moves, ms, report, run, run_until, sequence, start, status, tesla_maxima,
-    tesla_with, zero_limits,
+    feed, input, limits, moves, ms, report, run, run_until, run_until_closed, sequence, start,
+    status, tesla_maxima, tesla_with, zero_limits,
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ fn start_waits_for_every_value_and_closes_when_the_last_arrives() {
     assert_eq!(status(&rig).close_blocker, None);
     assert_eq!(moves(&rig, mark), [(now, NEG, true)], "the last value starts the sequence");
 
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
+    run_until_closed(&mut rig);
     assert_eq!(
         sequence(&rig, mark)[0],
         SequenceEvent::CloseBlocked { blocker: Blocker::NoCellVoltage(0) },
@@ -271,7 +271,7 @@ fn feedback_never_received_blocks_closing() {
     assert_eq!(moves(&rig, mark), [(t0, NEG, true)]);
 
     rig.feed_feedback = true;
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
+    run_until_closed(&mut rig);
     assert_eq!(moves(&rig, mark).len(), 4);
     assert!(faults(&rig, 0).is_empty(), "{:?}", faults(&rig, 0));
 }

@@ -16,8 +16,8 @@ use cellwarden_core::{
 };
 use common::Rig;
 use sequence::{
-    NEG, POS, PRE, assert_full_close, before, cfg_ms, close, command, contactor_config, events,
-    faults, limits, maximum, moves, ms, run, run_to, run_until, sequence, slow_precharge, start,
+    NEG, POS, PRE, before, cfg_ms, close, command, contactor_config, events, faults, limits,
+    maximum, moves, ms, restart_and_close, run, run_to, run_until, sequence, slow_precharge, start,
     status, tesla_maxima, tesla_with, zero_limits,
 };
 
@@ -248,11 +248,7 @@ fn maximum_safety_fault_opens_at_once_without_waiting_for_the_current() {
     assert_eq!(status(&rig).latched(), None);
     run(&mut rig, Duration::from_secs(5));
     assert!(moves(&rig, mark).is_empty(), "{:?}", moves(&rig, mark));
-    rig.plant.bus = MilliVolts(0);
-    let mark = rig.log.len();
-    let t0 = start(&mut rig);
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
-    assert_full_close(&rig, mark, t0);
+    restart_and_close(&mut rig);
 }
 
 #[test]

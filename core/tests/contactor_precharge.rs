@@ -15,9 +15,10 @@ use cellwarden_core::{
 };
 use common::Rig;
 use sequence::{
-    NEG, POS, PRE, all_feedback, assert_full_close, before, cfg_ms, command, contactor_config,
-    event_at, events, faults, maximum, moves, ms, run, run_to, run_until, sequence, slow_precharge,
-    start, status, tesla_maxima, tesla_with, zero_limits,
+    NEG, POS, PRE, all_feedback, assert_cleared, before, cfg_ms, command, contactor_config,
+    event_at, events, failed_attempt_moves, faults, maximum, moves, ms, restart_and_close, run,
+    run_to, run_until, sequence, slow_precharge, start, status, tesla_maxima, tesla_with,
+    zero_limits,
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -41,12 +42,7 @@ fn too_slow_precharge_retries_then_latches_and_blocks_start_until_cleared() {
     let mut begin = t0;
     for attempt in 1..=3u8 {
         let failed = begin + settle + timeout;
-        expected_moves.extend([
-            (begin, NEG, true),
-            (begin + settle, PRE, true),
-            (failed, PRE, false),
-            (failed, NEG, false),
-        ]);
+        expected_moves.extend(failed_attempt_moves(begin, settle, failed));
         let will_retry = attempt < 3;
         expected_events.extend([
             (begin + settle, SequenceEvent::PrechargeStarted { attempt }),
@@ -112,25 +108,18 @@ fn too_slow_precharge_retries_then_latches_and_blocks_start_until_cleared() {
     // with attempts counted from 1 again.
     let mark = rig.log.len();
     command(&mut rig, Command::ClearFaults);
-    assert_eq!(
-        faults(&rig, mark),
-        [maximum(
-            rig.now,
-            RuleId::PrechargeFailed,
-            FaultChange::Cleared,
-            Location::Pack,
-            PrechargeFailure::TooSlow as i32
-        )]
+    assert_cleared(
+        &rig,
+        mark,
+        RuleId::PrechargeFailed,
+        Location::Pack,
+        PrechargeFailure::TooSlow as i32,
     );
     assert_eq!(status(&rig).latched(), None);
     run(&mut rig, Duration::from_secs(1));
     assert!(moves(&rig, mark).is_empty(), "clearing a fault does not start anything");
     rig.plant.precharge_tau = ms(100);
-    rig.plant.bus = MilliVolts(0);
-    let mark = rig.log.len();
-    let t0 = start(&mut rig);
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
-    assert_full_close(&rig, mark, t0);
+    restart_and_close(&mut rig);
 }
 
 #[test]
@@ -225,12 +214,7 @@ fn no_voltage_rise_fails_at_the_rise_check_and_exhausts_the_attempts() {
     let mut begin = t0;
     for attempt in 1..=3u8 {
         let failed = begin + settle + check;
-        expected_moves.extend([
-            (begin, NEG, true),
-            (begin + settle, PRE, true),
-            (failed, PRE, false),
-            (failed, NEG, false),
-        ]);
+        expected_moves.extend(failed_attempt_moves(begin, settle, failed));
         expected_events.extend([
             (begin + settle, SequenceEvent::PrechargeStarted { attempt }),
             (

@@ -16,9 +16,9 @@ use cellwarden_core::{
 };
 use common::Rig;
 use sequence::{
-    NEG, POS, PRE, all_feedback, assert_deadline_ahead, assert_repeat_is_harmless, before, cfg_ms,
-    close, command, contactor_config, event_at, events, faults, feed, maximum, moves, ms, run,
-    run_to, run_until, sequence, start, status, tesla_with,
+    NEG, POS, PRE, all_feedback, assert_cleared, assert_deadline_ahead, assert_repeat_is_harmless,
+    before, cfg_ms, close, command, contactor_config, event_at, events, faults, feed, maximum,
+    moves, ms, run, run_to, run_until_closed, sequence, start, status, tesla_with,
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -86,22 +86,13 @@ fn weld_check_after_opening_latches_blocks_and_clears_once_open() {
     assert_eq!(status(&rig).latched(), Some(RuleId::ContactorWelded), "latched until cleared");
     let mark = rig.log.len();
     command(&mut rig, Command::ClearFaults);
-    assert_eq!(
-        faults(&rig, mark),
-        [maximum(
-            rig.now,
-            RuleId::ContactorWelded,
-            FaultChange::Cleared,
-            Location::Contactor(POS),
-            1
-        )]
-    );
+    assert_cleared(&rig, mark, RuleId::ContactorWelded, Location::Contactor(POS), 1);
     assert_eq!(status(&rig).latched(), None);
     assert_eq!(status(&rig).close_blocker, None);
     rig.plant.bus = MilliVolts(0);
     let mark = rig.log.len();
     let t0 = start(&mut rig);
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
+    run_until_closed(&mut rig);
     let done = event_at(&rig, mark, |e| matches!(e, SequenceEvent::PrechargeDone { .. }));
     assert_eq!(moves(&rig, mark)[..3], [(t0, NEG, true), (t0, PRE, true), (done, POS, true)]);
     assert_eq!(moves(&rig, mark).len(), 4);
@@ -194,18 +185,9 @@ fn positive_that_never_closes_latches_a_mismatch_then_clears_and_recloses() {
     rig.plant.bus = MilliVolts(0);
     let mark = rig.log.len();
     command(&mut rig, Command::ClearFaults);
-    assert_eq!(
-        faults(&rig, mark),
-        [maximum(
-            rig.now,
-            RuleId::ContactorMismatch,
-            FaultChange::Cleared,
-            Location::Contactor(POS),
-            0
-        )]
-    );
+    assert_cleared(&rig, mark, RuleId::ContactorMismatch, Location::Contactor(POS), 0);
     start(&mut rig);
-    run_until(&mut rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
+    run_until_closed(&mut rig);
     assert_eq!(
         sequence(&rig, mark)[..],
         [

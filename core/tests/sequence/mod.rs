@@ -17,8 +17,8 @@
 
 use cellwarden_core::{
     Action, Command, Config, ContactorConfig, ContactorId, CurrentLimits, Duration, FaultChange,
-    FaultEvent, FeedbackConfig, Input, Instant, LimitReason, Location, MilliAmps, Permille, RuleId,
-    SequenceEvent, SequenceState, Status, Tier,
+    FaultEvent, FeedbackConfig, Input, Instant, LimitReason, Location, MilliAmps, MilliVolts,
+    Permille, RuleId, SequenceEvent, SequenceState, Status, Tier,
 };
 
 use crate::common::Rig;
@@ -341,4 +341,33 @@ pub fn assert_full_close(rig: &Rig, from: usize, t0: Instant) -> Instant {
         ]
     );
     done
+}
+
+/// Runs until the sequence reports `Closed` (panics after 5 s).
+pub fn run_until_closed(rig: &mut Rig) {
+    run_until(rig, Duration::from_secs(5), "closed", |r| r.state() == SequenceState::Closed);
+}
+
+/// Asserts that the faults logged from `from` on are exactly one `Cleared` of `rule`'s maximum
+/// tier, now.
+pub fn assert_cleared(rig: &Rig, from: usize, rule: RuleId, location: Location, value: i32) {
+    assert_eq!(faults(rig, from), [maximum(rig.now, rule, FaultChange::Cleared, location, value)]);
+}
+
+/// An emptied DC link, a new `Start`, and a full close through precharge.
+pub fn restart_and_close(rig: &mut Rig) {
+    rig.plant.bus = MilliVolts(0);
+    let mark = rig.log.len();
+    let t0 = start(rig);
+    run_until_closed(rig);
+    assert_full_close(rig, mark, t0);
+}
+
+/// The contactor moves of one failed precharge attempt that began at `begin`.
+pub fn failed_attempt_moves(
+    begin: Instant,
+    settle: Duration,
+    failed: Instant,
+) -> [(Instant, ContactorId, bool); 4] {
+    [(begin, NEG, true), (begin + settle, PRE, true), (failed, PRE, false), (failed, NEG, false)]
 }

@@ -25,7 +25,8 @@ struct Cli {
 enum Task {
     /// Run every check CI runs, stopping at the first failing step.
     ///
-    /// The steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
+    /// Installs the thumbv6m-none-eabi target through rustup first when it is missing. The
+    /// steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
     /// cellwarden-core for thumbv6m-none-eabi without and with the serde feature (the no_std
     /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests; a build
     /// of the benchmarks; the demo.

@@ -13,7 +13,7 @@ pub struct Instant(u64);
 
 /// A span of time in microseconds.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(transparent))]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(transparent))]
 pub struct Duration(u64);
 
 impl Instant {

@@ -9,7 +9,7 @@ macro_rules! unit {
     ($(#[$doc:meta])* $name:ident($raw:ty), $suffix:literal) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-        #[cfg_attr(feature = "serde", derive(serde::Deserialize), serde(transparent))]
+        #[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(transparent))]
         pub struct $name(pub $raw);
 
         impl $name {

@@ -622,3 +622,14 @@ fn hardware_fault_cannot_be_cleared_while_active() {
     rig.close();
     assert_eq!(rig.applied(), [true, false, true]);
 }
+
+#[test]
+fn rule_names_are_unique_snake_case_and_round_trip() {
+    use cellwarden_core::RuleId;
+    for rule in RuleId::ALL {
+        let name = rule.name();
+        assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+        assert_eq!(RuleId::from_name(name), Some(rule));
+    }
+    assert_eq!(RuleId::from_name("no_such_rule"), None);
+}

@@ -1,0 +1,192 @@
+//! What a run produces: the event log, the expectation outcomes, a summary and the trace.
+//!
+//! `text.rs` renders the report people read (and the snapshot tests compare), `csv.rs` writes
+//! the trace, `plot.rs` draws it. Every number is rendered with a fixed precision so the same
+//! run gives the same bytes.
+
+pub mod csv;
+pub mod plot;
+pub mod text;
+
+use cellwarden_core::{Counters, Duration, RuleId, Tier};
+
+use crate::plant::Energy;
+
+/// The result of one scenario run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The scenario's name.
+    pub name: String,
+    /// The file it came from, as given.
+    pub source: String,
+    /// The scenario's description.
+    pub description: String,
+    /// Its seed.
+    pub seed: u64,
+    /// Simulated time run.
+    pub duration: Duration,
+    /// Everything that happened, in time order.
+    pub log: Vec<LogEntry>,
+    /// One per expectation, in file order.
+    pub outcomes: Vec<Outcome>,
+    /// Extremes, energy, faults, final state.
+    pub summary: Summary,
+    /// Sampled plant and core state.
+    pub trace: Vec<TraceRow>,
+}
+
+impl Report {
+    /// Whether every expectation passed.
+    pub fn passed(&self) -> bool {
+        self.outcomes.iter().all(|o| o.passed)
+    }
+}
+
+/// Where a log entry comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The scenario's timeline (commands, loads, faults, notes).
+    Timeline,
+    /// An action or event of the core.
+    Core,
+    /// Something the plant did by itself (a contactor that did not move, say).
+    Plant,
+    /// An expectation decided during the run.
+    Expect,
+}
+
+impl Source {
+    /// Fixed-width tag for the text report.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Source::Timeline => "timeline",
+            Source::Core => "core",
+            Source::Plant => "plant",
+            Source::Expect => "expect",
+        }
+    }
+}
+
+/// One line of the event log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Time since the start of the run.
+    pub at: Duration,
+    /// Who says it.
+    pub source: Source,
+    /// What happened, one line, already formatted deterministically.
+    pub text: String,
+}
+
+/// The verdict on one expectation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The expectation's label.
+    pub label: String,
+    /// Its line in the scenario file.
+    pub line: usize,
+    /// Whether it held.
+    pub passed: bool,
+    /// Why: the times and values that decided it.
+    pub detail: String,
+}
+
+/// An extreme value, where and when it happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Extreme {
+    /// The value.
+    pub value: f64,
+    /// When.
+    pub at: Duration,
+    /// Which series group (for cell values), else 0.
+    pub index: usize,
+}
+
+/// How often a fault tier was raised.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultCount {
+    /// The rule.
+    pub rule: RuleId,
+    /// The tier.
+    pub tier: Tier,
+    /// How many times it was raised.
+    pub raised: u32,
+    /// When first.
+    pub first_at: Duration,
+}
+
+/// The numbers at the bottom of a report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// Highest true cell voltage, V.
+    pub cell_v_max: Extreme,
+    /// Lowest true cell voltage, V.
+    pub cell_v_min: Extreme,
+    /// Hottest cell, °C.
+    pub temp_c_max: Extreme,
+    /// Coldest cell, °C.
+    pub temp_c_min: Extreme,
+    /// Largest charge current, A (0 if none).
+    pub charge_a_max: Extreme,
+    /// Largest discharge current (magnitude), A (0 if none).
+    pub discharge_a_max: Extreme,
+    /// Mean state of charge at the start, %.
+    pub soc_start_pct: f64,
+    /// Mean state of charge at the end, %.
+    pub soc_end_pct: f64,
+    /// Energy through the terminals and heat.
+    pub energy: Energy,
+    /// Faults raised, in the order first raised.
+    pub faults: Vec<FaultCount>,
+    /// Contactor sequence state at the end (`open`, `closed`, ...).
+    pub final_state: String,
+    /// Latched rule at the end, if any.
+    pub latched_at_end: Option<RuleId>,
+    /// The core's rejected-input counters at the end.
+    pub counters: Counters,
+    /// Calls into the core (`handle_input` + `handle_timeout`).
+    pub core_calls: u64,
+    /// Plant integration steps.
+    pub plant_steps: u64,
+}
+
+/// One row of the trace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraceRow {
+    /// Time since the start.
+    pub at: Duration,
+    /// True pack current, A, positive charging.
+    pub current_a: f64,
+    /// What the current sensor reported, A.
+    pub current_measured_a: f64,
+    /// Pack terminal voltage, V.
+    pub pack_v: f64,
+    /// Bus voltage, V.
+    pub bus_v: f64,
+    /// Lowest true cell voltage, V.
+    pub cell_v_min: f64,
+    /// Mean true cell voltage, V.
+    pub cell_v_mean: f64,
+    /// Highest true cell voltage, V.
+    pub cell_v_max: f64,
+    /// Lowest cell SoC, %.
+    pub soc_min_pct: f64,
+    /// Mean cell SoC, %.
+    pub soc_mean_pct: f64,
+    /// Highest cell SoC, %.
+    pub soc_max_pct: f64,
+    /// Coldest cell, °C.
+    pub temp_c_min: f64,
+    /// Hottest cell, °C.
+    pub temp_c_max: f64,
+    /// Charge current limit from the core, A.
+    pub charge_limit_a: f64,
+    /// Discharge current limit from the core, A.
+    pub discharge_limit_a: f64,
+    /// Physical contactor positions: negative, precharge, positive.
+    pub contactors: [bool; 3],
+    /// The core's sequence state, short name.
+    pub state: &'static str,
+    /// Whether a safety fault is latched.
+    pub latched: bool,
+}

@@ -1,0 +1,604 @@
+//! The scenario file format, as serde types. Every table rejects unknown keys, so a typo is an
+//! error with the file, line and key, not a silently ignored setting. `load.rs` turns these into
+//! a checked [`Scenario`](super::Scenario); the format is documented in `scenarios/README.md`.
+
+use serde::Deserialize;
+
+use super::span::Span;
+use crate::profile::ProfileSpec;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// One line saying what the scenario shows.
+    pub name: String,
+    /// Longer explanation, shown at the top of the report.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random choice in the run.
+    pub seed: u64,
+    /// Simulated time to run for.
+    pub duration: Span,
+    /// The battery and its controller.
+    pub system: SystemSpec,
+    /// Initial state and physical parameters of the pack and the DC bus.
+    #[serde(default)]
+    pub plant: PlantSection,
+    /// Measurement front end.
+    #[serde(default)]
+    pub sensors: SensorSection,
+    /// The inverter on the DC bus.
+    #[serde(default)]
+    pub inverter: InverterSection,
+    /// Things that happen at given times.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// What must hold for the scenario to pass.
+    #[serde(default)]
+    pub expect: Vec<ExpectSpec>,
+    /// What the run writes.
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+/// The core configuration preset, with overrides.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemSpec {
+    /// `tesla_model_s` (needs `modules`) or `lfp_16s` (needs `capacity_ah`).
+    pub preset: PresetName,
+    /// Tesla Model S modules in series.
+    pub modules: Option<u16>,
+    /// Capacity of an LFP pack.
+    pub capacity_ah: Option<u16>,
+    /// Any field of the core `Config`, by its path, e.g.
+    /// `protection.cell_over_voltage_mv.maximum = 4250` or `contactors.feedback.positive = true`.
+    #[serde(default)]
+    pub overrides: toml::Table,
+}
+
+/// Core configuration presets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresetName {
+    /// `Config::tesla_model_s(modules)`.
+    TeslaModelS,
+    /// `Config::lfp_16s(capacity_ah)`.
+    Lfp16s,
+}
+
+/// Plant parameters. Cell parameters default to the preset's chemistry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlantSection {
+    /// Ambient temperature.
+    #[serde(default = "twenty")]
+    pub ambient_c: f64,
+    /// Starting temperature of every cell; the ambient when left out.
+    pub initial_temp_c: Option<f64>,
+    /// Mean starting state of charge, 0 to 1.
+    #[serde(default = "half")]
+    pub initial_soc: f64,
+    /// Cell-to-cell spread, one standard deviation in percent, drawn from the seed.
+    #[serde(default)]
+    pub spread: SpreadSpec,
+    /// Cell parameters that differ from the chemistry's defaults.
+    #[serde(default)]
+    pub cell: CellOverrides,
+    /// The DC bus between contactors and inverter.
+    #[serde(default)]
+    pub bus: BusSpec,
+}
+
+impl Default for PlantSection {
+    fn default() -> Self {
+        PlantSection {
+            ambient_c: twenty(),
+            initial_temp_c: None,
+            initial_soc: half(),
+            spread: SpreadSpec::default(),
+            cell: CellOverrides::default(),
+            bus: BusSpec::default(),
+        }
+    }
+}
+
+/// Cell-to-cell spread in percent (one standard deviation; draws are clipped at three).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpreadSpec {
+    /// Capacity.
+    #[serde(default)]
+    pub capacity_pct: f64,
+    /// Series and RC resistance.
+    #[serde(default)]
+    pub resistance_pct: f64,
+    /// Initial state of charge, in percentage points.
+    #[serde(default)]
+    pub soc_pct: f64,
+}
+
+/// Overrides of one series group's parameters.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellOverrides {
+    /// Capacity of one series group.
+    pub capacity_ah: Option<f64>,
+    /// Series resistance of one group.
+    pub r0_mohm: Option<f64>,
+    /// RC-pair resistance of one group.
+    pub r1_mohm: Option<f64>,
+    /// RC-pair time constant.
+    pub tau_s: Option<f64>,
+    /// Self-discharge, percent of capacity per month.
+    pub self_discharge_pct_per_month: Option<f64>,
+    /// Charge that is stored per charge that flows in, 0 to 1.
+    pub coulombic_efficiency: Option<f64>,
+}
+
+/// The DC bus.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusSpec {
+    /// Inverter DC-link capacitance.
+    #[serde(default = "default_capacitance_uf")]
+    pub capacitance_uf: f64,
+    /// Precharge resistor.
+    #[serde(default = "default_precharge_ohm")]
+    pub precharge_ohm: f64,
+    /// Inverter-side bleed resistor that discharges the DC link.
+    #[serde(default = "default_bleed_ohm")]
+    pub bleed_ohm: f64,
+    /// A short circuit on the bus from the start, if any.
+    pub short_ohm: Option<f64>,
+}
+
+impl Default for BusSpec {
+    fn default() -> Self {
+        BusSpec {
+            capacitance_uf: default_capacitance_uf(),
+            precharge_ohm: default_precharge_ohm(),
+            bleed_ohm: default_bleed_ohm(),
+            short_ohm: None,
+        }
+    }
+}
+
+/// Measurement front end: what the core sees of the plant.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSection {
+    /// One full measurement cycle (cells, temperatures, current, voltages) every this long.
+    #[serde(default = "default_measure_period")]
+    pub measure_period: Span,
+    /// Cell voltage measurement noise, one standard deviation.
+    #[serde(default = "one")]
+    pub cell_noise_mv: f64,
+    /// Temperature measurement noise, one standard deviation.
+    #[serde(default)]
+    pub temperature_noise_c: f64,
+    /// Current sensor offset.
+    #[serde(default)]
+    pub current_offset_a: f64,
+    /// Current sensor gain error in percent.
+    #[serde(default)]
+    pub current_gain_pct: f64,
+    /// Current sensor noise, one standard deviation.
+    #[serde(default)]
+    pub current_noise_a: f64,
+}
+
+impl Default for SensorSection {
+    fn default() -> Self {
+        SensorSection {
+            measure_period: default_measure_period(),
+            cell_noise_mv: one(),
+            temperature_noise_c: 0.0,
+            current_offset_a: 0.0,
+            current_gain_pct: 0.0,
+            current_noise_a: 0.0,
+        }
+    }
+}
+
+/// The inverter: draws or pushes the current its profile asks for while the contactors are
+/// closed.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InverterSection {
+    /// Whether it keeps its current inside the limits the core sends. A real inverter does;
+    /// scenarios that test the core's last line of defence turn this off.
+    #[serde(default = "yes")]
+    pub obeys_limits: bool,
+    /// Largest current it can charge with.
+    #[serde(default = "default_inverter_a")]
+    pub max_charge_a: f64,
+    /// Largest current it can discharge with.
+    #[serde(default = "default_inverter_a")]
+    pub max_discharge_a: f64,
+}
+
+impl Default for InverterSection {
+    fn default() -> Self {
+        InverterSection {
+            obeys_limits: true,
+            max_charge_a: default_inverter_a(),
+            max_discharge_a: default_inverter_a(),
+        }
+    }
+}
+
+/// One moment of the timeline; any combination of the optional parts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEntry {
+    /// When, from the start of the run.
+    pub at: Span,
+    /// A command to the core.
+    pub command: Option<CommandName>,
+    /// The inverter's demand from now on.
+    pub load: Option<ProfileSpec>,
+    /// Something breaks (or is repaired).
+    pub fault: Option<FaultSpec>,
+    /// The ambient temperature changes.
+    pub ambient_c: Option<f64>,
+    /// Shown in the event log.
+    pub note: Option<String>,
+}
+
+/// Commands, as written in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandName {
+    /// `Command::Start`.
+    Start,
+    /// `Command::Stop`.
+    Stop,
+    /// `Command::EmergencyStop`.
+    EmergencyStop,
+    /// `Command::ClearFaults`.
+    ClearFaults,
+}
+
+/// Fault injection.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// A short circuit of this resistance appears on the DC bus.
+    BusShort {
+        /// Resistance of the short.
+        ohms: f64,
+    },
+    /// The bus short is removed.
+    BusShortCleared,
+    /// A measurement stops arriving at the core.
+    SensorSilent {
+        /// Which.
+        sensor: SensorName,
+    },
+    /// A silent measurement arrives again.
+    SensorRestored {
+        /// Which.
+        sensor: SensorName,
+    },
+    /// The current sensor's offset changes to this.
+    CurrentOffset {
+        /// New offset.
+        amps: f64,
+    },
+    /// A contactor welds: it stays closed whatever its coil is told.
+    ContactorWeld {
+        /// Which.
+        contactor: ContactorName,
+    },
+    /// A series group leaks this current (internal short, faulty balancing circuit).
+    CellLeak {
+        /// Series group index from 0.
+        cell: u16,
+        /// Leak current; 0 repairs it.
+        amps: f64,
+    },
+    /// A series group is heated with this power (internal fault, hot spot); 0 stops it.
+    CellHeater {
+        /// Series group index from 0.
+        cell: u16,
+        /// Heating power.
+        watts: f64,
+    },
+    /// The voltage measurement of one group drifts away from the truth (a failing sense wire or
+    /// measurement board).
+    CellSenseDrift {
+        /// Series group index from 0.
+        cell: u16,
+        /// How fast the reading drifts, positive upwards.
+        mv_per_min: f64,
+    },
+    /// The hardware fault line (module board comparator, short detector) changes.
+    HardwareFault {
+        /// Whether the line reports a fault.
+        active: bool,
+    },
+}
+
+/// Measurements that can be silenced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorName {
+    /// Every cell voltage.
+    Cells,
+    /// Every temperature.
+    Temperatures,
+    /// The pack current.
+    Current,
+    /// The pack voltage.
+    PackVoltage,
+    /// The bus voltage.
+    BusVoltage,
+    /// Everything at once (the measurement board is gone).
+    All,
+}
+
+/// Contactors, as written in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactorName {
+    /// Negative main.
+    Negative,
+    /// Precharge relay.
+    Precharge,
+    /// Positive main.
+    Positive,
+}
+
+/// One expectation. Which fields apply depends on `kind`; `load.rs` checks the combination and
+/// names the field that is missing or out of place.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// What is checked.
+    pub kind: ExpectKind,
+    /// A description for the report; one is made up from the fields when left out.
+    pub name: Option<String>,
+    /// An event (see [`EventName`]); with `rule`, `tier`, `how`, `cause`, `command` as filters.
+    pub event: Option<EventName>,
+    /// Filter: the fault rule (snake_case `RuleId` name, e.g. `cell_over_voltage`).
+    pub rule: Option<String>,
+    /// Filter: the fault tier.
+    pub tier: Option<TierName>,
+    /// Filter: how the contactors opened.
+    pub how: Option<OpenHow>,
+    /// Filter: why a precharge attempt failed.
+    pub cause: Option<CauseName>,
+    /// Filter: which command.
+    pub command: Option<CommandName>,
+    /// A signal compared with `above` or `below` (for `never`, `at_end`).
+    pub signal: Option<Signal>,
+    /// The signal is above this (in the signal's unit).
+    pub above: Option<f64>,
+    /// The signal is below this.
+    pub below: Option<f64>,
+    /// `within`: the trigger that starts the clock.
+    pub after: Option<TriggerSpec>,
+    /// `within`: how long after the trigger the event may come.
+    pub limit: Option<Span>,
+    /// `by`: the event happens at or before this time.
+    pub by: Option<Span>,
+    /// `count`: exactly this many events.
+    pub count: Option<u32>,
+    /// `count`: at least this many.
+    pub min: Option<u32>,
+    /// `count`: at most this many.
+    pub max: Option<u32>,
+    /// `at_end`: the contactor sequence's final state.
+    pub state: Option<StateName>,
+    /// `at_end`: this rule is latched at the end (`none` for no latched fault).
+    pub latched: Option<String>,
+    /// `never`: only check from this time on.
+    pub from: Option<Span>,
+    /// `never`: only check up to this time.
+    pub until: Option<Span>,
+}
+
+/// Expectation kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectKind {
+    /// `event` follows the first time `after` holds, within `limit`.
+    Within,
+    /// `event`, or `signal` above/below a value, never happens (in `from..until`).
+    Never,
+    /// `event` happens at or before `by`.
+    By,
+    /// `event` happens `count` times (or between `min` and `max`).
+    Count,
+    /// At the end of the run: `state`, `latched`, or `signal` above/below a value.
+    AtEnd,
+}
+
+/// The trigger of a `within` expectation: a signal crossing or an event.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSpec {
+    /// A signal...
+    pub signal: Option<Signal>,
+    /// ...going above this...
+    pub above: Option<f64>,
+    /// ...or below this.
+    pub below: Option<f64>,
+    /// Or an event, with the same filters as an expectation.
+    pub event: Option<EventName>,
+    /// Filter: rule.
+    pub rule: Option<String>,
+    /// Filter: tier.
+    pub tier: Option<TierName>,
+    /// Filter: command.
+    pub command: Option<CommandName>,
+}
+
+/// Events an expectation can refer to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    /// A timeline command was delivered (filter: `command`).
+    Command,
+    /// A `Start` could not begin closing yet.
+    CloseBlocked,
+    /// A precharge attempt began.
+    PrechargeStarted,
+    /// Precharge verified.
+    PrechargeDone,
+    /// A precharge attempt failed (filter: `cause`).
+    PrechargeFailed,
+    /// The contactors are closed.
+    ContactorsClosed,
+    /// A graceful stop began.
+    Stopping,
+    /// The contactors opened (filter: `how`).
+    ContactorsOpen,
+    /// A fault tier became active (filters: `rule`, `tier`).
+    FaultRaised,
+    /// A fault tier released by itself.
+    FaultReleased,
+    /// A latched fault was cleared.
+    FaultCleared,
+    /// A clear was refused.
+    FaultClearRefused,
+    /// The current limits changed.
+    LimitsChanged,
+}
+
+/// Fault tiers, as written in scenario files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierName {
+    /// Maximum operating limit.
+    Operating,
+    /// Recommended safety limit.
+    Recommended,
+    /// Maximum safety limit.
+    Maximum,
+}
+
+/// How the contactors opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenHow {
+    /// Graceful, below the break current.
+    Graceful,
+    /// Graceful, at the deadline.
+    GracefulDeadline,
+    /// A maximum-safety fault.
+    Emergency,
+    /// An `EmergencyStop` command.
+    EmergencyStop,
+    /// A closing sequence was abandoned.
+    Aborted,
+}
+
+/// Precharge failure causes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseName {
+    /// No voltage rise.
+    NoVoltageRise,
+    /// Too slow.
+    TooSlow,
+    /// Short.
+    Short,
+}
+
+/// Final states of the contactor sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    /// Everything open (including waiting to retry a precharge).
+    Open,
+    /// Closed (including a graceful stop in progress).
+    Closed,
+    /// Somewhere in the closing sequence.
+    Closing,
+}
+
+/// Quantities an expectation can compare. Plant values are the truth, not what the core
+/// measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Highest true cell (group) voltage, mV.
+    CellMvMax,
+    /// Lowest true cell voltage, mV.
+    CellMvMin,
+    /// Highest minus lowest true cell voltage, mV.
+    CellSpreadMv,
+    /// Hottest cell, °C.
+    TempCMax,
+    /// Coldest cell, °C.
+    TempCMin,
+    /// True pack current, A, positive when charging.
+    CurrentA,
+    /// Magnitude of the true pack current, A.
+    CurrentAbsA,
+    /// Pack terminal voltage, V.
+    PackV,
+    /// Bus voltage, V.
+    BusV,
+    /// Lowest cell state of charge, %.
+    SocPctMin,
+    /// Highest cell state of charge, %.
+    SocPctMax,
+    /// Charge current limit sent by the core, A.
+    ChargeLimitA,
+    /// Discharge current limit sent by the core, A.
+    DischargeLimitA,
+    /// 1 while both main contactors are physically closed, else 0.
+    ContactorsClosed,
+    /// 1 while a main contactor is commanded closed with a safety fault latched, else 0.
+    ClosedWithLatchedFault,
+}
+
+/// What the run writes besides its report.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// One trace row every this long (events add rows of their own).
+    #[serde(default = "default_trace_interval")]
+    pub trace_interval: Span,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection { trace_interval: default_trace_interval() }
+    }
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+fn half() -> f64 {
+    0.5
+}
+fn one() -> f64 {
+    1.0
+}
+fn yes() -> bool {
+    true
+}
+fn default_capacitance_uf() -> f64 {
+    2_000.0
+}
+fn default_precharge_ohm() -> f64 {
+    50.0
+}
+fn default_bleed_ohm() -> f64 {
+    10_000.0
+}
+fn default_inverter_a() -> f64 {
+    200.0
+}
+fn default_measure_period() -> Span {
+    Span(cellwarden_core::Duration::from_millis(100))
+}
+fn default_trace_interval() -> Span {
+    Span(cellwarden_core::Duration::from_secs(1))
+}

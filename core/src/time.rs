@@ -84,6 +84,16 @@ impl Duration {
     pub const fn as_millis(self) -> u64 {
         self.0 / 1_000
     }
+
+    /// `self - other`, or zero when `other` is longer.
+    pub const fn saturating_sub(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_sub(other.0))
+    }
+
+    /// `self + other`, saturating.
+    pub const fn saturating_add(self, other: Duration) -> Duration {
+        Duration(self.0.saturating_add(other.0))
+    }
 }
 
 impl Add<Duration> for Instant {

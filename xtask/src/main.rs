@@ -5,6 +5,7 @@
 
 mod ci;
 mod cmd;
+mod sim;
 mod tidy;
 
 use std::process::ExitCode;
@@ -48,6 +49,34 @@ enum Task {
     },
     /// Run the core demo: precharge, charge and a cell over-voltage trip, printing the event log.
     Demo,
+    /// Run one scenario in the simulator: print its report, write its trace and plot.
+    ///
+    /// Runs `cargo run --release -q -p cellwarden-sim -- run <SCENARIO> [ARGS...]` from the
+    /// workspace root. SCENARIO is a file or a bare name: `precharge_success` stands for
+    /// scenarios/precharge_success.toml; an unknown name lists the scenarios there are. The
+    /// report, trace.csv and plot.svg go to sim-out/<name>/ under the workspace root unless
+    /// `--out DIR` says otherwise. Fails when an expectation fails or the file is invalid.
+    ///
+    /// Example: `cargo xtask sim over_voltage_charging --no-plot`
+    Sim {
+        /// The scenario: a name in scenarios/ or a path to a .toml file.
+        scenario: String,
+        /// Options for `cellwarden-sim run`: `--out DIR`, `--quiet`, `--no-plot`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every scenario in scenarios/ and print one summary line each, then a total.
+    ///
+    /// Runs `cargo run --release -q -p cellwarden-sim -- all scenarios/ [ARGS...]` from the
+    /// workspace root; each scenario's outputs go to sim-out/<name>/. Fails when any
+    /// expectation fails or any file is invalid.
+    ///
+    /// Example: `cargo xtask scenarios --no-plot`
+    Scenarios {
+        /// Options for `cellwarden-sim all`: `--out DIR`, `--no-plot`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Check the repository rules that rustc and clippy cannot.
     ///
     /// No f32/f64, unsafe or std:: paths in the code of core/src; no ignored tests in any .rs
@@ -63,6 +92,8 @@ fn main() -> ExitCode {
         Task::Test { args } => ci::test(&args),
         Task::Bench { args } => ci::bench(&args),
         Task::Demo => ci::demo(),
+        Task::Sim { scenario, args } => sim::sim(&scenario, &args),
+        Task::Scenarios { args } => sim::scenarios(&args),
         Task::Tidy => tidy::tidy(),
     };
     match result {

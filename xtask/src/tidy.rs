@@ -16,7 +16,7 @@ const DEPTH_MAX: usize = 32;
 /// The test attribute we reject; built with `concat!` so this file does not trip its own check.
 const IGNORE_ATTR: &str = concat!("#[", "ignore");
 const README_TEST_COMMAND: &str = "cargo xtask ci";
-const README_DEMO_COMMAND: &str = "cargo xtask demo";
+const README_MAIN_COMMAND: &str = "cargo xtask sim";
 
 /// Checks every rule, prints each violation as `path:line: message` and fails if there are any.
 pub fn tidy() -> Result {
@@ -140,13 +140,13 @@ fn check_no_ignore(path: &str, text: &str, out: &mut Vec<Violation>) {
 }
 
 /// The README names the test command on a line of its own (`.ci/run` runs the first such line)
-/// and the demo command.
+/// and the main command (a scenario run).
 fn check_readme(readme: Option<&str>, out: &mut Vec<Violation>) {
     let Some(readme) = readme else {
         out.push(Violation::new(
             "README.md",
             None,
-            format!("README.md missing; it must name `{README_TEST_COMMAND}` and `{README_DEMO_COMMAND}`"),
+            format!("README.md missing; it must name `{README_TEST_COMMAND}` and `{README_MAIN_COMMAND}`"),
         ));
         return;
     };
@@ -162,19 +162,29 @@ fn check_readme(readme: Option<&str>, out: &mut Vec<Violation>) {
             format!("no line starts with the test command `{README_TEST_COMMAND}`"),
         ));
     }
-    if !readme.contains(README_DEMO_COMMAND) {
+    if !readme.contains(README_MAIN_COMMAND) {
         out.push(Violation::new(
             "README.md",
             None,
-            format!("the demo command `{README_DEMO_COMMAND}` is missing"),
+            format!("the main command `{README_MAIN_COMMAND}` is missing"),
         ));
     }
 }
 
-/// Scenario files are TOML, and nothing else lives beside them.
+/// Scenario files are TOML; beside them live only their README and, in `scenarios/data/`, the
+/// CSV profiles they import.
 fn check_scenario_name(path: &str, out: &mut Vec<Violation>) {
-    if !path.ends_with(".toml") {
-        out.push(Violation::new(path, None, "scenario files must end with .toml"));
+    let Some(rest) = path.strip_prefix("scenarios/") else { return };
+    let allowed = match rest.strip_prefix("data/") {
+        Some(data) => !data.contains('/') && data.ends_with(".csv"),
+        None => !rest.contains('/') && (rest.ends_with(".toml") || rest == "README.md"),
+    };
+    if !allowed {
+        out.push(Violation::new(
+            path,
+            None,
+            "scenarios/ holds *.toml, README.md and data/*.csv only",
+        ));
     }
 }
 
@@ -349,7 +359,7 @@ mod tests {
         assert!(out[0].to_string().starts_with("README.md: README.md missing"));
 
         out.clear();
-        check_readme(Some("```sh\ncargo xtask ci\ncargo xtask demo\n```\n"), &mut out);
+        check_readme(Some("```sh\ncargo xtask ci\ncargo xtask sim over_voltage\n```\n"), &mut out);
         assert_eq!(out, []);
 
         // The test command must start a line, so `.ci/run` finds it; prose does not count.
@@ -360,7 +370,7 @@ mod tests {
             messages,
             [
                 "no line starts with the test command `cargo xtask ci`",
-                "the demo command `cargo xtask demo` is missing",
+                "the main command `cargo xtask sim` is missing",
             ]
         );
     }
@@ -368,12 +378,15 @@ mod tests {
     #[test]
     fn scenario_files_are_toml() {
         let mut out = Vec::new();
-        check_scenario_name("scenarios/precharge.toml", &mut out);
-        check_scenario_name("scenarios/notes.md", &mut out);
-        assert_eq!(
-            out,
-            [Violation::new("scenarios/notes.md", None, "scenario files must end with .toml")]
-        );
+        for fine in ["scenarios/precharge.toml", "scenarios/README.md", "scenarios/data/home.csv"] {
+            check_scenario_name(fine, &mut out);
+        }
+        assert_eq!(out, []);
+        for bad in ["scenarios/notes.md", "scenarios/data/x.toml", "scenarios/a/b.toml"] {
+            check_scenario_name(bad, &mut out);
+        }
+        let paths: Vec<&str> = out.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["scenarios/notes.md", "scenarios/data/x.toml", "scenarios/a/b.toml"]);
     }
 
     #[test]

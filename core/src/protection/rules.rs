@@ -80,28 +80,7 @@ impl RuleId {
 
     /// The rule's stable snake_case name, as used in scenario files, logs and telemetry.
     pub const fn name(self) -> &'static str {
-        match self {
-            RuleId::CellOverVoltage => "cell_over_voltage",
-            RuleId::CellUnderVoltage => "cell_under_voltage",
-            RuleId::PackOverVoltage => "pack_over_voltage",
-            RuleId::PackUnderVoltage => "pack_under_voltage",
-            RuleId::ChargeOverCurrent => "charge_over_current",
-            RuleId::DischargeOverCurrent => "discharge_over_current",
-            RuleId::ChargeOverTemperature => "charge_over_temperature",
-            RuleId::ChargeUnderTemperature => "charge_under_temperature",
-            RuleId::DischargeOverTemperature => "discharge_over_temperature",
-            RuleId::DischargeUnderTemperature => "discharge_under_temperature",
-            RuleId::CellImbalance => "cell_imbalance",
-            RuleId::PackVoltageMismatch => "pack_voltage_mismatch",
-            RuleId::CellVoltageStale => "cell_voltage_stale",
-            RuleId::TemperatureStale => "temperature_stale",
-            RuleId::CurrentStale => "current_stale",
-            RuleId::PackVoltageStale => "pack_voltage_stale",
-            RuleId::HardwareFault => "hardware_fault",
-            RuleId::ContactorWelded => "contactor_welded",
-            RuleId::ContactorMismatch => "contactor_mismatch",
-            RuleId::PrechargeFailed => "precharge_failed",
-        }
+        self.spec().name
     }
 
     /// The rule with this [`RuleId::name`].

@@ -1,1 +1,527 @@
-//! The deterministic engine. (Being written.)
+//! The deterministic engine: runs one [`Scenario`] in virtual time against the real core.
+//!
+//! The core is driven exactly as a hardware adapter drives it: every measurement reaches it as
+//! an `Input` carrying its sample time, every action it emits is drained at once and applied to
+//! the plant, and `handle_timeout` is called at the deadline it asked for. Virtual time jumps
+//! from one deadline to the next: the next measurement, the next timeline entry, the core's own
+//! deadline, the next trace row or the end of the run. The plant is integrated over each jump
+//! with the inverter's current held constant (the plant's solutions are exact for that), so a
+//! jump costs the same whether it is 1 µs or 100 ms.
+//!
+//! Architecture Invariant: nothing here decides anything about the battery. The engine measures,
+//! delivers, applies and records; every decision is the core's.
+
+pub mod describe;
+mod frontend;
+pub mod watch;
+
+use cellwarden_core::{
+    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant,
+    OpenKind, PrechargeFailure, SequenceEvent, SequenceState, Tier,
+};
+
+use self::frontend::FrontEnd;
+use self::watch::{Happened, Signals, Watch, signal_index};
+use crate::plant::Plant;
+use crate::profile::{Demand, Profile};
+use crate::report::{Extreme, FaultCount, LogEntry, Outcome, Report, Source, Summary, TraceRow};
+use crate::scenario::{
+    CauseName, EventName, FaultSpec, Moment, OpenHow, Scenario, Signal, StateName,
+};
+
+/// How many times a run reports its progress.
+const PROGRESS_STEPS: u64 = 200;
+
+/// Runs `scenario` to its end. `progress` is told the simulated time so far and the total, a
+/// few hundred times per run.
+pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
+    let mut engine = match Engine::new(scenario) {
+        Ok(engine) => engine,
+        Err(report) => return *report,
+    };
+    engine.run(progress);
+    engine.finish()
+}
+
+/// The inverter: follows its demand profile, inside the core's limits if it obeys them.
+#[derive(Debug)]
+struct Inverter {
+    obeys_limits: bool,
+    max_charge_a: f64,
+    max_discharge_a: f64,
+    profile: Option<(Profile, Instant)>,
+    charge_limit_a: f64,
+    discharge_limit_a: f64,
+}
+
+impl Inverter {
+    fn current_a(&self, now: Instant, pack_v: f64) -> f64 {
+        let Some((profile, since)) = &self.profile else { return 0.0 };
+        let asked = match profile.demand(now.saturating_since(*since)) {
+            Demand::Amps(a) => a,
+            Demand::Watts(w) if pack_v > 1.0 => w / pack_v,
+            Demand::Watts(_) => 0.0,
+        };
+        if !asked.is_finite() {
+            return 0.0;
+        }
+        let asked = asked.clamp(-self.max_discharge_a, self.max_charge_a);
+        if self.obeys_limits { asked.clamp(-self.discharge_limit_a, self.charge_limit_a) } else { asked }
+    }
+}
+
+struct Engine<'s> {
+    scenario: &'s Scenario,
+    now: Instant,
+    end: Instant,
+    plant: Plant,
+    bms: Bms,
+    frontend: FrontEnd,
+    inverter: Inverter,
+    watch: Watch,
+    next_moment: usize,
+    next_measure: Instant,
+    measure_period: cellwarden_core::Duration,
+    next_trace: Instant,
+    trace_now: bool,
+    log: Vec<LogEntry>,
+    trace: Vec<TraceRow>,
+    summary: Summary,
+    signals: Signals,
+}
+
+impl<'s> Engine<'s> {
+    fn new(scenario: &'s Scenario) -> Result<Engine<'s>, Box<Report>> {
+        let start = Instant::ZERO;
+        let plant = Plant::new(&scenario.plant, scenario.seed);
+        let bms = match Bms::new(scenario.config.clone(), start) {
+            Ok(bms) => bms,
+            Err(e) => return Err(Box::new(refused(scenario, &format!("{e:?}")))),
+        };
+        let frontend =
+            FrontEnd::new(&scenario.sensors, scenario.config.contactors.feedback, &plant, scenario.seed);
+        let inverter = Inverter {
+            obeys_limits: scenario.inverter.obeys_limits,
+            max_charge_a: scenario.inverter.max_charge_a,
+            max_discharge_a: scenario.inverter.max_discharge_a,
+            profile: None,
+            charge_limit_a: 0.0,
+            discharge_limit_a: 0.0,
+        };
+        let summary =
+            Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
+        let mut engine = Engine {
+            scenario,
+            now: start,
+            end: start + scenario.duration,
+            plant,
+            bms,
+            frontend,
+            inverter,
+            watch: Watch::new(&scenario.expectations),
+            next_moment: 0,
+            next_measure: start,
+            // A zero period would stop time; the loader refuses it, this guards the engine.
+            measure_period: scenario.sensors.measure_period.0.max(Duration::from_micros(1)),
+            next_trace: start,
+            trace_now: false,
+            log: Vec::new(),
+            trace: Vec::new(),
+            summary,
+            signals: [0.0; watch::SIGNAL_COUNT],
+        };
+        engine.drain();
+        Ok(engine)
+    }
+
+    fn run(&mut self, progress: &mut dyn FnMut(Duration, Duration)) {
+        let total = self.scenario.duration;
+        let progress_step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
+        let mut next_progress = self.now;
+        loop {
+            self.apply_moments();
+            if self.now >= self.next_measure {
+                self.measure();
+                self.next_measure += self.measure_period;
+            }
+            if self.bms.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.bms.handle_timeout(self.now);
+                self.summary.core_calls += 1;
+                self.drain();
+            }
+            self.observe();
+            if self.now >= next_progress {
+                progress(self.elapsed(), total);
+                next_progress += progress_step;
+            }
+            if self.now >= self.end {
+                break;
+            }
+            let next = self.next_time();
+            let pack_v = self.plant.pack_voltage_v();
+            let inverter_a = self.inverter.current_a(self.now, pack_v);
+            let dt = next.saturating_since(self.now);
+            self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
+            self.summary.plant_steps += 1;
+            self.now = next;
+        }
+        progress(total, total);
+    }
+
+    /// The earliest of everything that is waiting; always later than `now`.
+    fn next_time(&self) -> Instant {
+        let mut next = self.next_measure.min(self.next_trace).min(self.end);
+        if let Some(m) = self.scenario.timeline.get(self.next_moment) {
+            next = next.min(Instant::ZERO + m.at);
+        }
+        if let Some(deadline) = self.bms.poll_timeout().filter(|d| *d > self.now) {
+            next = next.min(deadline);
+        }
+        // Every candidate above is later than now once the step at now is done; this keeps
+        // time moving even if one of them were not.
+        next.max(self.now + Duration::from_micros(1))
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now.saturating_since(Instant::ZERO)
+    }
+
+    fn log(&mut self, source: Source, text: String) {
+        self.log.push(LogEntry { at: self.elapsed(), source, text });
+    }
+
+    fn apply_moments(&mut self) {
+        while let Some(moment) = self.scenario.timeline.get(self.next_moment) {
+            if Instant::ZERO + moment.at > self.now {
+                break;
+            }
+            self.next_moment += 1;
+            self.apply(moment);
+        }
+    }
+
+    fn apply(&mut self, moment: &Moment) {
+        let line = moment.line;
+        if let Some(note) = &moment.note {
+            self.log(Source::Timeline, format!("note: {note}"));
+        }
+        if let Some(c) = moment.ambient_c {
+            self.plant.set_ambient_c(c);
+            self.log(Source::Timeline, format!("ambient temperature {c:.1} °C (line {line})"));
+        }
+        if let Some(profile) = &moment.load {
+            self.inverter.profile = Some((profile.clone(), self.now));
+            self.log(Source::Timeline, format!("inverter demand: {} (line {line})", profile.describe()));
+        }
+        if let Some(fault) = moment.fault {
+            self.inject(fault);
+            self.watch.event(Happened::plain(self.elapsed(), EventName::FaultInjected));
+            self.log(Source::Timeline, format!("fault injected: {} (line {line})", describe::fault(&fault)));
+        }
+        if let Some(command) = moment.command {
+            self.log(Source::Timeline, format!("command {} (line {line})", describe::command(command)));
+            let mut happened = Happened::plain(self.elapsed(), EventName::Command);
+            happened.command = Some(command);
+            self.watch.event(happened);
+            self.bms.handle_input(self.now, Input::Command(command));
+            self.summary.core_calls += 1;
+            self.drain();
+        }
+        self.trace_now = true;
+    }
+
+    fn inject(&mut self, fault: FaultSpec) {
+        match fault {
+            FaultSpec::BusShort { ohms } => self.plant.set_bus_short(Some(ohms)),
+            FaultSpec::BusShortCleared => self.plant.set_bus_short(None),
+            FaultSpec::SensorSilent { sensor } => self.frontend.set_silenced(sensor, true),
+            FaultSpec::SensorRestored { sensor } => self.frontend.set_silenced(sensor, false),
+            FaultSpec::CurrentOffset { amps } => self.frontend.set_current_offset_a(amps),
+            FaultSpec::ContactorWeld { contactor } => self.plant.weld(contactor_id(contactor)),
+            FaultSpec::CellLeak { cell, amps } => self.plant.set_group_leak_a(usize::from(cell), amps),
+            FaultSpec::CellHeater { cell, watts } => {
+                self.plant.set_group_heater_w(usize::from(cell), watts);
+            }
+            FaultSpec::CellSenseDrift { cell, mv_per_min } => {
+                self.frontend.set_drift(self.now, usize::from(cell), mv_per_min);
+            }
+            FaultSpec::HardwareFault { active } => self.frontend.set_hardware_fault(active),
+        }
+    }
+
+    fn measure(&mut self) {
+        let Engine { frontend, plant, bms, summary, now, .. } = self;
+        let mut calls = 0;
+        let mut drained = Vec::new();
+        frontend.measure(*now, plant, &mut |input| {
+            bms.handle_input(*now, input);
+            calls += 1;
+            // Drain after every call, as the contract asks; apply once the readings are in.
+            while let Some(action) = bms.poll_action() {
+                drained.push(action);
+            }
+        });
+        summary.core_calls += calls;
+        for action in drained {
+            self.apply_action(action);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(action) = self.bms.poll_action() {
+            self.apply_action(action);
+        }
+    }
+
+    fn apply_action(&mut self, action: Action) {
+        let at = self.elapsed();
+        self.log(Source::Core, describe::action(&action));
+        self.trace_now = true;
+        let mut happened = Happened::plain(at, EventName::LimitsChanged);
+        match action {
+            Action::Contactor { contactor, closed } => {
+                self.plant.set_contactor(contactor, closed);
+                if self.plant.contactor_closed(contactor) != closed {
+                    self.log(
+                        Source::Plant,
+                        format!("contactor {} did not move", describe::contactor(contactor)),
+                    );
+                }
+                return;
+            }
+            Action::Limits(limits) => self.set_limits(&limits),
+            Action::Fault(e) => {
+                happened.event = match e.change {
+                    FaultChange::Raised => EventName::FaultRaised,
+                    FaultChange::Released => EventName::FaultReleased,
+                    FaultChange::Cleared => EventName::FaultCleared,
+                    FaultChange::ClearRefused => EventName::FaultClearRefused,
+                };
+                happened.rule = Some(e.rule);
+                happened.tier = Some(e.tier);
+                if e.change == FaultChange::Raised {
+                    self.count_fault(e.rule, e.tier, at);
+                }
+            }
+            Action::Sequence(e) => match e {
+                SequenceEvent::CloseBlocked { .. } => happened.event = EventName::CloseBlocked,
+                SequenceEvent::PrechargeStarted { .. } => {
+                    happened.event = EventName::PrechargeStarted;
+                }
+                SequenceEvent::PrechargeDone { .. } => happened.event = EventName::PrechargeDone,
+                SequenceEvent::PrechargeFailed { cause, .. } => {
+                    happened.event = EventName::PrechargeFailed;
+                    happened.cause = Some(cause_name(cause));
+                }
+                SequenceEvent::Closed => happened.event = EventName::ContactorsClosed,
+                SequenceEvent::Stopping => happened.event = EventName::Stopping,
+                SequenceEvent::Opened { how } => {
+                    happened.event = EventName::ContactorsOpen;
+                    happened.how = Some(open_how(how));
+                }
+            },
+        }
+        self.watch.event(happened);
+    }
+
+    fn set_limits(&mut self, limits: &CurrentLimits) {
+        self.inverter.charge_limit_a = f64::from(limits.charge_ma.0) / 1000.0;
+        self.inverter.discharge_limit_a = f64::from(limits.discharge_ma.0) / 1000.0;
+    }
+
+    fn count_fault(&mut self, rule: cellwarden_core::RuleId, tier: Tier, at: Duration) {
+        let faults = &mut self.summary.faults;
+        match faults.iter_mut().find(|f| f.rule == rule && f.tier == tier) {
+            Some(f) => f.raised += 1,
+            None => faults.push(FaultCount { rule, tier, raised: 1, first_at: at }),
+        }
+    }
+
+    /// Samples the signals, updates the extremes, feeds the expectations, writes trace rows.
+    fn observe(&mut self) {
+        let at = self.elapsed();
+        let (v_min, v_mean, v_max, i_min, i_max) = min_mean_max(self.plant.group_voltages());
+        let (t_min, _, t_max, it_min, it_max) = min_mean_max(self.plant.group_temps_c());
+        let (soc_min, soc_mean, soc_max, _, _) = min_mean_max(self.plant.group_socs());
+        let current = self.plant.current_a();
+        let status = self.bms.status();
+        let latched = status.latched().is_some();
+        let commanded_closed = status.contactors[ContactorId::Negative.index()].commanded_closed
+            || status.contactors[ContactorId::Positive.index()].commanded_closed;
+        let s = &mut self.signals;
+        s[signal_index(Signal::CellMvMax)] = v_max * 1000.0;
+        s[signal_index(Signal::CellMvMin)] = v_min * 1000.0;
+        s[signal_index(Signal::CellSpreadMv)] = (v_max - v_min) * 1000.0;
+        s[signal_index(Signal::TempCMax)] = t_max;
+        s[signal_index(Signal::TempCMin)] = t_min;
+        s[signal_index(Signal::CurrentA)] = current;
+        s[signal_index(Signal::CurrentAbsA)] = current.abs();
+        s[signal_index(Signal::PackV)] = self.plant.pack_voltage_v();
+        s[signal_index(Signal::BusV)] = self.plant.bus_voltage_v();
+        s[signal_index(Signal::SocPctMin)] = soc_min * 100.0;
+        s[signal_index(Signal::SocPctMax)] = soc_max * 100.0;
+        s[signal_index(Signal::ChargeLimitA)] = self.inverter.charge_limit_a;
+        s[signal_index(Signal::DischargeLimitA)] = self.inverter.discharge_limit_a;
+        s[signal_index(Signal::ContactorsClosed)] = f64::from(u8::from(self.plant.connected()));
+        s[signal_index(Signal::ClosedWithLatchedFault)] =
+            f64::from(u8::from(latched && commanded_closed));
+        self.watch.observe(at, &self.signals);
+
+        let first = self.summary.plant_steps == 0 && self.trace.is_empty();
+        let sm = &mut self.summary;
+        track(&mut sm.cell_v_max, first, v_max, at, i_max, |new, old| new > old);
+        track(&mut sm.cell_v_min, first, v_min, at, i_min, |new, old| new < old);
+        track(&mut sm.temp_c_max, first, t_max, at, it_max, |new, old| new > old);
+        track(&mut sm.temp_c_min, first, t_min, at, it_min, |new, old| new < old);
+        track(&mut sm.charge_a_max, false, current, at, 0, |new, old| new > old);
+        track(&mut sm.discharge_a_max, false, -current, at, 0, |new, old| new > old);
+
+        if self.now >= self.next_trace || self.trace_now {
+            while self.next_trace <= self.now {
+                self.next_trace += self.scenario.trace_interval.max(Duration::from_micros(1));
+            }
+            self.trace_now = false;
+            let row = TraceRow {
+                at,
+                current_a: current,
+                current_measured_a: self.frontend.last_current_a,
+                pack_v: self.plant.pack_voltage_v(),
+                bus_v: self.plant.bus_voltage_v(),
+                cell_v_min: v_min,
+                cell_v_mean: v_mean,
+                cell_v_max: v_max,
+                soc_min_pct: soc_min * 100.0,
+                soc_mean_pct: soc_mean * 100.0,
+                soc_max_pct: soc_max * 100.0,
+                temp_c_min: t_min,
+                temp_c_max: t_max,
+                charge_limit_a: self.inverter.charge_limit_a,
+                discharge_limit_a: self.inverter.discharge_limit_a,
+                contactors: ContactorId::ALL.map(|id| self.plant.contactor_closed(id)),
+                state: describe::state(status.sequence),
+                latched,
+            };
+            // Two rows at one instant (an event right at a trace tick) keep only the later.
+            if self.trace.last().is_some_and(|r| r.at == at) {
+                self.trace.pop();
+            }
+            self.trace.push(row);
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        let end = self.elapsed();
+        let status = self.bms.status();
+        let state = match status.sequence {
+            SequenceState::Open | SequenceState::RetryWait { .. } => StateName::Open,
+            SequenceState::Closed | SequenceState::Stopping { .. } => StateName::Closed,
+            _ => StateName::Closing,
+        };
+        let latched = status.latched();
+        let outcomes = self.watch.finish(end, &self.signals, state, latched);
+        for o in &outcomes {
+            let verdict = if o.passed { "passed" } else { "FAILED" };
+            self.log.push(LogEntry {
+                at: end,
+                source: Source::Expect,
+                text: format!("{verdict}: {} (line {})", o.label, o.line),
+            });
+        }
+        let mut summary = self.summary;
+        summary.soc_end_pct = self.plant.mean_soc() * 100.0;
+        summary.energy = self.plant.energy();
+        summary.final_state = describe::state(status.sequence).to_string();
+        summary.latched_at_end = latched;
+        summary.counters = status.counters;
+        let sc = self.scenario;
+        Report {
+            name: sc.name.clone(),
+            source: sc.source.display().to_string(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            duration: sc.duration,
+            log: self.log,
+            outcomes,
+            summary,
+            trace: self.trace,
+        }
+    }
+}
+
+/// A report for a scenario whose configuration the core refused.
+fn refused(scenario: &Scenario, why: &str) -> Report {
+    Report {
+        name: scenario.name.clone(),
+        source: scenario.source.display().to_string(),
+        description: scenario.description.clone(),
+        seed: scenario.seed,
+        duration: Duration::ZERO,
+        log: Vec::new(),
+        outcomes: vec![Outcome {
+            label: "the core accepts the configuration".into(),
+            line: 1,
+            passed: false,
+            detail: format!("Bms::new refused it: {why}"),
+        }],
+        summary: Summary::default(),
+        trace: Vec::new(),
+    }
+}
+
+fn track(
+    extreme: &mut Extreme,
+    first: bool,
+    value: f64,
+    at: Duration,
+    index: usize,
+    better: impl Fn(f64, f64) -> bool,
+) {
+    if first || better(value, extreme.value) {
+        *extreme = Extreme { value, at, index };
+    }
+}
+
+/// Minimum, mean, maximum and the indices of the extremes; zeros for an empty slice.
+fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
+    let Some(&first) = values.first() else { return (0.0, 0.0, 0.0, 0, 0) };
+    let (mut lo, mut hi, mut sum, mut i_lo, mut i_hi) = (first, first, 0.0, 0, 0);
+    for (i, &v) in values.iter().enumerate() {
+        sum += v;
+        if v < lo {
+            lo = v;
+            i_lo = i;
+        }
+        if v > hi {
+            hi = v;
+            i_hi = i;
+        }
+    }
+    (lo, sum / values.len() as f64, hi, i_lo, i_hi)
+}
+
+fn contactor_id(name: crate::scenario::schema::ContactorName) -> ContactorId {
+    use crate::scenario::schema::ContactorName;
+    match name {
+        ContactorName::Negative => ContactorId::Negative,
+        ContactorName::Precharge => ContactorId::Precharge,
+        ContactorName::Positive => ContactorId::Positive,
+    }
+}
+
+fn cause_name(cause: PrechargeFailure) -> CauseName {
+    match cause {
+        PrechargeFailure::NoVoltageRise => CauseName::NoVoltageRise,
+        PrechargeFailure::TooSlow => CauseName::TooSlow,
+        PrechargeFailure::Short => CauseName::Short,
+    }
+}
+
+fn open_how(how: OpenKind) -> OpenHow {
+    match how {
+        OpenKind::Graceful => OpenHow::Graceful,
+        OpenKind::GracefulDeadline { .. } => OpenHow::GracefulDeadline,
+        OpenKind::Emergency { .. } => OpenHow::Emergency,
+        OpenKind::EmergencyStop => OpenHow::EmergencyStop,
+        OpenKind::Aborted => OpenHow::Aborted,
+    }
+}

@@ -5,10 +5,33 @@
 //! current charges the pack. The plant knows nothing about the core; the engine measures it and
 //! applies the core's actions to it.
 //!
+//! - Groups ([`Cell`] is one on its own): OCV(SoC, T) from a uniform-grid table per chemistry
+//!   plus an entropic term, series R0, one RC pair (R1, tau), capacity, self-discharge,
+//!   coulombic efficiency on charge; R0 and R1 scale with an Arrhenius factor of the group
+//!   temperature; a lumped thermal mass per group exchanging heat with the ambient air. Terminal
+//!   voltage = OCV + I R0 + v1. The RC pair and the temperature are updated exactly for a
+//!   constant current over a step, so any step length works (1 µs to hours).
+//! - [`Plant`]: strings × modules × series groups as structure-of-arrays, spread drawn from the
+//!   seed; strings share the current by their Thevenin voltages; the DC bus (contactors,
+//!   precharge resistor, DC-link capacitor, bleed resistor, optional short) is one node solved
+//!   exactly per step.
+//! - [`CurrentSensor`]: offset, gain error and noise.
+//!
+//! No method panics on any input: non-finite inputs are ignored or taken as 0, a step of zero
+//! or negative length does nothing, out-of-range group indices are ignored.
+//!
 //! PUBLIC API CONTRACT (the engine and the scenario loader are written against it):
 //! the items declared in this file keep their names and signatures.
 
-use cellwarden_core::ContactorId;
+mod bus;
+mod cell;
+mod ocv;
+mod pack;
+mod sensor;
+
+pub use cell::Cell;
+pub use pack::Plant;
+pub use sensor::CurrentSensor;
 
 /// Cell chemistry: selects the open-circuit-voltage table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

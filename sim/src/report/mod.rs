@@ -190,3 +190,17 @@ pub struct TraceRow {
     /// Whether a safety fault is latched.
     pub latched: bool,
 }
+
+/// A time since the start of a run as `HH:MM:SS.mmm`, with a day count in front from 24 h on
+/// (`1d 02:03:04.000`). Sub-millisecond parts are truncated. Every time in the report and the
+/// expectation details uses this form.
+pub fn clock(d: Duration) -> String {
+    let ms = d.as_micros() / 1_000;
+    let (days, ms) = (ms / 86_400_000, ms % 86_400_000);
+    let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1_000 % 60, ms % 1_000);
+    if days > 0 {
+        format!("{days}d {h:02}:{m:02}:{s:02}.{milli:03}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}.{milli:03}")
+    }
+}

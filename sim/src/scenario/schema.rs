@@ -64,7 +64,8 @@ pub struct SystemSpec {
 pub enum PresetName {
     /// `Config::tesla_model_s(modules)`.
     TeslaModelS,
-    /// `Config::lfp_16s(capacity_ah)`.
+    /// `Config::lfp_16s(capacity_ah)`. (Renamed: serde's snake_case would make it `lfp16s`.)
+    #[serde(rename = "lfp_16s")]
     Lfp16s,
 }
 
@@ -432,6 +433,10 @@ pub struct TriggerSpec {
     pub rule: Option<String>,
     /// Filter: tier.
     pub tier: Option<TierName>,
+    /// Filter: how the contactors opened.
+    pub how: Option<OpenHow>,
+    /// Filter: why a precharge attempt failed.
+    pub cause: Option<CauseName>,
     /// Filter: command.
     pub command: Option<CommandName>,
 }
@@ -442,6 +447,8 @@ pub struct TriggerSpec {
 pub enum EventName {
     /// A timeline command was delivered (filter: `command`).
     Command,
+    /// A timeline fault was injected (or repaired).
+    FaultInjected,
     /// A `Start` could not begin closing yet.
     CloseBlocked,
     /// A precharge attempt began.

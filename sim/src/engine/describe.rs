@@ -1,0 +1,247 @@
+//! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
+
+use crate::scenario::{FaultSpec, SensorName};
+use crate::scenario::schema::ContactorName;
+
+use cellwarden_core::{
+    Action, Blocker, Command, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason, Location,
+    OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+};
+
+/// A contactor's name as scenario files write it.
+pub fn contactor(id: ContactorId) -> &'static str {
+    match id {
+        ContactorId::Negative => "negative",
+        ContactorId::Precharge => "precharge",
+        ContactorId::Positive => "positive",
+    }
+}
+
+/// The sequence state's short name, as in the trace.
+pub fn state(state: SequenceState) -> &'static str {
+    match state {
+        SequenceState::Open => "open",
+        SequenceState::ClosingNegative { .. } => "closing_negative",
+        SequenceState::Precharging { .. } => "precharging",
+        SequenceState::ClosingPositive { .. } => "closing_positive",
+        SequenceState::Closed => "closed",
+        SequenceState::RetryWait { .. } => "retry_wait",
+        SequenceState::Stopping { .. } => "stopping",
+    }
+}
+
+/// A rule's value with its unit: `4251 mV`, `312.0 A`, `-5.0 °C`, `612 ms`.
+pub fn value(rule: RuleId, value: i32) -> String {
+    match rule.spec().unit {
+        "mV" => format!("{value} mV"),
+        "mA" => format!("{} A", milli(i64::from(value))),
+        "dC" => format!("{} °C", deci(value)),
+        "ms" => format!("{value} ms"),
+        _ => match rule {
+            RuleId::PrechargeFailed => precharge_failure_from_code(value).to_string(),
+            _ => value.to_string(),
+        },
+    }
+}
+
+/// Where a fault was seen.
+pub fn location(location: Location) -> String {
+    match location {
+        Location::Pack => "pack".to_string(),
+        Location::Cell(i) => format!("cell {i}"),
+        Location::Sensor(i) => format!("sensor {i}"),
+        Location::Contactor(id) => format!("{} contactor", contactor(id)),
+    }
+}
+
+/// The log line for one action.
+pub fn action(action: &Action) -> String {
+    match action {
+        Action::Contactor { contactor: id, closed } => {
+            format!("contactor {} {}", contactor(*id), if *closed { "close" } else { "open" })
+        }
+        Action::Limits(limits) => self::limits(limits),
+        Action::Fault(event) => fault_event(event),
+        Action::Sequence(event) => sequence(event),
+    }
+}
+
+fn limits(l: &CurrentLimits) -> String {
+    format!(
+        "limits: charge {} A ({}), discharge {} A ({})",
+        milli(i64::from(l.charge_ma.0)),
+        reason(&l.charge_reason),
+        milli(i64::from(l.discharge_ma.0)),
+        reason(&l.discharge_reason)
+    )
+}
+
+fn reason(reason: &LimitReason) -> String {
+    match reason {
+        LimitReason::ConfiguredMaximum => "configured maximum".to_string(),
+        LimitReason::Rule { rule, tier, location: at, value: v } => {
+            format!("{} {} at {}: {}", rule.name(), tier.name(), location(*at), value(*rule, *v))
+        }
+        LimitReason::ContactorsOpen => "contactors open".to_string(),
+        LimitReason::Stopping => "stopping".to_string(),
+    }
+}
+
+fn fault_event(e: &FaultEvent) -> String {
+    let change = match e.change {
+        FaultChange::Raised => "raised",
+        FaultChange::Released => "released",
+        FaultChange::Cleared => "cleared",
+        FaultChange::ClearRefused => "clear refused",
+    };
+    format!(
+        "fault {change}: {} {} at {}: {}",
+        e.rule.name(),
+        e.tier.name(),
+        location(e.location),
+        value(e.rule, e.value)
+    )
+}
+
+fn sequence(e: &SequenceEvent) -> String {
+    match e {
+        SequenceEvent::CloseBlocked { blocker } => format!("close blocked: {}", self::blocker(*blocker)),
+        SequenceEvent::PrechargeStarted { attempt } => format!("precharge attempt {attempt} started"),
+        SequenceEvent::PrechargeDone { elapsed_ms } => format!("precharge done after {elapsed_ms} ms"),
+        SequenceEvent::PrechargeFailed { cause, attempt, will_retry } => format!(
+            "precharge attempt {attempt} failed: {}{}",
+            precharge_failure(*cause),
+            if *will_retry { ", will retry" } else { ", giving up" }
+        ),
+        SequenceEvent::Closed => "contactors closed".to_string(),
+        SequenceEvent::Stopping => "graceful stop: asking for zero current".to_string(),
+        SequenceEvent::Opened { how } => format!("contactors opened: {}", open_kind(how)),
+    }
+}
+
+/// Why closing is blocked.
+pub fn blocker(b: Blocker) -> String {
+    match b {
+        Blocker::Fault(rule) => format!("{} is latched", rule.name()),
+        Blocker::NoCellVoltage(i) => format!("no voltage received yet for cell {i}"),
+        Blocker::NoTemperature(i) => format!("no reading received yet from sensor {i}"),
+        Blocker::NoCurrent => "no current received yet".to_string(),
+        Blocker::NoPackVoltage => "no pack voltage received yet".to_string(),
+        Blocker::NoBusVoltage => "no bus voltage received yet".to_string(),
+        Blocker::NoFeedback(id) => format!("no feedback yet from the {} contactor", contactor(id)),
+        Blocker::FeedbackDisagrees(id) => {
+            format!("the {} contactor reports closed while commanded open", contactor(id))
+        }
+    }
+}
+
+fn open_kind(how: &OpenKind) -> String {
+    match how {
+        OpenKind::Graceful => "graceful, below the break current".to_string(),
+        OpenKind::GracefulDeadline { current_ma: Some(ma) } => {
+            format!("graceful stop deadline, {} A still flowing", milli(i64::from(ma.0)))
+        }
+        OpenKind::GracefulDeadline { current_ma: None } => {
+            "graceful stop deadline, current unknown".to_string()
+        }
+        OpenKind::Emergency { rule } => format!("emergency, {}", rule.name()),
+        OpenKind::EmergencyStop => "emergency stop command".to_string(),
+        OpenKind::Aborted => "closing aborted".to_string(),
+    }
+}
+
+/// The failure cause's scenario-file name.
+pub fn precharge_failure(cause: PrechargeFailure) -> &'static str {
+    match cause {
+        PrechargeFailure::NoVoltageRise => "no_voltage_rise",
+        PrechargeFailure::TooSlow => "too_slow",
+        PrechargeFailure::Short => "short",
+    }
+}
+
+fn precharge_failure_from_code(code: i32) -> &'static str {
+    [PrechargeFailure::NoVoltageRise, PrechargeFailure::TooSlow, PrechargeFailure::Short]
+        .into_iter()
+        .find(|c| *c as i32 == code)
+        .map_or("unknown cause", precharge_failure)
+}
+
+/// Thousandths as a decimal with one place: 312_450 -> `312.5`, -50 -> `-0.1`... rounded half
+/// away from zero, and never `-0.0`.
+pub fn milli(value: i64) -> String {
+    let tenths = (value.abs() + 50) / 100;
+    let sign = if value < 0 && tenths != 0 { "-" } else { "" };
+    format!("{sign}{}.{}", tenths / 10, tenths % 10)
+}
+
+fn deci(value: i32) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let v = value.unsigned_abs();
+    format!("{sign}{}.{}", v / 10, v % 10)
+}
+
+/// A command as scenario files write it.
+pub fn command(c: Command) -> &'static str {
+    match c {
+        Command::Start => "start",
+        Command::Stop => "stop",
+        Command::EmergencyStop => "emergency_stop",
+        Command::ClearFaults => "clear_faults",
+    }
+}
+
+/// An injected fault, for the event log.
+pub fn fault(f: &FaultSpec) -> String {
+    match f {
+        FaultSpec::BusShort { ohms } => format!("short circuit of {ohms} ohm on the DC bus"),
+        FaultSpec::BusShortCleared => "bus short removed".to_string(),
+        FaultSpec::SensorSilent { sensor } => format!("{} silent", sensor_name(*sensor)),
+        FaultSpec::SensorRestored { sensor } => format!("{} restored", sensor_name(*sensor)),
+        FaultSpec::CurrentOffset { amps } => format!("current sensor offset now {amps} A"),
+        FaultSpec::ContactorWeld { contactor } => {
+            format!("{} contactor welded", contactor_name(*contactor))
+        }
+        FaultSpec::CellLeak { cell, amps } => format!("cell {cell} leaks {amps} A"),
+        FaultSpec::CellHeater { cell, watts } => format!("cell {cell} heated with {watts} W"),
+        FaultSpec::CellSenseDrift { cell, mv_per_min } => {
+            format!("cell {cell} reading drifts {mv_per_min} mV/min")
+        }
+        FaultSpec::HardwareFault { active } => {
+            format!("hardware fault line {}", if *active { "active" } else { "inactive" })
+        }
+    }
+}
+
+fn sensor_name(s: SensorName) -> &'static str {
+    match s {
+        SensorName::Cells => "cell voltages",
+        SensorName::Temperatures => "temperatures",
+        SensorName::Current => "current sensor",
+        SensorName::PackVoltage => "pack voltage",
+        SensorName::BusVoltage => "bus voltage",
+        SensorName::All => "every measurement",
+    }
+}
+
+fn contactor_name(c: ContactorName) -> &'static str {
+    match c {
+        ContactorName::Negative => "negative",
+        ContactorName::Precharge => "precharge",
+        ContactorName::Positive => "positive",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deci, milli};
+
+    #[test]
+    fn decimals() {
+        assert_eq!(milli(312_450), "312.5");
+        assert_eq!(milli(-20), "0.0");
+        assert_eq!(milli(-50), "-0.1");
+        assert_eq!(milli(0), "0.0");
+        assert_eq!(deci(-55), "-5.5");
+        assert_eq!(deci(401), "40.1");
+    }
+}

@@ -1,0 +1,344 @@
+//! Expectations: what the engine records during a run and how each kind is decided at the end.
+//!
+//! Events are recorded as they happen. Signal conditions are sampled at every engine step (the
+//! steps are at most one measurement period apart), so a signal trigger is seen at the first step
+//! at which it holds, exactly as late as the core itself can see it.
+
+use cellwarden_core::{Command, Duration, RuleId, Tier};
+
+use crate::report::{clock, Outcome};
+use crate::scenario::{
+    CauseName, Check, Compare, Condition, EventFilter, EventName, Expectation, OpenHow, Signal,
+    StateName, Trigger,
+};
+
+/// Something that happened, in the terms expectations use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Happened {
+    /// When, since the start.
+    pub at: Duration,
+    /// What.
+    pub event: EventName,
+    /// Fault rule, for fault events.
+    pub rule: Option<RuleId>,
+    /// Fault tier, for fault events.
+    pub tier: Option<Tier>,
+    /// How the contactors opened.
+    pub how: Option<OpenHow>,
+    /// Why precharge failed.
+    pub cause: Option<CauseName>,
+    /// Which command.
+    pub command: Option<Command>,
+}
+
+impl Happened {
+    /// An event without details.
+    pub fn plain(at: Duration, event: EventName) -> Happened {
+        Happened { at, event, rule: None, tier: None, how: None, cause: None, command: None }
+    }
+
+    fn matches(&self, f: &EventFilter) -> bool {
+        fn ok<T: PartialEq>(want: Option<T>, have: Option<T>) -> bool {
+            want.is_none() || want == have
+        }
+        self.event == f.event
+            && ok(f.rule, self.rule)
+            && ok(f.tier, self.tier)
+            && ok(f.how, self.how)
+            && ok(f.cause, self.cause)
+            && ok(f.command, self.command)
+    }
+}
+
+/// Every signal's value at one step, indexed by [`signal_index`].
+pub type Signals = [f64; SIGNAL_COUNT];
+
+/// Number of signals.
+pub const SIGNAL_COUNT: usize = 15;
+
+/// Position of a signal in [`Signals`].
+pub fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::CellMvMax => 0,
+        Signal::CellMvMin => 1,
+        Signal::CellSpreadMv => 2,
+        Signal::TempCMax => 3,
+        Signal::TempCMin => 4,
+        Signal::CurrentA => 5,
+        Signal::CurrentAbsA => 6,
+        Signal::PackV => 7,
+        Signal::BusV => 8,
+        Signal::SocPctMin => 9,
+        Signal::SocPctMax => 10,
+        Signal::ChargeLimitA => 11,
+        Signal::DischargeLimitA => 12,
+        Signal::ContactorsClosed => 13,
+        Signal::ClosedWithLatchedFault => 14,
+    }
+}
+
+/// Per-expectation memory of the signal checks.
+#[derive(Clone, Copy, Debug, Default)]
+struct Memory {
+    /// `within` with a signal trigger: when it first held, and the value.
+    triggered: Option<(Duration, f64)>,
+    /// `never` on a signal: the first violation.
+    violated: Option<(Duration, f64)>,
+    /// `never` on a signal: the extreme seen in the window, in the direction of the check.
+    extreme: Option<(Duration, f64)>,
+}
+
+/// Records a run and decides its expectations.
+#[derive(Debug)]
+pub struct Watch {
+    expectations: Vec<Expectation>,
+    memory: Vec<Memory>,
+    events: Vec<Happened>,
+}
+
+impl Watch {
+    /// Watches for `expectations`.
+    pub fn new(expectations: &[Expectation]) -> Watch {
+        Watch {
+            expectations: expectations.to_vec(),
+            memory: vec![Memory::default(); expectations.len()],
+            events: Vec::new(),
+        }
+    }
+
+    /// Records an event.
+    pub fn event(&mut self, happened: Happened) {
+        self.events.push(happened);
+    }
+
+    /// Samples the signal conditions at one step.
+    pub fn observe(&mut self, at: Duration, signals: &Signals) {
+        for (e, m) in self.expectations.iter().zip(&mut self.memory) {
+            match &e.check {
+                Check::Within { after: Trigger::Signal(c), .. } if m.triggered.is_none() => {
+                    let v = signals[signal_index(c.signal)];
+                    if c.holds(v) {
+                        m.triggered = Some((at, v));
+                    }
+                }
+                Check::NeverSignal { condition: c, from, until } => {
+                    if at < *from || until.is_some_and(|u| at > u) {
+                        continue;
+                    }
+                    let v = signals[signal_index(c.signal)];
+                    let more_extreme = match (c.compare, m.extreme) {
+                        (_, None) => true,
+                        (Compare::Above(_), Some((_, x))) => v > x,
+                        (Compare::Below(_), Some((_, x))) => v < x,
+                    };
+                    if more_extreme {
+                        m.extreme = Some((at, v));
+                    }
+                    if m.violated.is_none() && c.holds(v) {
+                        m.violated = Some((at, v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Decides every expectation at the end of the run.
+    pub fn finish(
+        &self,
+        end: Duration,
+        signals: &Signals,
+        state: StateName,
+        latched: Option<RuleId>,
+    ) -> Vec<Outcome> {
+        self.expectations
+            .iter()
+            .zip(&self.memory)
+            .map(|(e, m)| {
+                let (passed, detail) = self.decide(e, m, end, signals, state, latched);
+                Outcome { label: e.label.clone(), line: e.line, passed, detail }
+            })
+            .collect()
+    }
+
+    /// The events seen, in order.
+    pub fn events(&self) -> &[Happened] {
+        &self.events
+    }
+
+    fn first(&self, f: &EventFilter, from: Duration) -> Option<&Happened> {
+        self.events.iter().find(|h| h.at >= from && h.matches(f))
+    }
+
+    fn decide(
+        &self,
+        e: &Expectation,
+        m: &Memory,
+        end: Duration,
+        signals: &Signals,
+        state: StateName,
+        latched: Option<RuleId>,
+    ) -> (bool, String) {
+        match &e.check {
+            Check::Within { after, event, limit } => {
+                let trigger = match after {
+                    Trigger::Signal(c) => m.triggered.map(|(at, v)| {
+                        (at, format!("{} was {} at {}", signal_name(c.signal), num(v), clock(at)))
+                    }),
+                    Trigger::Event(f) => self
+                        .first(f, Duration::ZERO)
+                        .map(|h| (h.at, format!("{} at {}", event_name(f.event), clock(h.at)))),
+                };
+                let Some((start, what)) = trigger else {
+                    return (false, "the trigger never happened, so nothing was tested".into());
+                };
+                match self.first(event, start) {
+                    Some(h) => {
+                        let took = h.at.saturating_sub(start);
+                        let ok = took <= *limit;
+                        let verdict = if ok { "within" } else { "later than" };
+                        (
+                            ok,
+                            format!(
+                                "{what}; {} followed at {} ({} ms, {verdict} {} ms)",
+                                event_name(event.event),
+                                clock(h.at),
+                                took.as_millis(),
+                                limit.as_millis()
+                            ),
+                        )
+                    }
+                    None => (
+                        false,
+                        format!("{what}; {} never followed", event_name(event.event)),
+                    ),
+                }
+            }
+            Check::NeverEvent { event, from, until } => {
+                let hit = self
+                    .events
+                    .iter()
+                    .find(|h| h.at >= *from && until.is_none_or(|u| h.at <= u) && h.matches(event));
+                match hit {
+                    Some(h) => (false, format!("{} at {}", event_name(h.event), clock(h.at))),
+                    None => (true, format!("no {} seen", event_name(event.event))),
+                }
+            }
+            Check::NeverSignal { condition, .. } => {
+                let name = signal_name(condition.signal);
+                match (m.violated, m.extreme) {
+                    (Some((at, v)), _) => (false, format!("{name} was {} at {}", num(v), clock(at))),
+                    (None, Some((at, v))) => {
+                        (true, format!("{name} peaked at {} at {}", num(v), clock(at)))
+                    }
+                    (None, None) => (false, "the window held no step, so nothing was tested".into()),
+                }
+            }
+            Check::By { event, by } => match self.first(event, Duration::ZERO) {
+                Some(h) if h.at <= *by => {
+                    (true, format!("{} at {}", event_name(event.event), clock(h.at)))
+                }
+                Some(h) => (
+                    false,
+                    format!("{} came late, at {}", event_name(event.event), clock(h.at)),
+                ),
+                None => (false, format!("{} never happened", event_name(event.event))),
+            },
+            Check::Count { event, min, max } => {
+                let n = self.events.iter().filter(|h| h.matches(event)).count();
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                (
+                    (*min..=*max).contains(&n),
+                    format!("{} happened {n} time{}", event_name(event.event), plural(n)),
+                )
+            }
+            Check::AtEndState(want) => (
+                *want == state,
+                format!("the sequence ended {} at {}", state_name(state), clock(end)),
+            ),
+            Check::AtEndLatched(want) => (
+                *want == latched,
+                match latched {
+                    Some(rule) => format!("{} was latched at the end", rule.name()),
+                    None => "nothing was latched at the end".into(),
+                },
+            ),
+            Check::AtEndSignal(condition) => {
+                let v = signals[signal_index(condition.signal)];
+                (
+                    condition.holds(v),
+                    format!("{} was {} at the end", signal_name(condition.signal), num(v)),
+                )
+            }
+        }
+    }
+}
+
+/// Describes a condition: `cell_mv_max > 4250`.
+pub fn condition(c: &Condition) -> String {
+    match c.compare {
+        Compare::Above(x) => format!("{} > {}", signal_name(c.signal), num(x)),
+        Compare::Below(x) => format!("{} < {}", signal_name(c.signal), num(x)),
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Numbers in details: three decimals at most, no trailing zeros, never `-0`.
+fn num(x: f64) -> String {
+    let s = format!("{:.3}", x);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".to_string() } else { s.to_string() }
+}
+
+/// A signal's scenario-file name.
+pub fn signal_name(s: Signal) -> &'static str {
+    match s {
+        Signal::CellMvMax => "cell_mv_max",
+        Signal::CellMvMin => "cell_mv_min",
+        Signal::CellSpreadMv => "cell_spread_mv",
+        Signal::TempCMax => "temp_c_max",
+        Signal::TempCMin => "temp_c_min",
+        Signal::CurrentA => "current_a",
+        Signal::CurrentAbsA => "current_abs_a",
+        Signal::PackV => "pack_v",
+        Signal::BusV => "bus_v",
+        Signal::SocPctMin => "soc_pct_min",
+        Signal::SocPctMax => "soc_pct_max",
+        Signal::ChargeLimitA => "charge_limit_a",
+        Signal::DischargeLimitA => "discharge_limit_a",
+        Signal::ContactorsClosed => "contactors_closed",
+        Signal::ClosedWithLatchedFault => "closed_with_latched_fault",
+    }
+}
+
+/// An event's scenario-file name.
+pub fn event_name(e: EventName) -> &'static str {
+    match e {
+        EventName::Command => "command",
+        EventName::FaultInjected => "fault_injected",
+        EventName::CloseBlocked => "close_blocked",
+        EventName::PrechargeStarted => "precharge_started",
+        EventName::PrechargeDone => "precharge_done",
+        EventName::PrechargeFailed => "precharge_failed",
+        EventName::ContactorsClosed => "contactors_closed",
+        EventName::Stopping => "stopping",
+        EventName::ContactorsOpen => "contactors_open",
+        EventName::FaultRaised => "fault_raised",
+        EventName::FaultReleased => "fault_released",
+        EventName::FaultCleared => "fault_cleared",
+        EventName::FaultClearRefused => "fault_clear_refused",
+        EventName::LimitsChanged => "limits_changed",
+    }
+}
+
+/// A final state's scenario-file name.
+pub fn state_name(s: StateName) -> &'static str {
+    match s {
+        StateName::Open => "open",
+        StateName::Closed => "closed",
+        StateName::Closing => "closing",
+    }
+}

@@ -12,7 +12,8 @@
 //! whichever comes first, and then
 //!
 //! 1. call [`Bms::handle_input`] with the input (every measurement carries its own sample time),
-//!    or [`Bms::handle_timeout`] when the deadline from [`Bms::poll_timeout`] has passed
+//!    or [`Bms::handle_inputs`] with all the readings of one measurement cycle, or
+//!    [`Bms::handle_timeout`] when the deadline from [`Bms::poll_timeout`] has passed
 //!    (calling it early, late or twice is harmless);
 //! 2. drain [`Bms::poll_action`] until it returns `None`, carrying out each [`Action`]:
 //!    contactor commands, current limits for the inverters, fault and sequencing events;

@@ -66,6 +66,8 @@ pub struct Summary {
     pub cell_min: Option<Extreme>,
     /// Sum of all cell voltages, when every cell has been received.
     pub cell_sum_mv: Option<i64>,
+    /// Mean cell voltage (rounded down), when every cell has been received.
+    pub cell_mean_mv: Option<i32>,
     /// First cell never received, if any.
     pub cell_missing: Option<u16>,
     /// The cell with the oldest sample (value = age in ms).
@@ -150,6 +152,9 @@ impl Measurements {
         }
         if s.cell_missing.is_none() {
             s.cell_sum_mv = Some(sum);
+            // The mean of i32 values fits in an i32; the count is at least 1 (validated).
+            s.cell_mean_mv =
+                Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
         }
         for (i, slot) in
             self.temperatures[..usize::from(config.temperature_count)].iter().enumerate()

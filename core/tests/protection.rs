@@ -270,6 +270,19 @@ fn pack_sensor_reading_below_the_cell_sum_is_a_mismatch_too() {
     assert_eq!(rig.state(), SequenceState::Open);
 }
 
+#[test]
+fn imbalance_names_the_low_outlier_when_one_cell_sags() {
+    let rule = RuleId::CellImbalance;
+    let mut rig = closed(rule);
+    // One cell 450 mV below fifteen equal cells: the mean is close to the others, so the low
+    // cell is the outlier, and it is the one a user needs to find.
+    set_imbalance(&mut rig.plant, -450);
+    rig.run(SETTLE);
+    let raised = events(&rig, rule, Tier::Maximum, FaultChange::Raised);
+    assert_eq!(raised.len(), 1, "{:?}", faults(&rig));
+    assert_eq!((raised[0].location, raised[0].value), (Location::Cell(CELL), 450));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Debounce: counted from the sample time of the first violating sample.
 

@@ -366,11 +366,19 @@ fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
             s.temperature_min.map(sensor)
         }
         RuleId::CellImbalance => match (s.cell_max, s.cell_min) {
-            (Some(max), Some(min)) => Some(Observed {
-                value: max.value.saturating_sub(min.value),
-                location: Location::Cell(max.index),
-                at: max.at.max(min.at),
-            }),
+            (Some(max), Some(min)) => {
+                // Name the outlier: the extreme cell further from the mean. A single weak or
+                // leaking cell is then the one reported, not whichever cell happens to be top.
+                let low_is_outlier = s.cell_mean_mv.is_some_and(|mean| {
+                    i64::from(mean) - i64::from(min.value) > i64::from(max.value) - i64::from(mean)
+                });
+                let outlier = if low_is_outlier { min.index } else { max.index };
+                Some(Observed {
+                    value: max.value.saturating_sub(min.value),
+                    location: Location::Cell(outlier),
+                    at: max.at.max(min.at),
+                })
+            }
             _ => None,
         },
         RuleId::PackVoltageMismatch => match (s.cell_sum_mv, m.pack) {

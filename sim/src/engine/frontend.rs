@@ -110,12 +110,15 @@ impl FrontEnd {
         self.hardware_fault = active;
     }
 
-    /// Reads every sensor at `now` and hands each reading to `deliver`, in the order a real
-    /// front end would (cells, temperatures, current, voltages, feedback, fault line).
-    pub fn measure(&mut self, now: Instant, plant: &Plant, deliver: &mut dyn FnMut(Input<'_>)) {
+    /// Reads every sensor at `now` and hands the readings of this cycle to `deliver` as one
+    /// batch, in the order a real front end reads them (cells, temperatures, current, voltages,
+    /// feedback, fault line).
+    pub fn measure(&mut self, now: Instant, plant: &Plant, deliver: &mut dyn FnMut(&[Input<'_>])) {
+        let mut batch: Vec<Input<'_>> = Vec::with_capacity(9);
         self.advance_drift(now);
         let sampled_at = now;
-        if !self.silenced.cells {
+        let cells = !self.silenced.cells;
+        if cells {
             self.cells_mv.clear();
             for (i, v) in plant.group_voltages().iter().enumerate() {
                 let noise = if self.cell_noise_mv > 0.0 {
@@ -126,9 +129,9 @@ impl FrontEnd {
                 let mv = v * 1000.0 + self.drift_mv.get(i).copied().unwrap_or(0.0) + noise;
                 self.cells_mv.push(MilliVolts(to_i32(mv)));
             }
-            deliver(Input::CellVoltages { sampled_at, first: 0, mv: &self.cells_mv });
         }
-        if !self.silenced.temperatures {
+        let temperatures = !self.silenced.temperatures;
+        if temperatures {
             plant.sensor_temps_c(&mut self.temps_c);
             self.temps_dc.clear();
             for t in &self.temps_c {
@@ -139,20 +142,25 @@ impl FrontEnd {
                 };
                 self.temps_dc.push(DeciCelsius(to_i32((t + noise) * 10.0)));
             }
-            deliver(Input::Temperatures { sampled_at, first: 0, dc: &self.temps_dc });
+        }
+        if cells {
+            batch.push(Input::CellVoltages { sampled_at, first: 0, mv: &self.cells_mv });
+        }
+        if temperatures {
+            batch.push(Input::Temperatures { sampled_at, first: 0, dc: &self.temps_dc });
         }
         let measured = self.current.measure(plant.current_a());
         if !self.silenced.current {
             self.last_current_a = measured;
-            deliver(Input::Current { sampled_at, ma: MilliAmps(to_i32(measured * 1000.0)) });
+            batch.push(Input::Current { sampled_at, ma: MilliAmps(to_i32(measured * 1000.0)) });
         }
         if !self.silenced.pack_voltage {
             let mv = MilliVolts(to_i32(plant.pack_voltage_v() * 1000.0));
-            deliver(Input::PackVoltage { sampled_at, mv });
+            batch.push(Input::PackVoltage { sampled_at, mv });
         }
         if !self.silenced.bus_voltage {
             let mv = MilliVolts(to_i32(plant.bus_voltage_v() * 1000.0));
-            deliver(Input::BusVoltage { sampled_at, mv });
+            batch.push(Input::BusVoltage { sampled_at, mv });
         }
         for (id, has) in [
             (ContactorId::Negative, self.feedback.negative),
@@ -161,10 +169,11 @@ impl FrontEnd {
         ] {
             if has {
                 let closed = plant.contactor_closed(id);
-                deliver(Input::ContactorFeedback { sampled_at, contactor: id, closed });
+                batch.push(Input::ContactorFeedback { sampled_at, contactor: id, closed });
             }
         }
-        deliver(Input::HardwareFault { sampled_at, active: self.hardware_fault });
+        batch.push(Input::HardwareFault { sampled_at, active: self.hardware_fault });
+        deliver(&batch);
     }
 
     fn advance_drift(&mut self, now: Instant) {

@@ -251,20 +251,9 @@ impl<'s> Engine<'s> {
 
     fn measure(&mut self) {
         let Engine { frontend, plant, bms, summary, now, .. } = self;
-        let mut calls = 0;
-        let mut drained = Vec::new();
-        frontend.measure(*now, plant, &mut |input| {
-            bms.handle_input(*now, input);
-            calls += 1;
-            // Drain after every call, as the contract asks; apply once the readings are in.
-            while let Some(action) = bms.poll_action() {
-                drained.push(action);
-            }
-        });
-        summary.core_calls += calls;
-        for action in drained {
-            self.apply_action(action);
-        }
+        frontend.measure(*now, plant, &mut |inputs| bms.handle_inputs(*now, inputs));
+        summary.core_calls += 1;
+        self.drain();
     }
 
     fn drain(&mut self) {
@@ -418,7 +407,9 @@ impl<'s> Engine<'s> {
             _ => StateName::Closing,
         };
         let latched = status.latched();
-        let outcomes = self.watch.finish(end, &self.signals, state, latched);
+        let all_latched: Vec<_> =
+            cellwarden_core::RuleId::ALL.into_iter().filter(|r| status.rules[r.index()].latched).collect();
+        let outcomes = self.watch.finish(end, &self.signals, state, &all_latched);
         for o in &outcomes {
             let verdict = if o.passed { "passed" } else { "FAILED" };
             self.log.push(LogEntry {

@@ -149,7 +149,7 @@ impl Watch {
         end: Duration,
         signals: &Signals,
         state: StateName,
-        latched: Option<RuleId>,
+        latched: &[RuleId],
     ) -> Vec<Outcome> {
         self.expectations
             .iter()
@@ -177,7 +177,7 @@ impl Watch {
         end: Duration,
         signals: &Signals,
         state: StateName,
-        latched: Option<RuleId>,
+        latched: &[RuleId],
     ) -> (bool, String) {
         match &e.check {
             Check::Within { after, event, limit } => {
@@ -256,13 +256,19 @@ impl Watch {
                 *want == state,
                 format!("the sequence ended {} at {}", state_name(state), clock(end)),
             ),
-            Check::AtEndLatched(want) => (
-                *want == latched,
-                match latched {
-                    Some(rule) => format!("{} was latched at the end", rule.name()),
-                    None => "nothing was latched at the end".into(),
-                },
-            ),
+            Check::AtEndLatched(want) => {
+                let passed = match want {
+                    Some(rule) => latched.contains(rule),
+                    None => latched.is_empty(),
+                };
+                let names: Vec<&str> = latched.iter().map(|r| r.name()).collect();
+                let detail = match names.as_slice() {
+                    [] => "nothing was latched at the end".to_string(),
+                    [one] => format!("{one} was latched at the end"),
+                    many => format!("{} were latched at the end", many.join(", ")),
+                };
+                (passed, detail)
+            }
             Check::AtEndSignal(condition) => {
                 let v = signals[signal_index(condition.signal)];
                 (

@@ -144,7 +144,8 @@ pub struct Summary {
     pub latched_at_end: Option<RuleId>,
     /// The core's rejected-input counters at the end.
     pub counters: Counters,
-    /// Calls into the core (`handle_input` + `handle_timeout`).
+    /// Calls into the core: `handle_input`, `handle_inputs` (one per measurement cycle) and
+    /// `handle_timeout`.
     pub core_calls: u64,
     /// Plant integration steps.
     pub plant_steps: u64,

@@ -130,7 +130,7 @@ pub enum Check {
     },
     /// The sequence ends in this state.
     AtEndState(StateName),
-    /// This rule is latched at the end (`None`: nothing is latched).
+    /// This rule is among those latched at the end (`None`: nothing is latched).
     AtEndLatched(Option<RuleId>),
     /// The condition holds at the end.
     AtEndSignal(Condition),

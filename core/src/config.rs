@@ -21,7 +21,11 @@ pub const MAX_CONFIG_MS: u32 = 600_000;
 
 /// Everything one pack controller needs to know about its pack.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Config {
     /// Series cells (groups) in the pack, `1..=MAX_CELLS`.
     pub cell_count: u16,
@@ -52,7 +56,11 @@ pub struct Config {
 /// For rules that guard a maximum the tiers must rise (`operating < recommended < maximum`); for
 /// rules that guard a minimum they must fall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Thresholds<U> {
     /// Maximum operating limit (MOL): warn and derate.
     #[cfg_attr(feature = "serde", serde(default))]
@@ -71,7 +79,11 @@ pub struct Thresholds<U> {
 
 /// Thresholds for every threshold rule. Voltages and currents are magnitudes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct ProtectionConfig {
     /// Highest cell voltage.
     pub cell_over_voltage_mv: Thresholds<MilliVolts>,
@@ -102,7 +114,11 @@ pub struct ProtectionConfig {
 /// How long after its sample time each kind of value may still be used. Older data is a
 /// maximum-safety fault of its own (contactors open and the fault latches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct FreshnessConfig {
     /// Each cell voltage.
     pub cell_voltage_ms: u32,
@@ -118,7 +134,11 @@ pub struct FreshnessConfig {
 
 /// Which contactors report their position through an auxiliary contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct FeedbackConfig {
     /// The negative main contactor has feedback.
     pub negative: bool,
@@ -130,7 +150,11 @@ pub struct FeedbackConfig {
 
 /// Contactor sequencing: negative, precharge, verify, positive, precharge off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize), serde(deny_unknown_fields))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
 pub struct ContactorConfig {
     /// Which contactors have feedback. Those that do must confirm every command within
     /// `feedback_timeout_ms`, or a mismatch (failed to close) or weld (failed to open) latches.

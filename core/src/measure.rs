@@ -153,8 +153,7 @@ impl Measurements {
         if s.cell_missing.is_none() {
             s.cell_sum_mv = Some(sum);
             // The mean of i32 values fits in an i32; the count is at least 1 (validated).
-            s.cell_mean_mv =
-                Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
+            s.cell_mean_mv = Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
         }
         for (i, slot) in
             self.temperatures[..usize::from(config.temperature_count)].iter().enumerate()

@@ -60,7 +60,7 @@ fn sample() -> Report {
             entry(Duration::ZERO, Source::Timeline, "command start (line 21)"),
             entry(ms(1_500), Source::Core, "contactor negative closed"),
             entry(ms(3_723_004), Source::Plant, "contactor positive welded"),
-            entry(ms(93_784_000), Source::Expect, "contactors open: PASS\nsecond line"),
+            entry(ms(93_784_000), Source::Plant, "contactor positive did not move\nsecond line"),
         ],
         outcomes: vec![
             Outcome {
@@ -143,7 +143,7 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
     assert!(text.contains("\n     00:00:00.000  timeline  command start (line 21)\n"), "{text}");
     assert!(text.contains("\n     00:00:01.500  core      contactor negative closed\n"));
     assert!(text.contains("\n     01:02:03.004  plant     contactor positive welded\n"));
-    assert!(text.contains("\n  1d 02:03:04.000  expect    contactors open: PASS\n"));
+    assert!(text.contains("\n  1d 02:03:04.000  plant     contactor positive did not move\n"));
     assert!(text.contains("\n                             second line\n"), "{text}");
 
     assert!(text.contains(

@@ -9,6 +9,20 @@ const CORE: &str = "cellwarden-core";
 /// The RP2040's target: building core for it proves that core stays `no_std` without alloc.
 const NO_STD_TARGET: &str = "thumbv6m-none-eabi";
 const DEMO: &[&str] = &["run", "-p", CORE, "--example", "demo"];
+/// Every scenario through the simulator's command line, as users run them: this also draws
+/// every plot and writes every trace.
+const SCENARIOS: &[&str] = &[
+    "run",
+    "--release",
+    "-q",
+    "-p",
+    "cellwarden-sim",
+    "--",
+    "all",
+    "scenarios",
+    "--out",
+    "sim-out",
+];
 
 /// Runs every check in order and stops at the first failure.
 pub fn ci() -> Result {
@@ -41,6 +55,7 @@ pub fn ci() -> Result {
     }
     steps.push(("bench build", strings(&["bench", "--workspace", "--no-run"])));
     steps.push(("demo", strings(DEMO)));
+    steps.push(("scenarios", strings(SCENARIOS)));
 
     // Tidy runs in-process and first: it is the fastest step and its findings are the cheapest
     // to fix.
@@ -75,11 +90,11 @@ pub fn test(extra: &[String]) -> Result {
     }
 }
 
-/// Runs core's criterion benchmarks with `extra` passed to criterion; criterion prints its own
-/// figures.
+/// Runs every criterion benchmark of the workspace with `extra` passed to criterion; each prints
+/// its own figures.
 pub fn bench(extra: &[String]) -> Result {
-    // Only the bench targets: the library's libtest harness would reject criterion's options.
-    let mut args = strings(&["bench", "-p", CORE, "--bench", "*"]);
+    // Only the bench targets: the libraries' libtest harness would reject criterion's options.
+    let mut args = strings(&["bench", "--workspace", "--bench", "*"]);
     if !extra.is_empty() {
         args.push("--".to_owned());
         args.extend_from_slice(extra);

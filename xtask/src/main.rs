@@ -29,8 +29,9 @@ enum Task {
     /// Installs the thumbv6m-none-eabi target through rustup first when it is missing. The
     /// steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
     /// cellwarden-core for thumbv6m-none-eabi without and with the serde feature (the no_std
-    /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests; a build
-    /// of the benchmarks; the demo.
+    /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests, which
+    /// include every scenario's snapshot; a build of the benchmarks; the core demo; every
+    /// scenario through the simulator's command line (outputs in sim-out/).
     Ci,
     /// Run the workspace tests and doctests.
     ///
@@ -41,7 +42,7 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the criterion benchmarks of cellwarden-core and print their figures.
+    /// Run every criterion benchmark (core cycle, plant, closed loop) and print their figures.
     Bench {
         /// Arguments for criterion, e.g. a benchmark name filter or `--save-baseline main`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -80,8 +81,8 @@ enum Task {
     /// Check the repository rules that rustc and clippy cannot.
     ///
     /// No f32/f64, unsafe or std:: paths in the code of core/src; no ignored tests in any .rs
-    /// file; README.md names `cargo xtask ci` (on a line of its own) and `cargo xtask demo`; no
-    /// file in core/src longer than 800 lines; only .toml files in scenarios/.
+    /// file; README.md names `cargo xtask ci` (on a line of its own) and `cargo xtask sim`; no
+    /// file in core/src longer than 800 lines; only *.toml, README.md and data/*.csv in scenarios/.
     Tidy,
 }
 

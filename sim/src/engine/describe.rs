@@ -1,11 +1,11 @@
 //! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
 
-use crate::scenario::{FaultSpec, SensorName};
 use crate::scenario::schema::ContactorName;
+use crate::scenario::{FaultSpec, SensorName};
 
 use cellwarden_core::{
-    Action, Blocker, Command, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason, Location,
-    OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+    Action, Blocker, Command, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason,
+    Location, OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
 };
 
 /// A contactor's name as scenario files write it.
@@ -105,9 +105,15 @@ fn fault_event(e: &FaultEvent) -> String {
 
 fn sequence(e: &SequenceEvent) -> String {
     match e {
-        SequenceEvent::CloseBlocked { blocker } => format!("close blocked: {}", self::blocker(*blocker)),
-        SequenceEvent::PrechargeStarted { attempt } => format!("precharge attempt {attempt} started"),
-        SequenceEvent::PrechargeDone { elapsed_ms } => format!("precharge done after {elapsed_ms} ms"),
+        SequenceEvent::CloseBlocked { blocker } => {
+            format!("close blocked: {}", self::blocker(*blocker))
+        }
+        SequenceEvent::PrechargeStarted { attempt } => {
+            format!("precharge attempt {attempt} started")
+        }
+        SequenceEvent::PrechargeDone { elapsed_ms } => {
+            format!("precharge done after {elapsed_ms} ms")
+        }
         SequenceEvent::PrechargeFailed { cause, attempt, will_retry } => format!(
             "precharge attempt {attempt} failed: {}{}",
             precharge_failure(*cause),

@@ -45,7 +45,12 @@ pub struct FrontEnd {
 
 impl FrontEnd {
     /// Sensors for `plant`, with noise streams from `seed`.
-    pub fn new(sensors: &SensorSection, feedback: FeedbackConfig, plant: &Plant, seed: u64) -> Self {
+    pub fn new(
+        sensors: &SensorSection,
+        feedback: FeedbackConfig,
+        plant: &Plant,
+        seed: u64,
+    ) -> Self {
         let groups = plant.group_count();
         FrontEnd {
             cell_noise_mv: sensors.cell_noise_mv,

@@ -16,8 +16,8 @@ mod frontend;
 pub mod watch;
 
 use cellwarden_core::{
-    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant,
-    OpenKind, PrechargeFailure, SequenceEvent, SequenceState, Tier,
+    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant, OpenKind,
+    PrechargeFailure, SequenceEvent, SequenceState, Tier,
 };
 
 use self::frontend::FrontEnd;
@@ -66,7 +66,11 @@ impl Inverter {
             return 0.0;
         }
         let asked = asked.clamp(-self.max_discharge_a, self.max_charge_a);
-        if self.obeys_limits { asked.clamp(-self.discharge_limit_a, self.charge_limit_a) } else { asked }
+        if self.obeys_limits {
+            asked.clamp(-self.discharge_limit_a, self.charge_limit_a)
+        } else {
+            asked
+        }
     }
 }
 
@@ -98,8 +102,12 @@ impl<'s> Engine<'s> {
             Ok(bms) => bms,
             Err(e) => return Err(Box::new(refused(scenario, &format!("{e:?}")))),
         };
-        let frontend =
-            FrontEnd::new(&scenario.sensors, scenario.config.contactors.feedback, &plant, scenario.seed);
+        let frontend = FrontEnd::new(
+            &scenario.sensors,
+            scenario.config.contactors.feedback,
+            &plant,
+            scenario.seed,
+        );
         let inverter = Inverter {
             obeys_limits: scenario.inverter.obeys_limits,
             max_charge_a: scenario.inverter.max_charge_a,
@@ -108,8 +116,7 @@ impl<'s> Engine<'s> {
             charge_limit_a: 0.0,
             discharge_limit_a: 0.0,
         };
-        let summary =
-            Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
+        let summary = Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
         let mut engine = Engine {
             scenario,
             now: start,
@@ -211,15 +218,24 @@ impl<'s> Engine<'s> {
         }
         if let Some(profile) = &moment.load {
             self.inverter.profile = Some((profile.clone(), self.now));
-            self.log(Source::Timeline, format!("inverter demand: {} (line {line})", profile.describe()));
+            self.log(
+                Source::Timeline,
+                format!("inverter demand: {} (line {line})", profile.describe()),
+            );
         }
         if let Some(fault) = moment.fault {
             self.inject(fault);
             self.watch.event(Happened::plain(self.elapsed(), EventName::FaultInjected));
-            self.log(Source::Timeline, format!("fault injected: {} (line {line})", describe::fault(&fault)));
+            self.log(
+                Source::Timeline,
+                format!("fault injected: {} (line {line})", describe::fault(&fault)),
+            );
         }
         if let Some(command) = moment.command {
-            self.log(Source::Timeline, format!("command {} (line {line})", describe::command(command)));
+            self.log(
+                Source::Timeline,
+                format!("command {} (line {line})", describe::command(command)),
+            );
             let mut happened = Happened::plain(self.elapsed(), EventName::Command);
             happened.command = Some(command);
             self.watch.event(happened);
@@ -238,7 +254,9 @@ impl<'s> Engine<'s> {
             FaultSpec::SensorRestored { sensor } => self.frontend.set_silenced(sensor, false),
             FaultSpec::CurrentOffset { amps } => self.frontend.set_current_offset_a(amps),
             FaultSpec::ContactorWeld { contactor } => self.plant.weld(contactor_id(contactor)),
-            FaultSpec::CellLeak { cell, amps } => self.plant.set_group_leak_a(usize::from(cell), amps),
+            FaultSpec::CellLeak { cell, amps } => {
+                self.plant.set_group_leak_a(usize::from(cell), amps)
+            }
             FaultSpec::CellHeater { cell, watts } => {
                 self.plant.set_group_heater_w(usize::from(cell), watts);
             }
@@ -398,7 +416,7 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn finish(mut self) -> Report {
+    fn finish(self) -> Report {
         let end = self.elapsed();
         let status = self.bms.status();
         let state = match status.sequence {
@@ -407,17 +425,11 @@ impl<'s> Engine<'s> {
             _ => StateName::Closing,
         };
         let latched = status.latched();
-        let all_latched: Vec<_> =
-            cellwarden_core::RuleId::ALL.into_iter().filter(|r| status.rules[r.index()].latched).collect();
+        let all_latched: Vec<_> = cellwarden_core::RuleId::ALL
+            .into_iter()
+            .filter(|r| status.rules[r.index()].latched)
+            .collect();
         let outcomes = self.watch.finish(end, &self.signals, state, &all_latched);
-        for o in &outcomes {
-            let verdict = if o.passed { "passed" } else { "FAILED" };
-            self.log.push(LogEntry {
-                at: end,
-                source: Source::Expect,
-                text: format!("{verdict}: {} (line {})", o.label, o.line),
-            });
-        }
         let mut summary = self.summary;
         summary.soc_end_pct = self.plant.mean_soc() * 100.0;
         summary.energy = self.plant.energy();

@@ -6,7 +6,7 @@
 
 use cellwarden_core::{Command, Duration, RuleId, Tier};
 
-use crate::report::{clock, Outcome};
+use crate::report::{Outcome, clock};
 use crate::scenario::{
     CauseName, Check, Compare, Condition, EventFilter, EventName, Expectation, OpenHow, Signal,
     StateName, Trigger,
@@ -208,10 +208,7 @@ impl Watch {
                             ),
                         )
                     }
-                    None => (
-                        false,
-                        format!("{what}; {} never followed", event_name(event.event)),
-                    ),
+                    None => (false, format!("{what}; {} never followed", event_name(event.event))),
                 }
             }
             Check::NeverEvent { event, from, until } => {
@@ -227,21 +224,24 @@ impl Watch {
             Check::NeverSignal { condition, .. } => {
                 let name = signal_name(condition.signal);
                 match (m.violated, m.extreme) {
-                    (Some((at, v)), _) => (false, format!("{name} was {} at {}", num(v), clock(at))),
+                    (Some((at, v)), _) => {
+                        (false, format!("{name} was {} at {}", num(v), clock(at)))
+                    }
                     (None, Some((at, v))) => {
                         (true, format!("{name} peaked at {} at {}", num(v), clock(at)))
                     }
-                    (None, None) => (false, "the window held no step, so nothing was tested".into()),
+                    (None, None) => {
+                        (false, "the window held no step, so nothing was tested".into())
+                    }
                 }
             }
             Check::By { event, by } => match self.first(event, Duration::ZERO) {
                 Some(h) if h.at <= *by => {
                     (true, format!("{} at {}", event_name(event.event), clock(h.at)))
                 }
-                Some(h) => (
-                    false,
-                    format!("{} came late, at {}", event_name(event.event), clock(h.at)),
-                ),
+                Some(h) => {
+                    (false, format!("{} came late, at {}", event_name(event.event), clock(h.at)))
+                }
                 None => (false, format!("{} never happened", event_name(event.event))),
             },
             Check::Count { event, min, max } => {

@@ -51,8 +51,6 @@ pub enum Source {
     Core,
     /// Something the plant did by itself (a contactor that did not move, say).
     Plant,
-    /// An expectation decided during the run.
-    Expect,
 }
 
 impl Source {
@@ -62,7 +60,6 @@ impl Source {
             Source::Timeline => "timeline",
             Source::Core => "core",
             Source::Plant => "plant",
-            Source::Expect => "expect",
         }
     }
 }

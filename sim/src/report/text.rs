@@ -102,7 +102,7 @@ impl Report {
         }
         let times: Vec<String> = self.log.iter().map(|e| clock(e.at)).collect();
         let time_width = times.iter().map(String::len).max().unwrap_or(0);
-        let tag_width = [Source::Timeline, Source::Core, Source::Plant, Source::Expect]
+        let tag_width = [Source::Timeline, Source::Core, Source::Plant]
             .iter()
             .map(|s| s.tag().len())
             .max()

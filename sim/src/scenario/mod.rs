@@ -12,10 +12,10 @@ use std::path::PathBuf;
 
 use cellwarden_core::{Command, Config, Duration, RuleId, Tier};
 
-pub use load::{load, load_str, LoadError};
+pub use load::{LoadError, load, load_str};
 pub use schema::{
-    CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection,
-    Signal, StateName,
+    CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection, Signal,
+    StateName,
 };
 pub use span::Span;
 

@@ -4,8 +4,8 @@
 use core::fmt;
 
 use cellwarden_core::Duration;
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A span of simulated time, exact to the microsecond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -31,15 +31,14 @@ impl Span {
         let mut total: u64 = 0;
         let mut last_scale = u64::MAX;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+            let digits =
+                rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("`{text}`: expected a number before `{rest}`"));
             }
             let (number, after) = rest.split_at(digits);
             let Some(&(unit, scale)) = UNITS.iter().find(|(u, _)| after.starts_with(u)) else {
-                return Err(format!(
-                    "`{text}`: `{number}` needs a unit (d, h, m, s, ms or us)"
-                ));
+                return Err(format!("`{text}`: `{number}` needs a unit (d, h, m, s, ms or us)"));
             };
             if scale >= last_scale {
                 return Err(format!("`{text}`: write the parts largest first, each once"));

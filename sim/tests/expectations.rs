@@ -216,6 +216,30 @@ limit = "5s"
 }
 
 #[test]
+fn within_the_trigger_event_never_counts_as_what_follows_it() {
+    // The contactors close at 1.7 s and again after the restart at 12 s: "a second close within
+    // 1 s of the first" must fail, not match the first close with itself.
+    let o = run(
+        ESTOP,
+        r#"
+[[expect]]
+kind = "within"
+after = { event = "contactors_closed" }
+event = "contactors_closed"
+limit = "1s"
+
+[[expect]]
+kind = "within"
+after = { event = "contactors_closed" }
+event = "contactors_closed"
+limit = "20s"
+"#,
+    );
+    fails(&o[0], "later than 1000 ms");
+    passes(&o[1], "within 20000 ms");
+}
+
+#[test]
 fn within_fails_when_its_trigger_never_happens() {
     let o = run(
         PRECHARGE,

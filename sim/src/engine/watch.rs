@@ -167,7 +167,20 @@ impl Watch {
     }
 
     fn first(&self, f: &EventFilter, from: Duration) -> Option<&Happened> {
-        self.events.iter().find(|h| h.at >= from && h.matches(f))
+        self.first_indexed(f, from, None).map(|(_, h)| h)
+    }
+
+    /// The first matching event at or after `from`, other than the event at index `not`.
+    fn first_indexed(
+        &self,
+        f: &EventFilter,
+        from: Duration,
+        not: Option<usize>,
+    ) -> Option<(usize, &Happened)> {
+        self.events
+            .iter()
+            .enumerate()
+            .find(|(i, h)| Some(*i) != not && h.at >= from && h.matches(f))
     }
 
     fn decide(
@@ -181,18 +194,25 @@ impl Watch {
     ) -> (bool, String) {
         match &e.check {
             Check::Within { after, event, limit } => {
+                // Everything the core decides at one instant is simultaneous, whatever order its
+                // drain lists it in: an event at the trigger's instant follows it. The trigger
+                // event itself never counts as what follows it.
                 let trigger = match after {
                     Trigger::Signal(c) => m.triggered.map(|(at, v)| {
-                        (at, format!("{} was {} at {}", signal_name(c.signal), num(v), clock(at)))
+                        let what =
+                            format!("{} was {} at {}", signal_name(c.signal), num(v), clock(at));
+                        (at, None, what)
                     }),
-                    Trigger::Event(f) => self
-                        .first(f, Duration::ZERO)
-                        .map(|h| (h.at, format!("{} at {}", event_name(f.event), clock(h.at)))),
+                    Trigger::Event(f) => {
+                        self.first_indexed(f, Duration::ZERO, None).map(|(i, h)| {
+                            (h.at, Some(i), format!("{} at {}", event_name(f.event), clock(h.at)))
+                        })
+                    }
                 };
-                let Some((start, what)) = trigger else {
+                let Some((start, trigger_index, what)) = trigger else {
                     return (false, "the trigger never happened, so nothing was tested".into());
                 };
-                match self.first(event, start) {
+                match self.first_indexed(event, start, trigger_index).map(|(_, h)| h) {
                     Some(h) => {
                         let took = h.at.saturating_sub(start);
                         let ok = took <= *limit;

@@ -237,7 +237,7 @@ impl<'s> Engine<'s> {
                 format!("command {} (line {line})", describe::command(command)),
             );
             let mut happened = Happened::plain(self.elapsed(), EventName::Command);
-            happened.command = Some(command);
+            happened.what.command = Some(command);
             self.watch.event(happened);
             self.bms.handle_input(self.now, Input::Command(command));
             self.summary.core_calls += 1;
@@ -298,33 +298,35 @@ impl<'s> Engine<'s> {
             }
             Action::Limits(limits) => self.set_limits(&limits),
             Action::Fault(e) => {
-                happened.event = match e.change {
+                happened.what.event = match e.change {
                     FaultChange::Raised => EventName::FaultRaised,
                     FaultChange::Released => EventName::FaultReleased,
                     FaultChange::Cleared => EventName::FaultCleared,
                     FaultChange::ClearRefused => EventName::FaultClearRefused,
                 };
-                happened.rule = Some(e.rule);
-                happened.tier = Some(e.tier);
+                happened.what.rule = Some(e.rule);
+                happened.what.tier = Some(e.tier);
                 if e.change == FaultChange::Raised {
                     self.count_fault(e.rule, e.tier, at);
                 }
             }
             Action::Sequence(e) => match e {
-                SequenceEvent::CloseBlocked { .. } => happened.event = EventName::CloseBlocked,
+                SequenceEvent::CloseBlocked { .. } => happened.what.event = EventName::CloseBlocked,
                 SequenceEvent::PrechargeStarted { .. } => {
-                    happened.event = EventName::PrechargeStarted;
+                    happened.what.event = EventName::PrechargeStarted;
                 }
-                SequenceEvent::PrechargeDone { .. } => happened.event = EventName::PrechargeDone,
+                SequenceEvent::PrechargeDone { .. } => {
+                    happened.what.event = EventName::PrechargeDone
+                }
                 SequenceEvent::PrechargeFailed { cause, .. } => {
-                    happened.event = EventName::PrechargeFailed;
-                    happened.cause = Some(cause_name(cause));
+                    happened.what.event = EventName::PrechargeFailed;
+                    happened.what.cause = Some(cause_name(cause));
                 }
-                SequenceEvent::Closed => happened.event = EventName::ContactorsClosed,
-                SequenceEvent::Stopping => happened.event = EventName::Stopping,
+                SequenceEvent::Closed => happened.what.event = EventName::ContactorsClosed,
+                SequenceEvent::Stopping => happened.what.event = EventName::Stopping,
                 SequenceEvent::Opened { how } => {
-                    happened.event = EventName::ContactorsOpen;
-                    happened.how = Some(open_how(how));
+                    happened.what.event = EventName::ContactorsOpen;
+                    happened.what.how = Some(open_how(how));
                 }
             },
         }

@@ -4,49 +4,42 @@
 //! steps are at most one measurement period apart), so a signal trigger is seen at the first step
 //! at which it holds, exactly as late as the core itself can see it.
 
-use cellwarden_core::{Command, Duration, RuleId, Tier};
+use cellwarden_core::{Duration, RuleId};
 
 use crate::report::{Outcome, clock};
 use crate::scenario::{
-    CauseName, Check, Compare, Condition, EventFilter, EventName, Expectation, OpenHow, Signal,
-    StateName, Trigger,
+    Check, Compare, Condition, EventFilter, EventName, Expectation, Signal, StateName, Trigger,
 };
 
-/// Something that happened, in the terms expectations use.
+/// Something that happened, in the terms expectations use: the event and its details, in the
+/// same shape as the filters that select it (a detail that does not apply is `None`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Happened {
     /// When, since the start.
     pub at: Duration,
-    /// What.
-    pub event: EventName,
-    /// Fault rule, for fault events.
-    pub rule: Option<RuleId>,
-    /// Fault tier, for fault events.
-    pub tier: Option<Tier>,
-    /// How the contactors opened.
-    pub how: Option<OpenHow>,
-    /// Why precharge failed.
-    pub cause: Option<CauseName>,
-    /// Which command.
-    pub command: Option<Command>,
+    /// What, with its details.
+    pub what: EventFilter,
 }
 
 impl Happened {
     /// An event without details.
     pub fn plain(at: Duration, event: EventName) -> Happened {
-        Happened { at, event, rule: None, tier: None, how: None, cause: None, command: None }
+        let what =
+            EventFilter { event, rule: None, tier: None, how: None, cause: None, command: None };
+        Happened { at, what }
     }
 
     fn matches(&self, f: &EventFilter) -> bool {
         fn ok<T: PartialEq>(want: Option<T>, have: Option<T>) -> bool {
             want.is_none() || want == have
         }
-        self.event == f.event
-            && ok(f.rule, self.rule)
-            && ok(f.tier, self.tier)
-            && ok(f.how, self.how)
-            && ok(f.cause, self.cause)
-            && ok(f.command, self.command)
+        let w = &self.what;
+        w.event == f.event
+            && ok(f.rule, w.rule)
+            && ok(f.tier, w.tier)
+            && ok(f.how, w.how)
+            && ok(f.cause, w.cause)
+            && ok(f.command, w.command)
     }
 }
 
@@ -237,7 +230,7 @@ impl Watch {
                     .iter()
                     .find(|h| h.at >= *from && until.is_none_or(|u| h.at <= u) && h.matches(event));
                 match hit {
-                    Some(h) => (false, format!("{} at {}", event_name(h.event), clock(h.at))),
+                    Some(h) => (false, format!("{} at {}", event_name(h.what.event), clock(h.at))),
                     None => (true, format!("no {} seen", event_name(event.event))),
                 }
             }

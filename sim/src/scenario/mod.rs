@@ -1,6 +1,6 @@
 //! Scenarios: the TOML files in `scenarios/` that specify the system's behaviour.
 //!
-//! [`load`] reads a file into a checked [`Scenario`]; a bad file gets an [`LoadError`] naming the
+//! [`load()`] reads a file into a checked [`Scenario`]; a bad file gets an [`LoadError`] naming the
 //! file, line and field. `schema.rs` has the file format as serde types, `span.rs` the duration
 //! syntax.
 

@@ -1,0 +1,219 @@
+//! Loading and checking scenario files.
+//!
+//! The text is parsed twice: once into `toml`'s spanned document tree, which only serves to find
+//! where things are, and once into the serde types of `schema.rs`. Every check after that names
+//! the field by its path (`timeline[2].fault.cell`) and looks the path up in the tree for its
+//! line and column. Messages read `file:line:column: field: problem`.
+//!
+//! This file has the entry points and the checking context the others share; `error.rs` has
+//! [`LoadError`] and the position lookup, `system.rs` the core configuration, `plant.rs` the
+//! plant, sensors and inverter, `timeline.rs` the timeline and `expect.rs` the expectations.
+
+mod error;
+mod expect;
+mod plant;
+mod system;
+mod timeline;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cellwarden_core::{Command, Duration, Tier};
+use toml::Spanned;
+use toml::de::DeTable;
+
+use self::error::{find, one_line, path_at, position, syntax_error};
+use super::Scenario;
+use super::schema::{CommandName, ScenarioFile, TierName};
+
+pub use self::error::LoadError;
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::new(path, None, "", &format!("cannot read: {e}")))?;
+    load_str(path, &text)
+}
+
+/// Checks scenario text; `path` names it in messages and anchors relative paths.
+pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
+    let doc = match DeTable::parse(text) {
+        Ok(doc) => doc,
+        Err(error) => return Err(syntax_error(path, text, &error)),
+    };
+    let ctx = Ctx { file: path, text, doc };
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    ctx.check(file)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    doc: Spanned<DeTable<'a>>,
+}
+
+/// What a number must be.
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Finite,
+    Positive,
+    NonNegative,
+    Between(f64, f64),
+    /// `0 < x <= 1`.
+    Fraction,
+}
+
+/// Lowest and highest temperature a scenario may set, °C.
+const TEMPERATURE_RANGE: (f64, f64) = (-60.0, 150.0);
+
+type Checked<T> = Result<T, LoadError>;
+
+impl Ctx<'_> {
+    fn at(&self, offset: usize, field: &str, problem: &str) -> LoadError {
+        LoadError::new(self.file, Some(position(self.text, offset)), field, problem)
+    }
+
+    /// An error about the value at `field` (or the nearest thing on its path that exists).
+    fn value_error(&self, field: &str, problem: impl AsRef<str>) -> LoadError {
+        let loc = find(&self.doc, field);
+        self.at(loc.value.start, field, problem.as_ref())
+    }
+
+    /// An error about the key `field` itself (out of place, unknown).
+    fn key_error(&self, field: &str, problem: impl AsRef<str>) -> LoadError {
+        let loc = find(&self.doc, field);
+        self.at(loc.key.unwrap_or(loc.value).start, field, problem.as_ref())
+    }
+
+    fn line_of(&self, field: &str) -> usize {
+        position(self.text, find(&self.doc, field).value.start).0
+    }
+
+    fn serde_error(&self, error: &toml::de::Error) -> LoadError {
+        let span = error.span().unwrap_or(0..0);
+        // Errors about the top level (a missing field) come with an empty span at 0 or one
+        // over the whole document.
+        let whole = span.start == 0 && (span.is_empty() || span.end >= self.text.trim_end().len());
+        let field = if whole { String::new() } else { path_at(&self.doc, &span) };
+        self.at(span.start, &field, &one_line(error.message()))
+    }
+
+    fn real(&self, field: &str, value: f64, want: Want) -> Checked<f64> {
+        let ok = value.is_finite()
+            && match want {
+                Want::Finite => true,
+                Want::Positive => value > 0.0,
+                Want::NonNegative => value >= 0.0,
+                Want::Between(low, high) => (low..=high).contains(&value),
+                Want::Fraction => value > 0.0 && value <= 1.0,
+            };
+        if ok {
+            return Ok(value);
+        }
+        let problem = match want {
+            _ if !value.is_finite() => format!("{value} is not a finite number"),
+            Want::Finite => format!("{value} is not a finite number"),
+            Want::Positive => format!("{value} must be greater than 0"),
+            Want::NonNegative => format!("{value} must not be negative"),
+            Want::Between(low, high) => format!("{value} is outside {low}..={high}"),
+            Want::Fraction => format!("{value} must be greater than 0 and at most 1"),
+        };
+        Err(self.value_error(field, problem))
+    }
+
+    fn check(&self, file: ScenarioFile) -> Checked<Scenario> {
+        if file.name.trim().is_empty() {
+            return Err(self.value_error("name", "must not be empty"));
+        }
+        let duration = file.duration.0;
+        if duration == Duration::ZERO {
+            return Err(self.value_error("duration", "must be longer than 0s"));
+        }
+        let config = self.config(&file.system)?;
+        let plant = self.plant(&file, &config)?;
+        self.sensors_and_inverter(&file)?;
+        if file.output.trace_interval.micros() == 0 {
+            return Err(self.value_error("output.trace_interval", "must be longer than 0s"));
+        }
+        let base_dir = match self.file.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut timeline = Vec::with_capacity(file.timeline.len());
+        for (i, entry) in file.timeline.iter().enumerate() {
+            timeline.push(self.moment(i, entry, &file, &config, &base_dir)?);
+        }
+        timeline.sort_by_key(|m| m.at);
+        let mut expectations = Vec::with_capacity(file.expect.len());
+        for (i, spec) in file.expect.iter().enumerate() {
+            expectations.push(self.expectation(i, spec, duration)?);
+        }
+        Ok(Scenario {
+            source: self.file.to_path_buf(),
+            name: file.name.trim().to_owned(),
+            description: file.description.trim().to_owned(),
+            seed: file.seed,
+            duration,
+            config,
+            plant,
+            sensors: file.sensors,
+            inverter: file.inverter,
+            timeline,
+            expectations,
+            trace_interval: file.output.trace_interval.0,
+        })
+    }
+}
+
+fn command(name: CommandName) -> Command {
+    match name {
+        CommandName::Start => Command::Start,
+        CommandName::Stop => Command::Stop,
+        CommandName::EmergencyStop => Command::EmergencyStop,
+        CommandName::ClearFaults => Command::ClearFaults,
+    }
+}
+
+fn tier(name: TierName) -> Tier {
+    match name {
+        TierName::Operating => Tier::Operating,
+        TierName::Recommended => Tier::Recommended,
+        TierName::Maximum => Tier::Maximum,
+    }
+}
+
+/// `ContactorsOpen` as `contactors_open`: the names scenario files use.
+fn snake(value: impl fmt::Debug) -> String {
+    let debug = format!("{value:?}");
+    let mut out = String::with_capacity(debug.len() + 4);
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn article(type_name: &str) -> &'static str {
+    if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{EventName, Signal};
+
+    #[test]
+    fn snake_names() {
+        assert_eq!(snake(EventName::ContactorsOpen), "contactors_open");
+        assert_eq!(snake(Signal::CellMvMax), "cell_mv_max");
+    }
+}

@@ -1,0 +1,115 @@
+//! The `[[timeline]]` entries: commands, load profiles, faults and ambient changes.
+
+use std::path::Path;
+
+use cellwarden_core::Config;
+
+use super::{Checked, Ctx, TEMPERATURE_RANGE, Want, command};
+use crate::profile::Profile;
+use crate::scenario::Moment;
+use crate::scenario::schema::{FaultSpec, ScenarioFile, TimelineEntry};
+
+impl Ctx<'_> {
+    pub(super) fn moment(
+        &self,
+        i: usize,
+        entry: &TimelineEntry,
+        file: &ScenarioFile,
+        config: &Config,
+        base_dir: &Path,
+    ) -> Checked<Moment> {
+        let here = format!("timeline[{i}]");
+        let duration = file.duration.0;
+        if entry.at.0 > duration {
+            return Err(self.value_error(
+                &format!("{here}.at"),
+                format!("{} is after the end of the run (duration = {})", entry.at, file.duration),
+            ));
+        }
+        if entry.command.is_none()
+            && entry.load.is_none()
+            && entry.fault.is_none()
+            && entry.ambient_c.is_none()
+            && entry.note.is_none()
+        {
+            return Err(self.value_error(
+                &here,
+                format!(
+                    "nothing happens at {}: give a `command`, `load`, `fault`, `ambient_c` or \
+                     `note`",
+                    entry.at
+                ),
+            ));
+        }
+        let load = match &entry.load {
+            Some(spec) => Some(
+                Profile::with_seed(spec, base_dir, file.seed)
+                    .map_err(|m| self.value_error(&format!("{here}.load"), m))?,
+            ),
+            None => None,
+        };
+        if let Some(fault) = &entry.fault {
+            self.fault(&format!("{here}.fault"), fault, config.cell_count)?;
+        }
+        let ambient_c = match entry.ambient_c {
+            Some(t) => {
+                let (low, high) = TEMPERATURE_RANGE;
+                Some(self.real(&format!("{here}.ambient_c"), t, Want::Between(low, high))?)
+            }
+            None => None,
+        };
+        Ok(Moment {
+            at: entry.at.0,
+            line: self.line_of(&here),
+            command: entry.command.map(command),
+            load,
+            fault: entry.fault,
+            ambient_c,
+            note: entry.note.clone(),
+        })
+    }
+
+    fn fault(&self, here: &str, fault: &FaultSpec, cells: u16) -> Checked<()> {
+        let field = |name: &str| format!("{here}.{name}");
+        let cell_index = |cell: u16| -> Checked<()> {
+            if cell < cells {
+                Ok(())
+            } else {
+                Err(self.value_error(
+                    &field("cell"),
+                    format!(
+                        "cell {cell} does not exist: this pack has {cells} series groups, \
+                         numbered 0..={}",
+                        cells.saturating_sub(1)
+                    ),
+                ))
+            }
+        };
+        match *fault {
+            FaultSpec::BusShort { ohms } => {
+                self.real(&field("ohms"), ohms, Want::Positive)?;
+            }
+            FaultSpec::CurrentOffset { amps } => {
+                self.real(&field("amps"), amps, Want::Finite)?;
+            }
+            FaultSpec::CellLeak { cell, amps } => {
+                cell_index(cell)?;
+                self.real(&field("amps"), amps, Want::NonNegative)?;
+            }
+            FaultSpec::CellHeater { cell, watts } => {
+                cell_index(cell)?;
+                self.real(&field("watts"), watts, Want::NonNegative)?;
+            }
+            FaultSpec::CellSenseDrift { cell, mv_per_min } => {
+                cell_index(cell)?;
+                self.real(&field("mv_per_min"), mv_per_min, Want::Finite)?;
+            }
+            FaultSpec::BusShortCleared
+            | FaultSpec::SensorSilent { .. }
+            | FaultSpec::SensorRestored { .. }
+            | FaultSpec::ContactorWeld { .. }
+            | FaultSpec::HardwareFault { .. } => {}
+        }
+        Ok(())
+    }
+}

@@ -284,7 +284,7 @@ impl Bms {
                 self.outbox.sequence(SequenceEvent::CloseBlocked { blocker });
             }
         }
-        let limits = self.limits();
+        let limits = self.limits(&summary);
         self.deadline = [
             self.protection.next_deadline(&summary, &self.measurements),
             self.sequencer.next_deadline(now, &self.config),
@@ -297,8 +297,8 @@ impl Bms {
 
     /// Rule limits, overridden by the sequence: nothing flows unless closed, and a graceful stop
     /// asks for zero.
-    fn limits(&self) -> CurrentLimits {
-        let mut limits = self.protection.limits(&self.config);
+    fn limits(&self, summary: &Summary) -> CurrentLimits {
+        let mut limits = self.protection.limits(&self.config, summary);
         let override_reason = match self.sequencer.state {
             SequenceState::Closed => None,
             SequenceState::Stopping { .. } => Some(LimitReason::Stopping),

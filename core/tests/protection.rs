@@ -205,9 +205,11 @@ const CASES: [Case; 12] = [
         values: [Some(-150), Some(-220), Some(-260)],
         location: Location::Sensor(SENSOR),
     },
+    // One cell above fifteen equal cells: the high outlier is endangered by charging, so only
+    // charging is restricted (a low outlier restricts discharging: see below).
     Case {
         rule: RuleId::CellImbalance,
-        direction: Direction::Both,
+        direction: Direction::Charge,
         load_ma: 0,
         set: set_imbalance,
         values: [Some(100), Some(200), Some(450)],
@@ -268,6 +270,24 @@ fn pack_sensor_reading_below_the_cell_sum_is_a_mismatch_too() {
     assert_eq!(raised.len(), 1, "{:?}", faults(&rig));
     assert_eq!((raised[0].location, raised[0].value), (Location::Pack, 1_700));
     assert_eq!(rig.state(), SequenceState::Open);
+}
+
+#[test]
+fn imbalance_with_a_low_outlier_restricts_discharging_only() {
+    let rule = RuleId::CellImbalance;
+    let mut rig = closed(rule);
+    // A sagging cell at the empty end: discharging would take it under, charging helps it.
+    set_imbalance(&mut rig.plant, -100);
+    rig.run(SETTLE);
+    let l = limits(&rig);
+    assert_eq!(l.discharge_ma, MilliAmps(DISCHARGE_DERATED_MA), "{l:?}");
+    assert!(names(l.discharge_reason, rule), "{l:?}");
+    assert_eq!(l.charge_ma, MilliAmps(CHARGE_MAX_MA), "{l:?}");
+    set_imbalance(&mut rig.plant, -200);
+    rig.run(SETTLE);
+    let l = limits(&rig);
+    assert_eq!((l.charge_ma, l.discharge_ma), (MilliAmps(CHARGE_MAX_MA), MilliAmps(0)), "{l:?}");
+    assert!(!names(l.charge_reason, rule), "{l:?}");
 }
 
 #[test]

@@ -237,11 +237,23 @@ impl Protection {
     }
 
     /// The current limits the active tiers allow, each with the first rule that binds it.
-    pub fn limits(&self, config: &Config) -> CurrentLimits {
+    pub fn limits(&self, config: &Config, summary: &Summary) -> CurrentLimits {
         let mut charge = Binding::new(config.charge_current_max_ma);
         let mut discharge = Binding::new(config.discharge_current_max_ma);
         for rule in RuleId::ALL {
-            let direction = rule.spec().direction;
+            let direction = match rule {
+                // An imbalance endangers the outlier: a low cell is hurt by discharging and
+                // helped by charging, a high cell the other way round. Restricting only the
+                // dangerous direction lets a pack with a weak cell at the empty end recharge
+                // (and one with a full cell at the top discharge); the cell voltage rules still
+                // guard every cell in both directions.
+                RuleId::CellImbalance => match outlier(summary) {
+                    Some(Outlier::Low) => Direction::Discharge,
+                    Some(Outlier::High) => Direction::Charge,
+                    None => Direction::Both,
+                },
+                _ => rule.spec().direction,
+            };
             for tier in Tier::ALL {
                 let cell = &self.cells[rule.index()][tier as usize];
                 if cell.state != TierState::Active {
@@ -331,6 +343,28 @@ fn sample_age(now: Instant, s: Sample<impl Copy>, location: Location) -> Observe
     Observed { value: age, location, at: s.at }
 }
 
+/// Which end of the cell voltages stands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outlier {
+    /// The lowest cell is further from the mean than the highest.
+    Low,
+    /// The highest cell is further from the mean than the lowest.
+    High,
+}
+
+/// The outlier of the cell voltages, or `None` when not every cell has been received or both
+/// ends are equally far from the mean.
+fn outlier(s: &Summary) -> Option<Outlier> {
+    let (max, min, mean) = (s.cell_max?, s.cell_min?, i64::from(s.cell_mean_mv?));
+    let below = mean - i64::from(min.value);
+    let above = i64::from(max.value) - mean;
+    match below.cmp(&above) {
+        core::cmp::Ordering::Greater => Some(Outlier::Low),
+        core::cmp::Ordering::Less => Some(Outlier::High),
+        core::cmp::Ordering::Equal => None,
+    }
+}
+
 /// The value a rule looks at, or `None` when it was never received.
 fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
     let s = ctx.summary;
@@ -369,9 +403,7 @@ fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
             (Some(max), Some(min)) => {
                 // Name the outlier: the extreme cell further from the mean. A single weak or
                 // leaking cell is then the one reported, not whichever cell happens to be top.
-                let low_is_outlier = s.cell_mean_mv.is_some_and(|mean| {
-                    i64::from(mean) - i64::from(min.value) > i64::from(max.value) - i64::from(mean)
-                });
+                let low_is_outlier = outlier(s) == Some(Outlier::Low);
                 let outlier = if low_is_outlier { min.index } else { max.index };
                 Some(Observed {
                     value: max.value.saturating_sub(min.value),

@@ -28,7 +28,9 @@ pub enum RuleId {
     DischargeOverTemperature,
     /// Too cold to discharge (the outer window).
     DischargeUnderTemperature,
-    /// Highest minus lowest cell voltage too large.
+    /// Highest minus lowest cell voltage too large. Its operating and recommended tiers restrict
+    /// the direction that endangers the outlier (discharge for a low cell, charge for a high one;
+    /// both when neither end stands out); its maximum tier opens the contactors.
     CellImbalance,
     /// Sum of cells disagrees with the pack voltage sensor.
     PackVoltageMismatch,

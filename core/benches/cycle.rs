@@ -7,6 +7,8 @@
 //!
 //! - `full_cycle_96_cells`: a 16-module Tesla Model S pack (96 cells, 32 sensors).
 //! - `full_cycle_192_cells`: a 32-module pack (192 cells, 64 sensors), the `MAX_CELLS` case.
+//! - `batched_cycle_96_cells`: the 96-cell cycle with the five readings delivered as one
+//!   `handle_inputs` batch (one evaluation pass instead of five), as the simulator does.
 //! - `evaluate_only`: `handle_timeout` alone on the 96-cell pack, with fresh data, so the split
 //!   between evaluation and input handling is visible (every `handle_input` ends with the same
 //!   evaluation pass).
@@ -30,6 +32,8 @@ const CHARGE_MA: i32 = 20_000;
 /// A closed pack and the adapter state that feeds it.
 struct Harness {
     bms: Bms,
+    /// Deliver each cycle's readings as one `handle_inputs` batch.
+    batched: bool,
     now: Instant,
     /// Cycle counter; its low bits vary the readings so no input is constant.
     cycle: u32,
@@ -50,7 +54,8 @@ impl Harness {
         let base_mv: Vec<i32> = (0..cell_count).map(|i| 3_800 + (i % 5) as i32).collect();
         let cells = base_mv.iter().map(|&mv| MilliVolts(mv)).collect();
         let temps = (0..temp_count).map(|i| DeciCelsius(250 + (i % 3) as i32)).collect();
-        let mut h = Harness { bms, now: Instant::ZERO, cycle: 0, base_mv, cells, temps };
+        let mut h =
+            Harness { bms, batched: false, now: Instant::ZERO, cycle: 0, base_mv, cells, temps };
         h.drain();
         // Zero current until closed, so the precharge check sees it settled.
         h.feed(0);
@@ -97,6 +102,11 @@ impl Harness {
             Input::PackVoltage { sampled_at: now, mv: pack_mv },
             Input::BusVoltage { sampled_at: now, mv: pack_mv },
         ];
+        if self.batched {
+            self.bms.handle_inputs(now, black_box(&inputs));
+            drain(&mut self.bms);
+            return;
+        }
         for input in inputs {
             self.bms.handle_input(now, black_box(input));
             drain(&mut self.bms);
@@ -123,15 +133,17 @@ fn drain(bms: &mut Bms) {
     }
 }
 
-fn full_cycle(c: &mut Criterion, name: &str, modules: u16) {
+fn full_cycle(c: &mut Criterion, name: &str, modules: u16, batched: bool) {
     let mut h = Harness::closed(modules);
+    h.batched = batched;
     c.bench_function(name, |b| b.iter(|| h.cycle()));
     h.assert_still_closed(name);
 }
 
 fn benches(c: &mut Criterion) {
-    full_cycle(c, "full_cycle_96_cells", 16);
-    full_cycle(c, "full_cycle_192_cells", 32);
+    full_cycle(c, "full_cycle_96_cells", 16, false);
+    full_cycle(c, "full_cycle_192_cells", 32, false);
+    full_cycle(c, "batched_cycle_96_cells", 16, true);
 
     let name = "evaluate_only";
     let mut h = Harness::closed(16);

@@ -183,6 +183,11 @@ fn line_panel<DB: DrawingBackend>(
     decimals: usize,
 ) -> DrawResult {
     let y_range = y_range(lines.iter().flat_map(|line| line.points.iter().map(|p| p.1)));
+    // Enough decimals that ticks about a tenth of the range apart print differently (a
+    // temperature that moves 0.3 °C needs two), never fewer than the panel asks for.
+    let step = (y_range.end - y_range.start) / 10.0;
+    let needed = if step > 0.0 && step.is_finite() { (-step.log10()).ceil().max(0.0) } else { 0.0 };
+    let decimals = decimals.max(needed as usize).min(4);
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 16))
         .margin(8)

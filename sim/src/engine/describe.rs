@@ -1,11 +1,10 @@
 //! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
 
-use crate::scenario::schema::ContactorName;
-use crate::scenario::{FaultSpec, SensorName};
+use crate::scenario::{CauseName, FaultSpec, SensorName, file_name};
 
 use cellwarden_core::{
-    Action, Blocker, Command, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason,
-    Location, OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+    Action, Blocker, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason, Location,
+    OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
 };
 
 /// A contactor's name as scenario files write it.
@@ -38,7 +37,7 @@ pub fn value(rule: RuleId, value: i32) -> String {
         "dC" => format!("{} °C", deci(value)),
         "ms" => format!("{value} ms"),
         _ => match rule {
-            RuleId::PrechargeFailed => precharge_failure_from_code(value).to_string(),
+            RuleId::PrechargeFailed => precharge_failure_from_code(value),
             _ => value.to_string(),
         },
     }
@@ -157,19 +156,15 @@ fn open_kind(how: &OpenKind) -> String {
 }
 
 /// The failure cause's scenario-file name.
-pub fn precharge_failure(cause: PrechargeFailure) -> &'static str {
-    match cause {
-        PrechargeFailure::NoVoltageRise => "no_voltage_rise",
-        PrechargeFailure::TooSlow => "too_slow",
-        PrechargeFailure::Short => "short",
-    }
+fn precharge_failure(cause: PrechargeFailure) -> String {
+    file_name(CauseName::from(cause))
 }
 
-fn precharge_failure_from_code(code: i32) -> &'static str {
+fn precharge_failure_from_code(code: i32) -> String {
     [PrechargeFailure::NoVoltageRise, PrechargeFailure::TooSlow, PrechargeFailure::Short]
         .into_iter()
         .find(|c| *c as i32 == code)
-        .map_or("unknown cause", precharge_failure)
+        .map_or_else(|| "unknown cause".to_string(), precharge_failure)
 }
 
 /// Thousandths as a decimal with one place: 312_450 -> `312.5`, -50 -> `-0.1`... rounded half
@@ -186,16 +181,6 @@ fn deci(value: i32) -> String {
     format!("{sign}{}.{}", v / 10, v % 10)
 }
 
-/// A command as scenario files write it.
-pub fn command(c: Command) -> &'static str {
-    match c {
-        Command::Start => "start",
-        Command::Stop => "stop",
-        Command::EmergencyStop => "emergency_stop",
-        Command::ClearFaults => "clear_faults",
-    }
-}
-
 /// An injected fault, for the event log.
 pub fn fault(f: &FaultSpec) -> String {
     match f {
@@ -205,7 +190,7 @@ pub fn fault(f: &FaultSpec) -> String {
         FaultSpec::SensorRestored { sensor } => format!("{} restored", sensor_name(*sensor)),
         FaultSpec::CurrentOffset { amps } => format!("current sensor offset now {amps} A"),
         FaultSpec::ContactorWeld { contactor } => {
-            format!("{} contactor welded", contactor_name(*contactor))
+            format!("{} contactor welded", self::contactor(ContactorId::from(*contactor)))
         }
         FaultSpec::CellLeak { cell, amps } => format!("cell {cell} leaks {amps} A"),
         FaultSpec::CellHeater { cell, watts } => format!("cell {cell} heated with {watts} W"),
@@ -226,14 +211,6 @@ fn sensor_name(s: SensorName) -> &'static str {
         SensorName::PackVoltage => "pack voltage",
         SensorName::BusVoltage => "bus voltage",
         SensorName::All => "every measurement",
-    }
-}
-
-fn contactor_name(c: ContactorName) -> &'static str {
-    match c {
-        ContactorName::Negative => "negative",
-        ContactorName::Precharge => "precharge",
-        ContactorName::Positive => "positive",
     }
 }
 

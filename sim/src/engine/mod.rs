@@ -16,8 +16,8 @@ mod frontend;
 pub mod watch;
 
 use cellwarden_core::{
-    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant, OpenKind,
-    PrechargeFailure, SequenceEvent, SequenceState, Tier,
+    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant, SequenceEvent,
+    SequenceState, Tier,
 };
 
 use self::frontend::FrontEnd;
@@ -25,9 +25,7 @@ use self::watch::{Happened, Signals, Watch, signal_index};
 use crate::plant::Plant;
 use crate::profile::{Demand, Profile};
 use crate::report::{Extreme, FaultCount, LogEntry, Outcome, Report, Source, Summary, TraceRow};
-use crate::scenario::{
-    CauseName, EventName, FaultSpec, Moment, OpenHow, Scenario, Signal, StateName,
-};
+use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName, file_name};
 
 /// How many times a run reports its progress.
 const PROGRESS_STEPS: u64 = 200;
@@ -232,10 +230,7 @@ impl<'s> Engine<'s> {
             );
         }
         if let Some(command) = moment.command {
-            self.log(
-                Source::Timeline,
-                format!("command {} (line {line})", describe::command(command)),
-            );
+            self.log(Source::Timeline, format!("command {} (line {line})", file_name(command)));
             let mut happened = Happened::plain(self.elapsed(), EventName::Command);
             happened.what.command = Some(command);
             self.watch.event(happened);
@@ -253,7 +248,7 @@ impl<'s> Engine<'s> {
             FaultSpec::SensorSilent { sensor } => self.frontend.set_silenced(sensor, true),
             FaultSpec::SensorRestored { sensor } => self.frontend.set_silenced(sensor, false),
             FaultSpec::CurrentOffset { amps } => self.frontend.set_current_offset_a(amps),
-            FaultSpec::ContactorWeld { contactor } => self.plant.weld(contactor_id(contactor)),
+            FaultSpec::ContactorWeld { contactor } => self.plant.weld(contactor.into()),
             FaultSpec::CellLeak { cell, amps } => {
                 self.plant.set_group_leak_a(usize::from(cell), amps)
             }
@@ -320,13 +315,13 @@ impl<'s> Engine<'s> {
                 }
                 SequenceEvent::PrechargeFailed { cause, .. } => {
                     happened.what.event = EventName::PrechargeFailed;
-                    happened.what.cause = Some(cause_name(cause));
+                    happened.what.cause = Some(cause.into());
                 }
                 SequenceEvent::Closed => happened.what.event = EventName::ContactorsClosed,
                 SequenceEvent::Stopping => happened.what.event = EventName::Stopping,
                 SequenceEvent::Opened { how } => {
                     happened.what.event = EventName::ContactorsOpen;
-                    happened.what.how = Some(open_how(how));
+                    happened.what.how = Some(how.into());
                 }
             },
         }
@@ -502,31 +497,4 @@ fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
         }
     }
     (lo, sum / values.len() as f64, hi, i_lo, i_hi)
-}
-
-fn contactor_id(name: crate::scenario::schema::ContactorName) -> ContactorId {
-    use crate::scenario::schema::ContactorName;
-    match name {
-        ContactorName::Negative => ContactorId::Negative,
-        ContactorName::Precharge => ContactorId::Precharge,
-        ContactorName::Positive => ContactorId::Positive,
-    }
-}
-
-fn cause_name(cause: PrechargeFailure) -> CauseName {
-    match cause {
-        PrechargeFailure::NoVoltageRise => CauseName::NoVoltageRise,
-        PrechargeFailure::TooSlow => CauseName::TooSlow,
-        PrechargeFailure::Short => CauseName::Short,
-    }
-}
-
-fn open_how(how: OpenKind) -> OpenHow {
-    match how {
-        OpenKind::Graceful => OpenHow::Graceful,
-        OpenKind::GracefulDeadline { .. } => OpenHow::GracefulDeadline,
-        OpenKind::Emergency { .. } => OpenHow::Emergency,
-        OpenKind::EmergencyStop => OpenHow::EmergencyStop,
-        OpenKind::Aborted => OpenHow::Aborted,
-    }
 }

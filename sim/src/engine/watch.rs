@@ -6,9 +6,11 @@
 
 use cellwarden_core::{Duration, RuleId};
 
+use crate::report::text::fixed;
 use crate::report::{Outcome, clock};
+use crate::scenario::file_name;
 use crate::scenario::{
-    Check, Compare, Condition, EventFilter, EventName, Expectation, Signal, StateName, Trigger,
+    Check, Compare, EventFilter, EventName, Expectation, Signal, StateName, Trigger,
 };
 
 /// Something that happened, in the terms expectations use: the event and its details, in the
@@ -193,12 +195,12 @@ impl Watch {
                 let trigger = match after {
                     Trigger::Signal(c) => m.triggered.map(|(at, v)| {
                         let what =
-                            format!("{} was {} at {}", signal_name(c.signal), num(v), clock(at));
+                            format!("{} was {} at {}", file_name(c.signal), num(v), clock(at));
                         (at, None, what)
                     }),
                     Trigger::Event(f) => {
                         self.first_indexed(f, Duration::ZERO, None).map(|(i, h)| {
-                            (h.at, Some(i), format!("{} at {}", event_name(f.event), clock(h.at)))
+                            (h.at, Some(i), format!("{} at {}", file_name(f.event), clock(h.at)))
                         })
                     }
                 };
@@ -214,14 +216,14 @@ impl Watch {
                             ok,
                             format!(
                                 "{what}; {} followed at {} ({} ms, {verdict} {} ms)",
-                                event_name(event.event),
+                                file_name(event.event),
                                 clock(h.at),
                                 took.as_millis(),
                                 limit.as_millis()
                             ),
                         )
                     }
-                    None => (false, format!("{what}; {} never followed", event_name(event.event))),
+                    None => (false, format!("{what}; {} never followed", file_name(event.event))),
                 }
             }
             Check::NeverEvent { event, from, until } => {
@@ -230,12 +232,12 @@ impl Watch {
                     .iter()
                     .find(|h| h.at >= *from && until.is_none_or(|u| h.at <= u) && h.matches(event));
                 match hit {
-                    Some(h) => (false, format!("{} at {}", event_name(h.what.event), clock(h.at))),
-                    None => (true, format!("no {} seen", event_name(event.event))),
+                    Some(h) => (false, format!("{} at {}", file_name(h.what.event), clock(h.at))),
+                    None => (true, format!("no {} seen", file_name(event.event))),
                 }
             }
             Check::NeverSignal { condition, .. } => {
-                let name = signal_name(condition.signal);
+                let name = file_name(condition.signal);
                 match (m.violated, m.extreme) {
                     (Some((at, v)), _) => {
                         (false, format!("{name} was {} at {}", num(v), clock(at)))
@@ -250,24 +252,24 @@ impl Watch {
             }
             Check::By { event, by } => match self.first(event, Duration::ZERO) {
                 Some(h) if h.at <= *by => {
-                    (true, format!("{} at {}", event_name(event.event), clock(h.at)))
+                    (true, format!("{} at {}", file_name(event.event), clock(h.at)))
                 }
                 Some(h) => {
-                    (false, format!("{} came late, at {}", event_name(event.event), clock(h.at)))
+                    (false, format!("{} came late, at {}", file_name(event.event), clock(h.at)))
                 }
-                None => (false, format!("{} never happened", event_name(event.event))),
+                None => (false, format!("{} never happened", file_name(event.event))),
             },
             Check::Count { event, min, max } => {
                 let n = self.events.iter().filter(|h| h.matches(event)).count();
                 let n = u32::try_from(n).unwrap_or(u32::MAX);
                 (
                     (*min..=*max).contains(&n),
-                    format!("{} happened {n} time{}", event_name(event.event), plural(n)),
+                    format!("{} happened {n} time{}", file_name(event.event), plural(n)),
                 )
             }
             Check::AtEndState(want) => (
                 *want == state,
-                format!("the sequence ended {} at {}", state_name(state), clock(end)),
+                format!("the sequence ended {} at {}", file_name(state), clock(end)),
             ),
             Check::AtEndLatched(want) => {
                 let passed = match want {
@@ -286,18 +288,10 @@ impl Watch {
                 let v = signals[signal_index(condition.signal)];
                 (
                     condition.holds(v),
-                    format!("{} was {} at the end", signal_name(condition.signal), num(v)),
+                    format!("{} was {} at the end", file_name(condition.signal), num(v)),
                 )
             }
         }
-    }
-}
-
-/// Describes a condition: `cell_mv_max > 4250`.
-pub fn condition(c: &Condition) -> String {
-    match c.compare {
-        Compare::Above(x) => format!("{} > {}", signal_name(c.signal), num(x)),
-        Compare::Below(x) => format!("{} < {}", signal_name(c.signal), num(x)),
     }
 }
 
@@ -307,57 +301,5 @@ fn plural(n: u32) -> &'static str {
 
 /// Numbers in details: three decimals at most, no trailing zeros, never `-0`.
 fn num(x: f64) -> String {
-    let s = format!("{:.3}", x);
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".to_string() } else { s.to_string() }
-}
-
-/// A signal's scenario-file name.
-pub fn signal_name(s: Signal) -> &'static str {
-    match s {
-        Signal::CellMvMax => "cell_mv_max",
-        Signal::CellMvMin => "cell_mv_min",
-        Signal::CellSpreadMv => "cell_spread_mv",
-        Signal::TempCMax => "temp_c_max",
-        Signal::TempCMin => "temp_c_min",
-        Signal::CurrentA => "current_a",
-        Signal::CurrentAbsA => "current_abs_a",
-        Signal::PackV => "pack_v",
-        Signal::BusV => "bus_v",
-        Signal::SocPctMin => "soc_pct_min",
-        Signal::SocPctMax => "soc_pct_max",
-        Signal::ChargeLimitA => "charge_limit_a",
-        Signal::DischargeLimitA => "discharge_limit_a",
-        Signal::ContactorsClosed => "contactors_closed",
-        Signal::ClosedWithLatchedFault => "closed_with_latched_fault",
-    }
-}
-
-/// An event's scenario-file name.
-pub fn event_name(e: EventName) -> &'static str {
-    match e {
-        EventName::Command => "command",
-        EventName::FaultInjected => "fault_injected",
-        EventName::CloseBlocked => "close_blocked",
-        EventName::PrechargeStarted => "precharge_started",
-        EventName::PrechargeDone => "precharge_done",
-        EventName::PrechargeFailed => "precharge_failed",
-        EventName::ContactorsClosed => "contactors_closed",
-        EventName::Stopping => "stopping",
-        EventName::ContactorsOpen => "contactors_open",
-        EventName::FaultRaised => "fault_raised",
-        EventName::FaultReleased => "fault_released",
-        EventName::FaultCleared => "fault_cleared",
-        EventName::FaultClearRefused => "fault_clear_refused",
-        EventName::LimitsChanged => "limits_changed",
-    }
-}
-
-/// A final state's scenario-file name.
-pub fn state_name(s: StateName) -> &'static str {
-    match s {
-        StateName::Open => "open",
-        StateName::Closed => "closed",
-        StateName::Closing => "closing",
-    }
+    fixed(x, 3).trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -5,6 +5,7 @@
 //! syntax.
 
 mod load;
+mod names;
 pub mod schema;
 pub mod span;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use cellwarden_core::{Command, Config, Duration, RuleId, Tier};
 
 pub use load::{LoadError, load, load_str};
+pub use names::file_name;
 pub use schema::{
     CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection, Signal,
     StateName,

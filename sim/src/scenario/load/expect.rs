@@ -1,8 +1,9 @@
 //! The `[[expect]]` entries: what must hold, checked and labelled for the report.
 
-use cellwarden_core::{Duration, RuleId};
+use cellwarden_core::{Command, Duration, RuleId, Tier};
 
-use super::{Checked, Ctx, Want, article, command, snake, tier};
+use super::{Checked, Ctx, Want, article};
+use crate::scenario::file_name;
 use crate::scenario::schema::{
     CommandName, EventName, ExpectKind, ExpectSpec, TierName, TriggerSpec,
 };
@@ -20,7 +21,7 @@ impl Ctx<'_> {
     ) -> Checked<Expectation> {
         let here = format!("expect[{i}]");
         let field = |name: &str| format!("{here}.{name}");
-        let kind = snake(spec.kind);
+        let kind = file_name(spec.kind);
         let allowed: &[&str] = match spec.kind {
             ExpectKind::Within => {
                 &["event", "rule", "tier", "how", "cause", "command", "after", "limit"]
@@ -354,7 +355,7 @@ impl Ctx<'_> {
         let misplaced = |name: &str, belongs: &str| {
             self.key_error(
                 &format!("{here}.{name}"),
-                format!("`{name}` filters {belongs} events, not `{}`", snake(event)),
+                format!("`{name}` filters {belongs} events, not `{}`", file_name(event)),
             )
         };
         let fault_events = "`fault_raised`, `fault_released`, `fault_cleared` and \
@@ -379,10 +380,10 @@ impl Ctx<'_> {
         Ok(EventFilter {
             event,
             rule,
-            tier: parts.tier.map(tier),
+            tier: parts.tier.map(Tier::from),
             how: parts.how,
             cause: parts.cause,
-            command: parts.command.map(command),
+            command: parts.command.map(Command::from),
         })
     }
 }
@@ -435,25 +436,25 @@ fn filter_label(filter: &EventFilter) -> String {
         parts.push(format!("tier = {}", tier.name()));
     }
     if let Some(how) = filter.how {
-        parts.push(format!("how = {}", snake(how)));
+        parts.push(format!("how = {}", file_name(how)));
     }
     if let Some(cause) = filter.cause {
-        parts.push(format!("cause = {}", snake(cause)));
+        parts.push(format!("cause = {}", file_name(cause)));
     }
     if let Some(command) = filter.command {
-        parts.push(format!("command = {}", snake(command)));
+        parts.push(format!("command = {}", file_name(command)));
     }
     if parts.is_empty() {
-        snake(filter.event)
+        file_name(filter.event)
     } else {
-        format!("{} ({})", snake(filter.event), parts.join(", "))
+        format!("{} ({})", file_name(filter.event), parts.join(", "))
     }
 }
 
 fn condition_label(condition: &Condition) -> String {
     match condition.compare {
-        Compare::Above(v) => format!("{} > {v}", snake(condition.signal)),
-        Compare::Below(v) => format!("{} < {v}", snake(condition.signal)),
+        Compare::Above(v) => format!("{} > {v}", file_name(condition.signal)),
+        Compare::Below(v) => format!("{} < {v}", file_name(condition.signal)),
     }
 }
 
@@ -465,5 +466,5 @@ fn trigger_label(trigger: &Trigger) -> String {
 }
 
 fn state_label(state: StateName) -> String {
-    format!("contactors {}", snake(state))
+    format!("contactors {}", file_name(state))
 }

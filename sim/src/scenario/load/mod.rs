@@ -15,16 +15,15 @@ mod plant;
 mod system;
 mod timeline;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use cellwarden_core::{Command, Duration, Tier};
+use cellwarden_core::Duration;
 use toml::Spanned;
 use toml::de::DeTable;
 
 use self::error::{find, one_line, path_at, position, syntax_error};
 use super::Scenario;
-use super::schema::{CommandName, ScenarioFile, TierName};
+use super::schema::ScenarioFile;
 
 pub use self::error::LoadError;
 
@@ -168,52 +167,6 @@ impl Ctx<'_> {
     }
 }
 
-fn command(name: CommandName) -> Command {
-    match name {
-        CommandName::Start => Command::Start,
-        CommandName::Stop => Command::Stop,
-        CommandName::EmergencyStop => Command::EmergencyStop,
-        CommandName::ClearFaults => Command::ClearFaults,
-    }
-}
-
-fn tier(name: TierName) -> Tier {
-    match name {
-        TierName::Operating => Tier::Operating,
-        TierName::Recommended => Tier::Recommended,
-        TierName::Maximum => Tier::Maximum,
-    }
-}
-
-/// `ContactorsOpen` as `contactors_open`: the names scenario files use.
-fn snake(value: impl fmt::Debug) -> String {
-    let debug = format!("{value:?}");
-    let mut out = String::with_capacity(debug.len() + 4);
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn article(type_name: &str) -> &'static str {
     if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::{EventName, Signal};
-
-    #[test]
-    fn snake_names() {
-        assert_eq!(snake(EventName::ContactorsOpen), "contactors_open");
-        assert_eq!(snake(Signal::CellMvMax), "cell_mv_max");
-    }
 }

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use cellwarden_core::Config;
+use cellwarden_core::{Command, Config};
 
-use super::{Checked, Ctx, TEMPERATURE_RANGE, Want, command};
+use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
 use crate::scenario::Moment;
 use crate::scenario::schema::{FaultSpec, ScenarioFile, TimelineEntry};
@@ -61,7 +61,7 @@ impl Ctx<'_> {
         Ok(Moment {
             at: entry.at.0,
             line: self.line_of(&here),
-            command: entry.command.map(command),
+            command: entry.command.map(Command::from),
             load,
             fault: entry.fault,
             ambient_c,

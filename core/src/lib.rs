@@ -62,6 +62,7 @@ mod measure;
 mod outbox;
 mod presets;
 pub mod protection;
+pub mod proto;
 mod status;
 mod time;
 mod units;

@@ -1,0 +1,1 @@
+//! The sans-IO bus master (in progress).

@@ -1,0 +1,18 @@
+//! Tesla Model S module boards (TI bq76PL536A) on their 612500-baud UART ring
+//! (`shared/protocols.md` §1).
+//!
+//! - [`frame`]: the CRC-8 and the frame formats, for both the master's and the boards' side.
+//! - [`regs`]: the register map and bit definitions.
+//! - [`scale`]: raw ADC values to millivolts and tenths of a degree, and back.
+//! - [`master`]: the sans-IO bus master that enumerates, measures, clears faults, programs the
+//!   hardware protector and balances.
+
+pub mod frame;
+pub mod master;
+pub mod regs;
+pub mod scale;
+
+pub use frame::{
+    Address, BROADCAST, DecodeError, MAX_MODULES, MAX_READ_LEN, MAX_REPLY_LEN, Reply, Request,
+    crc8, frame_crc,
+};

@@ -8,6 +8,7 @@
 //!   hardware protector and balances.
 
 pub mod frame;
+mod link;
 pub mod master;
 pub mod regs;
 pub mod scale;
@@ -16,3 +17,5 @@ pub use frame::{
     Address, BROADCAST, DecodeError, MAX_MODULES, MAX_READ_LEN, MAX_REPLY_LEN, Reply, Request,
     crc8, frame_crc,
 };
+pub use link::{BAUD, BITS_PER_BYTE, wire_time};
+pub use scale::{Thermistor, brick_mv, cell_mv, temperature_dc};

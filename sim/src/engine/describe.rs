@@ -200,6 +200,18 @@ pub fn fault(f: &FaultSpec) -> String {
         FaultSpec::HardwareFault { active } => {
             format!("hardware fault line {}", if *active { "active" } else { "inactive" })
         }
+        FaultSpec::BoardCorrupt { module, count } => {
+            format!("board {module} corrupts its next {count} replies")
+        }
+        FaultSpec::BoardDrop { module, count } => {
+            format!("board {module} drops its next {count} replies")
+        }
+        FaultSpec::BoardDelay { module, count, delay } => {
+            format!("board {module} delays its next {count} replies by {delay}")
+        }
+        FaultSpec::BoardSilent { module } => format!("board {module} stops answering"),
+        FaultSpec::BoardFrozen { module } => format!("board {module} readings freeze"),
+        FaultSpec::BoardRestored { module } => format!("board {module} works again"),
     }
 }
 

@@ -259,6 +259,12 @@ impl<'s> Engine<'s> {
                 self.frontend.set_drift(self.now, usize::from(cell), mv_per_min);
             }
             FaultSpec::HardwareFault { active } => self.frontend.set_hardware_fault(active),
+            FaultSpec::BoardCorrupt { .. }
+            | FaultSpec::BoardDrop { .. }
+            | FaultSpec::BoardDelay { .. }
+            | FaultSpec::BoardSilent { .. }
+            | FaultSpec::BoardFrozen { .. }
+            | FaultSpec::BoardRestored { .. } => {}
         }
     }
 

@@ -16,7 +16,7 @@ use cellwarden_core::{Command, Config, Duration, RuleId, Tier};
 pub use load::{LoadError, load, load_str};
 pub use names::file_name;
 pub use schema::{
-    CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection, Signal,
+    BoardKind, BoardsSection, CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection, Signal,
     StateName,
 };
 pub use span::Span;
@@ -45,6 +45,8 @@ pub struct Scenario {
     pub sensors: SensorSection,
     /// The inverter.
     pub inverter: InverterSection,
+    /// Emulated module boards, if cells and temperatures are measured through them.
+    pub boards: Option<BoardsSection>,
     /// What happens when, sorted by time (entries at the same time keep their file order).
     pub timeline: Vec<Moment>,
     /// What must hold.

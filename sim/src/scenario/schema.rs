@@ -31,6 +31,9 @@ pub struct ScenarioFile {
     /// The inverter on the DC bus.
     #[serde(default)]
     pub inverter: InverterSection,
+    /// Cell voltages and temperatures measured by emulated module boards over their wire
+    /// protocol instead of read directly from the plant.
+    pub boards: Option<BoardsSection>,
     /// Things that happen at given times.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
@@ -230,6 +233,54 @@ impl Default for InverterSection {
     }
 }
 
+/// Emulated module boards between the plant and the core.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardsSection {
+    /// The kind of board; `tesla` (bq76PL536A boards on a 612500-baud ring, six cells and
+    /// two thermistors each) is the only one so far.
+    pub kind: BoardKind,
+    /// The bus master starts a measurement cycle this often.
+    #[serde(default = "default_scan_period")]
+    pub scan_period: Span,
+    /// Reads carry a CRC byte (pyBMS style) instead of none (TeslaBMS style).
+    #[serde(default)]
+    pub read_crc: bool,
+    /// Resistance of each balance resistor; the bleed current is the cell voltage over it.
+    #[serde(default = "default_balance_ohm")]
+    pub balance_ohm: f64,
+    /// Extra attempts per request after a bad or missing reply.
+    #[serde(default = "default_retries")]
+    pub retries: u8,
+    /// Failed cycles in a row before a board is reported lost.
+    #[serde(default = "default_lost_after")]
+    pub lost_after: u8,
+}
+
+/// Kinds of module board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardKind {
+    /// Tesla Model S module board.
+    Tesla,
+}
+
+fn default_scan_period() -> Span {
+    Span(cellwarden_core::Duration::from_millis(100))
+}
+
+fn default_balance_ohm() -> f64 {
+    47.0
+}
+
+fn default_retries() -> u8 {
+    2
+}
+
+fn default_lost_after() -> u8 {
+    3
+}
+
 /// One moment of the timeline; any combination of the optional parts.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -319,6 +370,44 @@ pub enum FaultSpec {
     HardwareFault {
         /// Whether the line reports a fault.
         active: bool,
+    },
+    /// A module board corrupts one byte of each of its next `count` replies.
+    BoardCorrupt {
+        /// Board index from 0 (the board nearest the master).
+        module: u8,
+        /// Replies affected.
+        count: u32,
+    },
+    /// A module board's next `count` replies vanish.
+    BoardDrop {
+        /// Board index from 0.
+        module: u8,
+        /// Replies affected.
+        count: u32,
+    },
+    /// A module board's next `count` replies arrive late.
+    BoardDelay {
+        /// Board index from 0.
+        module: u8,
+        /// Replies affected.
+        count: u32,
+        /// Extra delay.
+        delay: Span,
+    },
+    /// A module board stops answering (it still passes frames on round the ring).
+    BoardSilent {
+        /// Board index from 0.
+        module: u8,
+    },
+    /// A module board's readings stop changing.
+    BoardFrozen {
+        /// Board index from 0.
+        module: u8,
+    },
+    /// A silent or frozen module board works again.
+    BoardRestored {
+        /// Board index from 0.
+        module: u8,
     },
 }
 

@@ -225,7 +225,9 @@ pub struct Reply<'a> {
 impl Request {
     /// Checks `bytes`, everything that came back for this request, as the master must: the
     /// exact length, the echoed header and the CRC. A read that came back as itself is
-    /// [`DecodeError::Unanswered`]. Never panics, whatever the bytes.
+    /// [`DecodeError::Unanswered`]. For a request to address 0, [`Reply::marked`] tells
+    /// whether a board took it (a write nobody took comes back unmarked and decodes). Never
+    /// panics, whatever the bytes.
     pub fn decode_reply<'a>(&self, bytes: &'a [u8]) -> Result<Reply<'a>, DecodeError> {
         let sent = self.encode();
         let sent = &sent[..self.wire_len()];
@@ -253,6 +255,11 @@ impl Request {
             return Err(DecodeError::Crc { computed, received: crc[0] });
         }
         let marked = body[0] & MARKER != 0;
+        // Only a board at address 0 sets the marker, and the CRC does not cover it: a marked
+        // reply to any other address is a corrupted bit 7, not an answer.
+        if marked && self.address() != UNASSIGNED {
+            return Err(DecodeError::Header);
+        }
         let data = match self {
             Request::Write { .. } => &body[2..3],
             Request::Read { .. } => &body[3..],

@@ -58,18 +58,19 @@ pub(crate) struct Link<P> {
 
 impl<P: Copy> Link<P> {
     pub const fn new() -> Self {
-        Link {
-            in_flight: None,
-            rx: Vec::new(),
-            stray_bytes: 0,
-            crc_errors: 0,
-            tx: None,
-        }
+        Link { in_flight: None, rx: Vec::new(), stray_bytes: 0, crc_errors: 0, tx: None }
     }
 
     /// Puts `request` on the wire at `now`; it is missing after the wire time of request and
     /// reply plus `margin`.
-    pub fn send(&mut self, now: Instant, request: Request, purpose: P, attempt: u8, margin: Duration) {
+    pub fn send(
+        &mut self,
+        now: Instant,
+        request: Request,
+        purpose: P,
+        attempt: u8,
+        margin: Duration,
+    ) {
         let deadline =
             now + wire_time(request.wire_len() + request.reply_len()).saturating_add(margin);
         self.in_flight = Some(InFlight { request, purpose, sent_at: now, deadline, attempt });

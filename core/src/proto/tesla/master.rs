@@ -90,6 +90,22 @@ pub struct ProtectorConfig {
     pub ot_delay_ms: u32,
 }
 
+impl ProtectorConfig {
+    /// The group-3 registers and the values that program these thresholds, or `None` when
+    /// one cannot be programmed.
+    pub fn codes(&self) -> Option<[(u8, u8); 6]> {
+        let ot = scale::ot_code(self.ot_dc)? & 0x0F;
+        Some([
+            (regs::CONFIG_COV, scale::cov_code(self.cov_mv)?),
+            (regs::CONFIG_COVT, scale::protector_delay_code(self.cov_delay_ms)?),
+            (regs::CONFIG_CUV, scale::cuv_code(self.cuv_mv)?),
+            (regs::CONFIG_CUVT, scale::protector_delay_code(self.cuv_delay_ms)?),
+            (regs::CONFIG_OT, (ot << 4) | ot),
+            (regs::CONFIG_OTT, scale::ot_delay_code(self.ot_delay_ms)?),
+        ])
+    }
+}
+
 impl MasterConfig {
     /// Settings for `modules` boards: a scan every 100 ms, TeslaBMS-style reads, 2 ms reply
     /// margin, two retries, lost after three failed cycles, the protector at 4.30 V / 2.50 V /
@@ -127,13 +143,7 @@ impl MasterConfig {
             return Err(E::BalanceTime);
         }
         if let Some(p) = self.protector {
-            if scale::cov_code(p.cov_mv).is_none()
-                || scale::cuv_code(p.cuv_mv).is_none()
-                || scale::ot_code(p.ot_dc).is_none()
-                || scale::protector_delay_code(p.cov_delay_ms).is_none()
-                || scale::protector_delay_code(p.cuv_delay_ms).is_none()
-                || scale::ot_delay_code(p.ot_delay_ms).is_none()
-            {
+            if p.codes().is_none() {
                 return Err(E::Protector);
             }
         }
@@ -459,4 +469,3 @@ impl Master {
         &self.config
     }
 }
-

@@ -9,6 +9,7 @@
 //! [`LoadError`] and the position lookup, `system.rs` the core configuration, `plant.rs` the
 //! plant, sensors and inverter, `timeline.rs` the timeline and `expect.rs` the expectations.
 
+mod boards;
 mod error;
 mod expect;
 mod plant;
@@ -134,6 +135,10 @@ impl Ctx<'_> {
         let config = self.config(&file.system)?;
         let plant = self.plant(&file, &config)?;
         self.sensors_and_inverter(&file)?;
+        let board_count = match &file.boards {
+            Some(boards) => Some(self.boards(boards, &config)?),
+            None => None,
+        };
         if file.output.trace_interval.micros() == 0 {
             return Err(self.value_error("output.trace_interval", "must be longer than 0s"));
         }
@@ -143,7 +148,7 @@ impl Ctx<'_> {
         };
         let mut timeline = Vec::with_capacity(file.timeline.len());
         for (i, entry) in file.timeline.iter().enumerate() {
-            timeline.push(self.moment(i, entry, &file, &config, &base_dir)?);
+            timeline.push(self.moment(i, entry, &file, &config, board_count, &base_dir)?);
         }
         timeline.sort_by_key(|m| m.at);
         let mut expectations = Vec::with_capacity(file.expect.len());
@@ -160,6 +165,7 @@ impl Ctx<'_> {
             plant,
             sensors: file.sensors,
             inverter: file.inverter,
+            boards: file.boards,
             timeline,
             expectations,
             trace_interval: file.output.trace_interval.0,

@@ -7,7 +7,7 @@ use cellwarden_core::{Command, Config};
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
 use crate::scenario::Moment;
-use crate::scenario::schema::{FaultSpec, ScenarioFile, TimelineEntry};
+use crate::scenario::schema::{FaultSpec, ScenarioFile, SensorName, TimelineEntry};
 
 impl Ctx<'_> {
     pub(super) fn moment(
@@ -16,6 +16,7 @@ impl Ctx<'_> {
         entry: &TimelineEntry,
         file: &ScenarioFile,
         config: &Config,
+        boards: Option<u16>,
         base_dir: &Path,
     ) -> Checked<Moment> {
         let here = format!("timeline[{i}]");
@@ -49,7 +50,7 @@ impl Ctx<'_> {
             None => None,
         };
         if let Some(fault) = &entry.fault {
-            self.fault(&format!("{here}.fault"), fault, config.cell_count)?;
+            self.fault(&format!("{here}.fault"), fault, config.cell_count, boards)?;
         }
         let ambient_c = match entry.ambient_c {
             Some(t) => {
@@ -69,7 +70,13 @@ impl Ctx<'_> {
         })
     }
 
-    fn fault(&self, here: &str, fault: &FaultSpec, cells: u16) -> Checked<()> {
+    fn fault(
+        &self,
+        here: &str,
+        fault: &FaultSpec,
+        cells: u16,
+        boards: Option<u16>,
+    ) -> Checked<()> {
         let field = |name: &str| format!("{here}.{name}");
         let cell_index = |cell: u16| -> Checked<()> {
             if cell < cells {
@@ -103,6 +110,28 @@ impl Ctx<'_> {
             FaultSpec::CellSenseDrift { cell, mv_per_min } => {
                 cell_index(cell)?;
                 self.real(&field("mv_per_min"), mv_per_min, Want::Finite)?;
+            }
+            FaultSpec::BoardCorrupt { module, .. }
+            | FaultSpec::BoardDrop { module, .. }
+            | FaultSpec::BoardSilent { module }
+            | FaultSpec::BoardFrozen { module }
+            | FaultSpec::BoardRestored { module } => {
+                self.board_index(&field("module"), module, boards)?;
+            }
+            FaultSpec::BoardDelay { module, delay, .. } => {
+                self.board_index(&field("module"), module, boards)?;
+                if delay.0.as_micros() == 0 {
+                    return Err(self.value_error(&field("delay"), "must be longer than 0s"));
+                }
+            }
+            FaultSpec::SensorSilent { sensor: SensorName::Cells | SensorName::Temperatures }
+                if boards.is_some() =>
+            {
+                return Err(self.value_error(
+                    &field("sensor"),
+                    "cells and temperatures come from the emulated boards here: silence a \
+                     board with `board_silent` instead",
+                ));
             }
             FaultSpec::BusShortCleared
             | FaultSpec::SensorSilent { .. }

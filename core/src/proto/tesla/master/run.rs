@@ -44,17 +44,10 @@ impl Master {
         ] {
             self.push(Step::Setup(Request::write(b, reg, value)));
         }
-        if let Some(p) = self.config.protector {
-            // `validate` checked that every code exists; the fallbacks are never used.
-            let ot = scale::ot_code(p.ot_dc).unwrap_or(0) & 0x0F;
-            for (reg, value) in [
-                (regs::CONFIG_COV, scale::cov_code(p.cov_mv).unwrap_or(0)),
-                (regs::CONFIG_COVT, scale::protector_delay_code(p.cov_delay_ms).unwrap_or(0)),
-                (regs::CONFIG_CUV, scale::cuv_code(p.cuv_mv).unwrap_or(0)),
-                (regs::CONFIG_CUVT, scale::protector_delay_code(p.cuv_delay_ms).unwrap_or(0)),
-                (regs::CONFIG_OT, (ot << 4) | ot),
-                (regs::CONFIG_OTT, scale::ot_delay_code(p.ot_delay_ms).unwrap_or(0)),
-            ] {
+        // `validate` refused settings without codes, so `codes` is `Some` whenever a
+        // protector is configured.
+        if let Some(codes) = self.config.protector.and_then(|p| p.codes()) {
+            for (reg, value) in codes {
                 // The unlock applies to the very next write only, so each write gets its own.
                 self.push(Step::Setup(Request::write(b, regs::SHDW_CTRL, regs::SHADOW_UNLOCK)));
                 self.push(Step::Setup(Request::write(b, reg, value)));
@@ -166,9 +159,8 @@ impl Master {
                 }
                 if self.found == 0 {
                     self.phase = Phase::NoRing;
-                    self.wait_until = Some(
-                        now + Duration::from_millis(u64::from(self.config.rediscover_ms)),
-                    );
+                    self.wait_until =
+                        Some(now + Duration::from_millis(u64::from(self.config.rediscover_ms)));
                 } else {
                     self.setup(now);
                 }
@@ -346,7 +338,8 @@ impl Master {
     }
 
     fn read_faults(&mut self, m: u8, data: &[u8]) {
-        let [alert_bits, fault_bits, cov, cuv] = [0, 1, 2, 3].map(|i| data.get(i).copied().unwrap_or(0));
+        let [alert_bits, fault_bits, cov, cuv] =
+            [0, 1, 2, 3].map(|i| data.get(i).copied().unwrap_or(0));
         let tripped = fault_bits & (fault::COV | fault::CUV) != 0
             || alert_bits & (alert::OT1 | alert::OT2) != 0;
         self.boards[usize::from(m)].protector_tripped = tripped;

@@ -26,7 +26,9 @@ impl Master {
         }
         self.plan.clear();
         self.wait_until = None;
+        // The probe waits for the reset to settle (`wait_until`, set when the echo arrives).
         self.push(Step::Reset);
+        self.push(Step::Probe);
         self.advance(now);
     }
 

@@ -59,7 +59,14 @@ pub struct Plant {
     inv_capacity: Vec<f64>,
     r0: Vec<f64>,
     r1: Vec<f64>,
+    /// The extra current each group's step integrates: the leak set by [`Plant::set_group_leak_a`]
+    /// plus the balancing bleed set by [`Plant::set_group_bleed_a`].
     leak_a: Vec<f64>,
+    /// The leak part of `leak_a` (a fault such as an internal short), kept apart so that
+    /// setting the bleed does not overwrite it.
+    fault_leak_a: Vec<f64>,
+    /// The balancing part of `leak_a`.
+    bleed_a: Vec<f64>,
     heater_w: Vec<f64>,
     // Per string.
     sums: Vec<StringSums>,
@@ -126,6 +133,8 @@ impl Plant {
             r0: Vec::with_capacity(n),
             r1: Vec::with_capacity(n),
             leak_a: vec![0.0; n],
+            fault_leak_a: vec![0.0; n],
+            bleed_a: vec![0.0; n],
             heater_w: vec![0.0; n],
             sums: vec![StringSums::default(); strings],
             string_current_a: vec![0.0; strings],
@@ -467,8 +476,29 @@ impl Plant {
         if !amps.is_finite() {
             return;
         }
-        if let Some(leak) = self.leak_a.get_mut(group) {
+        if let Some(leak) = self.fault_leak_a.get_mut(group) {
             *leak = amps.clamp(-MAX_CURRENT_A, MAX_CURRENT_A);
+            // Without a bleed the leak is stored bit for bit as given, so runs that never
+            // balance give the same traces as before the bleed existed.
+            let bleed = self.bleed_a[group];
+            self.leak_a[group] = if bleed == 0.0 { *leak } else { *leak + bleed };
+            self.sums_stale = true;
+            self.update_extras();
+        }
+    }
+
+    /// Balancing bleed current drawn at the terminals of one group (a module board's balance
+    /// resistor), A. It is integrated exactly like [`Plant::set_group_leak_a`], its power heats
+    /// the group the same way, and it adds to any leak set there instead of replacing it.
+    /// Out-of-range group or non-finite current: ignored.
+    pub fn set_group_bleed_a(&mut self, group: usize, amps: f64) {
+        if !amps.is_finite() {
+            return;
+        }
+        if let Some(bleed) = self.bleed_a.get_mut(group) {
+            *bleed = amps.clamp(-MAX_CURRENT_A, MAX_CURRENT_A);
+            let leak = self.fault_leak_a[group];
+            self.leak_a[group] = if *bleed == 0.0 { leak } else { leak + *bleed };
             self.sums_stale = true;
             self.update_extras();
         }

@@ -1,0 +1,370 @@
+//! One module board: the bq76PL536A register file 0x00..=0x4F with its reset values, latched
+//! alerts and faults, conversions, the balance outputs and their timer, sleep, the shadow
+//! unlock of the group-3 registers, and the warming of the board by its balance resistors
+//! (`shared/protocols.md` §1.6–1.7, §1.9).
+
+use cellwarden_core::proto::tesla::frame::BROADCAST;
+use cellwarden_core::proto::tesla::regs::{self, alert, fault, status};
+use cellwarden_core::{Duration, Instant};
+
+use super::ThermistorConstants;
+use super::analog::{brick_raw, cell_raw, temperature_raw};
+use super::protector::Protector;
+
+/// One board. The ring owns the boards; tests and reports read them through
+/// [`Ring::board`](super::Ring::board).
+#[derive(Clone, Debug)]
+pub struct Board {
+    /// The stored registers. DEVICE_STATUS, SHDW_CTRL, ADC_CONVERT and RESET are computed on
+    /// read instead.
+    file: [u8; regs::REGISTER_COUNT],
+    address: u8,
+    /// SHDW_CTRL was set to the unlock value by the last write this board executed.
+    shadow_unlocked: bool,
+    /// When the running balance timer ends.
+    balance_until: Option<Instant>,
+    protector: Protector,
+    /// Comparators tripped now, as COV_FAULT, CUV_FAULT and ALERT_STATUS.OT1/OT2 bits: the
+    /// conditions that re-set their latched bits at once when the master clears them.
+    tripped_cov: u8,
+    tripped_cuv: u8,
+    tripped_ot: u8,
+    /// Thermistor temperature rise from the bleed power, K. Physical, so a reset keeps it.
+    rise_k: f64,
+    ts2: ThermistorConstants,
+}
+
+impl Board {
+    /// The board's address: 0 until one is assigned, after power-up and after a reset.
+    pub fn address(&self) -> u8 {
+        self.address
+    }
+
+    /// The register as a read returns it (registers past 0x4F read 0).
+    pub fn register(&self, register: u8) -> u8 {
+        match register {
+            regs::DEVICE_STATUS => self.device_status(),
+            regs::SHDW_CTRL if self.shadow_unlocked => regs::SHADOW_UNLOCK,
+            regs::SHDW_CTRL | regs::ADC_CONVERT | regs::RESET => 0,
+            r => self.file.get(usize::from(r)).copied().unwrap_or(0),
+        }
+    }
+
+    /// The balance outputs switched on now (bit k = cell k + 1): CB_CTRL while the board is
+    /// awake, nothing while it sleeps.
+    pub fn balance_mask(&self) -> u8 {
+        if self.asleep() { 0 } else { self.file[usize::from(regs::CB_CTRL)] }
+    }
+
+    /// When the running balance timer switches the outputs off.
+    pub fn balance_deadline(&self) -> Option<Instant> {
+        self.balance_until
+    }
+
+    /// IO_CONTROL.SLEEP is set.
+    pub fn asleep(&self) -> bool {
+        self.file[usize::from(regs::IO_CONTROL)] & regs::IO_CONTROL_SLEEP != 0
+    }
+
+    /// The board's thermistors read this much above the plant's sensor temperatures, K.
+    pub fn temperature_rise_k(&self) -> f64 {
+        self.rise_k
+    }
+}
+
+/// The values at a board's analogue inputs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Inputs {
+    pub cells_v: [f64; regs::CELLS],
+    /// The plant's sensor temperatures, without the board's own rise.
+    pub temps_c: [f64; regs::THERMISTORS],
+    pub brick_v: f64,
+}
+
+/// The board's warming by its balance resistors.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Heating {
+    pub bleed_ohm: f64,
+    pub k_per_w: f64,
+    pub tau_s: f64,
+}
+
+impl Board {
+    /// A board as it comes out of power-up.
+    pub(super) fn new(ts2: ThermistorConstants) -> Board {
+        let mut file = [0u8; regs::REGISTER_COUNT];
+        file[usize::from(regs::ALERT_STATUS)] = alert::AR;
+        file[usize::from(regs::FAULT_STATUS)] = fault::POR;
+        let g3 = usize::from(regs::FUNCTION_CONFIG);
+        file[g3..g3 + regs::GROUP3_RESET.len()].copy_from_slice(&regs::GROUP3_RESET);
+        Board {
+            file,
+            address: 0,
+            shadow_unlocked: false,
+            balance_until: None,
+            protector: Protector::default(),
+            tripped_cov: 0,
+            tripped_cuv: 0,
+            tripped_ot: 0,
+            rise_k: 0.0,
+            ts2,
+        }
+    }
+
+    /// A software reset: everything but the physical temperature rise returns to power-up.
+    pub(super) fn reset(&mut self) {
+        *self = Board { rise_k: self.rise_k, ..Board::new(self.ts2) };
+    }
+
+    /// A write with a bad CRC reached this board: flag it, do nothing else.
+    pub(super) fn flag_crc(&mut self) {
+        self.file[usize::from(regs::FAULT_STATUS)] |= fault::CRC;
+    }
+
+    /// IO_CONFIG bit 0: the board does not check CRCs and executes writes whatever their CRC.
+    pub(super) fn crc_check_disabled(&self) -> bool {
+        self.file[usize::from(regs::IO_CONFIG)] & 0x01 != 0
+    }
+
+    /// Executes a write of `value` to `register` at `now`. `frozen` keeps conversions from
+    /// updating the results.
+    pub(super) fn write(
+        &mut self,
+        now: Instant,
+        register: u8,
+        value: u8,
+        inputs: &Inputs,
+        frozen: bool,
+    ) {
+        self.tick(now);
+        // The unlock covers exactly the next write, whatever it is.
+        let unlocked = core::mem::take(&mut self.shadow_unlocked);
+        let at = usize::from(register);
+        match register {
+            regs::ALERT_STATUS | regs::FAULT_STATUS => {
+                // The masters write 1 then 0; a 1 clears the bit, the 0 is then harmless.
+                self.file[at] &= !value;
+                if register == regs::FAULT_STATUS {
+                    if value & fault::COV != 0 {
+                        self.file[usize::from(regs::COV_FAULT)] = 0;
+                    }
+                    if value & fault::CUV != 0 {
+                        self.file[usize::from(regs::CUV_FAULT)] = 0;
+                    }
+                }
+                self.reassert();
+            }
+            regs::ADC_CONTROL => self.file[at] = value & 0x7F,
+            regs::IO_CONTROL => {
+                // GPIO_IN (bit 5) is an input; with nothing connected it reads 0.
+                self.file[at] = value & !0x20;
+                self.reassert();
+            }
+            regs::CB_CTRL => self.start_balancing(now, value & 0x3F),
+            regs::CB_TIME => self.file[at] = value & 0xBF,
+            regs::ADC_CONVERT if value & 0x01 != 0 && !self.asleep() && !frozen => {
+                self.convert(inputs);
+            }
+            regs::SHDW_CTRL => self.shadow_unlocked = value == regs::SHADOW_UNLOCK,
+            regs::ADDRESS_CONTROL => self.set_address(value & 0x3F),
+            regs::RESET if value == regs::RESET_MAGIC => self.reset(),
+            regs::TEST_SELECT | regs::E_EN => self.file[at] = value,
+            r if regs::GROUP3.contains(&r) && unlocked => self.file[at] = value,
+            _ => {}
+        }
+    }
+
+    /// Switches the timer's expired outputs off.
+    pub(super) fn tick(&mut self, now: Instant) {
+        if self.balance_until.is_some_and(|until| now >= until) {
+            self.stop_balancing();
+        }
+    }
+
+    /// Integrates the board's warming from `since` to `now`, expires the balance timer and
+    /// feeds the comparators.
+    pub(super) fn observe(
+        &mut self,
+        since: Instant,
+        now: Instant,
+        inputs: &Inputs,
+        heating: &Heating,
+    ) {
+        let mut from = since;
+        if let Some(until) = self.balance_until.filter(|u| *u > since && *u < now) {
+            // The outputs switch off part way through: heat with them on up to that moment.
+            self.heat(until.saturating_since(from), inputs, heating);
+            from = until;
+            self.tick(until);
+        }
+        self.heat(now.saturating_since(from), inputs, heating);
+        self.tick(now);
+        let temps = inputs.temps_c.map(|t| t + self.rise_k);
+        let trips = self.protector.evaluate(now, &self.file, &inputs.cells_v, &temps);
+        self.tripped_cov = trips.cov;
+        self.tripped_cuv = trips.cuv;
+        self.tripped_ot = trips.ot;
+        self.reassert();
+    }
+
+    /// The next instant at which the board changes by itself: its balance timer ends or a
+    /// comparator's delay runs out.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let protector = self.protector.next_deadline(&self.file);
+        match (self.balance_until, protector) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes each cell's bleed current (V / R for a cell whose output is on, else 0) into
+    /// `out`, as far as both slices reach.
+    pub(super) fn bleed_currents_a(&self, cells_v: &[f64], bleed_ohm: f64, out: &mut [f64]) {
+        let mask = self.balance_mask();
+        for (k, (v, i)) in cells_v.iter().zip(out.iter_mut()).enumerate() {
+            *i = if mask & (1 << k) != 0 { bleed_current(*v, bleed_ohm) } else { 0.0 };
+        }
+    }
+
+    fn device_status(&self) -> u8 {
+        let mut s = status::DRDY; // conversions complete at once
+        if self.address != 0 {
+            s |= status::ADDR_RQST;
+        }
+        if self.file[usize::from(regs::FAULT_STATUS)] != 0 {
+            s |= status::FAULT;
+        }
+        if self.file[usize::from(regs::ALERT_STATUS)] != 0 {
+            s |= status::ALERT;
+        }
+        if self.balance_until.is_some() {
+            s |= status::CBT;
+        }
+        s
+    }
+
+    /// Re-sets the latched bits whose conditions are present now.
+    fn reassert(&mut self) {
+        let mut alerts = self.tripped_ot & (alert::OT1 | alert::OT2);
+        if self.asleep() {
+            alerts |= alert::SLEEP;
+        }
+        if self.address == 0 {
+            alerts |= alert::AR;
+        }
+        let mut faults = 0;
+        if self.tripped_cov != 0 {
+            faults |= fault::COV;
+        }
+        if self.tripped_cuv != 0 {
+            faults |= fault::CUV;
+        }
+        self.file[usize::from(regs::ALERT_STATUS)] |= alerts;
+        self.file[usize::from(regs::FAULT_STATUS)] |= faults;
+        self.file[usize::from(regs::COV_FAULT)] |= self.tripped_cov;
+        self.file[usize::from(regs::CUV_FAULT)] |= self.tripped_cuv;
+    }
+
+    fn set_address(&mut self, address: u8) {
+        match address {
+            // The broadcast address is not one a board can take.
+            BROADCAST => {}
+            0 => {
+                self.address = 0;
+                self.file[usize::from(regs::ADDRESS_CONTROL)] = 0;
+                self.reassert();
+            }
+            a => {
+                self.address = a;
+                self.file[usize::from(regs::ADDRESS_CONTROL)] = a | 0x80;
+            }
+        }
+    }
+
+    /// CB_CTRL written: a non-zero mask (re)starts the timer from CB_TIME, zero stops it.
+    fn start_balancing(&mut self, now: Instant, mask: u8) {
+        let duration = balance_duration(self.file[usize::from(regs::CB_TIME)]);
+        if mask == 0 || duration == Duration::ZERO {
+            self.stop_balancing();
+            return;
+        }
+        self.file[usize::from(regs::CB_CTRL)] = mask;
+        self.balance_until = Some(now.saturating_add(duration));
+    }
+
+    fn stop_balancing(&mut self) {
+        self.file[usize::from(regs::CB_CTRL)] = 0;
+        self.balance_until = None;
+    }
+
+    /// Latches the inputs into the result registers, as ADC_CONTROL selects them.
+    fn convert(&mut self, inputs: &Inputs) {
+        let control = self.file[usize::from(regs::ADC_CONTROL)];
+        let io = self.file[usize::from(regs::IO_CONTROL)];
+        // CELL_SEL holds the number of cells minus one; 6 and 7 are beyond the six inputs.
+        let cells = usize::from(control & 0x07).min(regs::CELLS - 1) + 1;
+        for (k, v) in inputs.cells_v.iter().take(cells).enumerate() {
+            self.set_result(regs::VCELL1 + 2 * k as u8, cell_raw(*v));
+        }
+        if control & 0x08 != 0 {
+            // FUNCTION_CONFIG bit 4 routes the module voltage to GPAI; the GPAI pin itself is
+            // not connected on the Tesla board, so it reads 0.
+            let vbat = self.file[usize::from(regs::FUNCTION_CONFIG)] & 0x10 != 0;
+            self.set_result(regs::GPAI, if vbat { brick_raw(inputs.brick_v) } else { 0 });
+        }
+        let channels = [
+            (0x10, 0x01, regs::TEMPERATURE1, ThermistorConstants::PyBms),
+            (0x20, 0x02, regs::TEMPERATURE2, self.ts2),
+        ];
+        for (k, (enable, bias, register, constants)) in channels.into_iter().enumerate() {
+            if control & enable != 0 {
+                // Without its bias the divider carries no voltage and the channel reads 0.
+                let celsius = inputs.temps_c[k] + self.rise_k;
+                let raw = if io & bias != 0 { temperature_raw(celsius, constants) } else { 0 };
+                self.set_result(register, raw);
+            }
+        }
+    }
+
+    fn set_result(&mut self, register: u8, raw: u16) {
+        let at = usize::from(register);
+        self.file[at..at + 2].copy_from_slice(&raw.to_be_bytes());
+    }
+
+    /// First-order warming over `dt` with the present outputs' power.
+    fn heat(&mut self, dt: Duration, inputs: &Inputs, heating: &Heating) {
+        if dt == Duration::ZERO {
+            return;
+        }
+        let mask = self.balance_mask();
+        let power_w: f64 = (0..regs::CELLS)
+            .filter(|k| mask & (1 << k) != 0)
+            .map(|k| {
+                bleed_current(inputs.cells_v[k], heating.bleed_ohm) * inputs.cells_v[k].max(0.0)
+            })
+            .sum();
+        let dt_s = dt.as_micros() as f64 / 1e6;
+        let share = if heating.tau_s > 0.0 { 1.0 - libm::exp(-dt_s / heating.tau_s) } else { 1.0 };
+        let target = heating.k_per_w * power_w;
+        let next = self.rise_k + (target - self.rise_k) * share;
+        // A NaN input must not stick in the state for ever.
+        self.rise_k = if next.is_finite() { next } else { 0.0 };
+    }
+}
+
+/// CB_TIME's duration: bits 5..0, in minutes when bit 7 is set, else seconds.
+fn balance_duration(cb_time: u8) -> Duration {
+    let count = u64::from(cb_time & 0x3F);
+    if cb_time & regs::CB_TIME_MINUTES != 0 {
+        Duration::from_secs(count * 60)
+    } else {
+        Duration::from_secs(count)
+    }
+}
+
+/// The current through a balance resistor across a cell at `volts` (a cell cannot push
+/// current backwards through the FET, and a broken input reads no current).
+fn bleed_current(volts: f64, ohms: f64) -> f64 {
+    let i = volts.max(0.0) / ohms;
+    if i.is_finite() { i } else { 0.0 }
+}

@@ -106,7 +106,8 @@ fn reply_len(request: &[u8]) -> usize {
 }
 
 fn main() {
-    for (style, read_crc) in [("TeslaBMS-style reads (3 bytes)", false), ("pyBMS-style reads (4 bytes)", true)]
+    for (style, read_crc) in
+        [("TeslaBMS-style reads (3 bytes)", false), ("pyBMS-style reads (4 bytes)", true)]
     {
         let mut bench = Bench::new(read_crc);
         let (started, finished) = bench.cycle();

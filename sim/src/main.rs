@@ -19,6 +19,8 @@ use cellwarden_sim::scenario::{self, Scenario};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
+mod serve;
+
 /// Where `run` and `all` write their outputs unless told otherwise, relative to the current
 /// directory.
 const DEFAULT_OUT: &str = "sim-out";
@@ -96,6 +98,7 @@ enum Command {
         #[arg(value_name = "FILES", required = true)]
         paths: Vec<PathBuf>,
     },
+    ServeRing(serve::ServeRingArgs),
 }
 
 /// How a command ended; the process exit code.
@@ -111,6 +114,13 @@ fn main() -> ExitCode {
         Command::Run { scenario, out, quiet, no_plot } => run(&scenario, out, quiet, !no_plot),
         Command::All { paths, out, no_plot } => all(&paths, &out, !no_plot),
         Command::Check { paths } => check(&paths),
+        Command::ServeRing(args) => match serve::serve_ring(&args) {
+            Ok(()) => Verdict::Passed,
+            Err(err) => {
+                eprintln!("error: {err}");
+                Verdict::Unusable
+            }
+        },
     };
     ExitCode::from(verdict as u8)
 }

@@ -15,6 +15,8 @@ struct Pair {
     temps: Vec<f64>,
     events: Vec<(Instant, Event)>,
     sent: Vec<Vec<u8>>,
+    /// A fault injected the moment the master sends this frame.
+    trap: Option<(Vec<u8>, RingFault)>,
 }
 
 impl Pair {
@@ -30,6 +32,7 @@ impl Pair {
             temps: (0..n * 2).map(|i| 20.0 + 0.5 * i as f64).collect(),
             events: Vec::new(),
             sent: Vec::new(),
+            trap: None,
         }
     }
 
@@ -53,6 +56,10 @@ impl Pair {
             }
             while let Some(n) = self.master.poll_transmit(&mut tx) {
                 self.sent.push(tx[..n].to_vec());
+                if self.trap.as_ref().is_some_and(|(frame, _)| frame[..] == tx[..n]) {
+                    let (_, fault) = self.trap.take().unwrap();
+                    self.ring.inject(self.now, fault);
+                }
                 self.ring.receive(self.now, &tx[..n], &analog);
             }
             while let Some(event) = self.master.poll_event() {
@@ -118,7 +125,10 @@ fn sixteen_boards_are_enumerated_in_order_and_measured() {
         let r = p.last_reading(m).expect("every board read");
         for (k, mv) in r.cells.iter().enumerate() {
             let truth = p.cells[usize::from(m) * 6 + k] * 1000.0;
-            assert!((f64::from(mv.0) - truth).abs() <= 1.0, "board {m} cell {k}: {mv:?} vs {truth}");
+            assert!(
+                (f64::from(mv.0) - truth).abs() <= 1.0,
+                "board {m} cell {k}: {mv:?} vs {truth}"
+            );
         }
         for (k, dc) in r.temperatures.iter().enumerate() {
             let truth = p.temps[usize::from(m) * 2 + k] * 10.0;
@@ -202,8 +212,7 @@ fn a_silent_board_is_lost_after_three_cycles_and_found_again() {
         .iter()
         .find_map(|(t, e)| (*e == Event::Lost { module: 3 }).then_some(*t))
         .expect("board 3 reported lost");
-    let cycles_between =
-        p.cycles().iter().filter(|c| c.0 >= silenced && c.1 <= lost_at).count();
+    let cycles_between = p.cycles().iter().filter(|c| c.0 >= silenced && c.1 <= lost_at).count();
     assert_eq!(cycles_between, 3, "lost after exactly lost_after failed cycles");
     assert!(p.master.board(3).unwrap().lost);
     assert!(p.cycles().last().unwrap().2 == 3, "the other boards are still measured");
@@ -291,4 +300,31 @@ fn a_missing_board_is_reported_and_rediscovered_when_it_appears() {
     p.run_for(Duration::from_millis(800));
     assert!(p.events.iter().any(|(_, e)| *e == Event::Enumerated { found: 4, expected: 4 }));
     assert_eq!(p.cycles().last().unwrap().2, 4);
+}
+
+#[test]
+fn a_lost_address_echo_restarts_enumeration_instead_of_giving_two_boards_one_address() {
+    let mut p = Pair::new(3, |_| {});
+    for board in 0..3 {
+        for k in 0..6 {
+            p.cells[board * 6 + k] = [3.6, 3.7, 3.8][board];
+        }
+    }
+    // The echo of the first address assignment comes back corrupted.
+    let assign = cellwarden_core::proto::tesla::Request::write(0, regs::ADDRESS_CONTROL, 0x81);
+    p.trap = Some((
+        assign.encode().to_vec(),
+        RingFault::Corrupt { board: 0, count: 1, byte: 2, bit: 0 },
+    ));
+    p.run_for(Duration::from_millis(300));
+    assert!(p.trap.is_none(), "the assignment was sent");
+    // A corrupted echo no longer matches the request: it is dropped and the wait times out.
+    assert_eq!(p.master.counters().timeouts, 1);
+    assert_eq!(p.master.counters().enumerations, 2, "the corrupted echo restarted enumeration");
+    let addresses: Vec<u8> = p.ring.boards().iter().map(|b| b.address()).collect();
+    assert_eq!(addresses, vec![1, 2, 3], "every board has its own address");
+    for m in 0..3u8 {
+        let r = p.last_reading(m).unwrap();
+        assert_eq!(r.cells[0], MilliVolts([3_600, 3_700, 3_800][usize::from(m)]), "board {m}");
+    }
 }

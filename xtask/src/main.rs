@@ -58,11 +58,20 @@ enum Task {
     /// report, trace.csv and plot.svg go to sim-out/<name>/ under the workspace root unless
     /// `--out DIR` says otherwise. Fails when an expectation fails or the file is invalid.
     ///
-    /// Example: `cargo xtask sim over_voltage_charging --no-plot`
+    /// With `--pty` it runs `cellwarden-sim serve-ring <SCENARIO> [ARGS...]` instead: the
+    /// scenario's battery as emulated Tesla module boards on a pseudo-terminal, in real time, for
+    /// an outside BMS (the pty's path is printed first); until Ctrl-C or `--for DURATION`.
+    ///
+    /// Examples: `cargo xtask sim over_voltage_charging --no-plot`,
+    /// `cargo xtask sim --pty home_day --for 10m`
     Sim {
+        /// Serve the scenario's Tesla module boards on a pseudo-terminal instead of running it.
+        #[arg(long)]
+        pty: bool,
         /// The scenario: a name in scenarios/ or a path to a .toml file.
         scenario: String,
-        /// Options for `cellwarden-sim run`: `--out DIR`, `--quiet`, `--no-plot`.
+        /// Options for `cellwarden-sim run`: `--out DIR`, `--quiet`, `--no-plot`; with `--pty`,
+        /// for `cellwarden-sim serve-ring`: `--for DURATION`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -93,7 +102,7 @@ fn main() -> ExitCode {
         Task::Test { args } => ci::test(&args),
         Task::Bench { args } => ci::bench(&args),
         Task::Demo => ci::demo(),
-        Task::Sim { scenario, args } => sim::sim(&scenario, &args),
+        Task::Sim { scenario, pty, args } => sim::sim(&scenario, pty, &args),
         Task::Scenarios { args } => sim::scenarios(&args),
         Task::Tidy => tidy::tidy(),
     };

@@ -1,5 +1,6 @@
 //! `cargo xtask sim` and `cargo xtask scenarios`: the simulator's command line, built in release
-//! mode and run from the workspace root.
+//! mode and run from the workspace root. `cargo xtask sim --pty` serves the scenario's battery as
+//! emulated Tesla module boards on a pseudo-terminal instead of running it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,16 +12,17 @@ const RUN_SIM: &[&str] = &["run", "--release", "-q", "-p", "cellwarden-sim", "--
 /// The scenario directory, relative to the workspace root.
 const SCENARIOS: &str = "scenarios";
 
-/// Runs one scenario: `cellwarden-sim run <scenario> <extra...>`.
-pub fn sim(scenario: &str, extra: &[String]) -> Result {
+/// Runs one scenario, `cellwarden-sim run <scenario> <extra...>`; with `pty`, serves it instead
+/// for an outside BMS, `cellwarden-sim serve-ring <scenario> <extra...>`.
+pub fn sim(scenario: &str, pty: bool, extra: &[String]) -> Result {
     let root = cmd::root();
     let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
     let path = resolve(&root, &cwd, scenario)?;
     let mut args = strings(RUN_SIM);
-    args.push("run".to_owned());
+    args.push(if pty { "serve-ring" } else { "run" }.to_owned());
     args.push(path);
     args.extend_from_slice(extra);
-    cmd::cargo("sim", &args)
+    cmd::cargo(if pty { "sim --pty" } else { "sim" }, &args)
 }
 
 /// Runs every scenario: `cellwarden-sim all scenarios/ <extra...>`.
@@ -132,9 +134,19 @@ mod tests {
 
         let cli = Cli::try_parse_from(["cargo xtask", "sim", "a", "--quiet", "--out", "x"])
             .expect("parses");
-        let Task::Sim { scenario, args } = cli.task else { panic!("not the sim task") };
+        let Task::Sim { scenario, pty, args } = cli.task else { panic!("not the sim task") };
         assert_eq!(scenario, "a");
+        assert!(!pty);
         assert_eq!(args, ["--quiet", "--out", "x"]);
+
+        for order in [["--pty", "a", "--for", "10m"], ["a", "--pty", "--for", "10m"]] {
+            let cli = Cli::try_parse_from(["cargo xtask", "sim"].into_iter().chain(order))
+                .expect("parses");
+            let Task::Sim { scenario, pty, args } = cli.task else { panic!("not the sim task") };
+            assert_eq!(scenario, "a");
+            assert!(pty, "{order:?}");
+            assert_eq!(args, ["--for", "10m"]);
+        }
 
         let cli = Cli::try_parse_from(["cargo xtask", "scenarios", "--no-plot"]).expect("parses");
         let Task::Scenarios { args } = cli.task else { panic!("not the scenarios task") };

@@ -334,6 +334,8 @@ pub struct Master {
     wait_until: Option<Instant>,
     next_scan: Instant,
     last_enumeration: Instant,
+    /// Enumerations started over in a row because an address assignment went unconfirmed.
+    enumeration_restarts: u8,
     events: Deque<Event, EVENT_CAPACITY>,
     counters: MasterCounters,
 }
@@ -374,6 +376,7 @@ impl Master {
             wait_until: None,
             next_scan: now,
             last_enumeration: now,
+            enumeration_restarts: 0,
             events: Deque::new(),
             counters: MasterCounters::default(),
         };

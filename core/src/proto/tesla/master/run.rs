@@ -155,6 +155,7 @@ impl Master {
         }
         match self.phase {
             Phase::Enumerating => {
+                self.enumeration_restarts = 0;
                 self.emit(Event::Enumerated { found: self.found, expected: self.config.modules });
                 for m in 0..self.found {
                     self.boards[usize::from(m)].present = true;
@@ -279,6 +280,20 @@ impl Master {
         // not a failure.
         if step == Step::Probe && unanswered {
             self.advance(now);
+            return;
+        }
+        // An address assignment is never sent again: if the first board took it and only
+        // the echo was lost, a second copy would give the next board the same address. The
+        // enumeration starts over from the reset instead, a bounded number of times.
+        if let Step::Assign(_) = step {
+            self.enumeration_restarts = self.enumeration_restarts.saturating_add(1);
+            if self.enumeration_restarts <= self.config.retries {
+                self.counters.retries = self.counters.retries.saturating_add(1);
+                self.enumerate(now);
+            } else {
+                self.plan.clear();
+                self.advance(now);
+            }
             return;
         }
         if attempt <= self.config.retries {

@@ -13,9 +13,11 @@
 //!   expectations.
 //! - `report/`: the text report, the CSV trace and the SVG plot.
 
+pub mod devices;
 pub mod engine;
 pub mod plant;
 pub mod profile;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod transport;

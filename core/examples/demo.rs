@@ -363,5 +363,6 @@ fn describe(action: &Action) -> String {
             format!("fault {:?}: {}", f.change, reason(f.rule, f.tier, f.location, f.value))
         }
         Action::Sequence(event) => format!("sequence {event:?}"),
+        Action::Balance(cells) => format!("balance {cells:?}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Everything the core asks the adapter to do or to report.
 
+use crate::balance::CellMask;
 use crate::input::ContactorId;
 use crate::protection::{Location, RuleId, Tier};
 use crate::status::Blocker;
@@ -19,6 +20,12 @@ pub enum Action {
     },
     /// New current limits for the inverters; emitted whenever a limit or its reason changes.
     Limits(CurrentLimits),
+    /// Bleed exactly these cells, and stop bleeding every other. Emitted whenever the set
+    /// changes, including to empty (which it does at the start of every measure window), and
+    /// once with the empty set in the first drain, so the hardware starts from a known state.
+    /// Like contactor commands and limits it is derived from state, so it is never dropped;
+    /// [`CellMask::bits`] gives one board's balancing register.
+    Balance(CellMask),
     /// A protection fault changed.
     Fault(FaultEvent),
     /// The contactor sequence did something worth logging.

@@ -1,6 +1,7 @@
 //! [`Bms`]: one pack controller, driven by `handle_*` and drained by `poll_*`.
 
 use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent};
+use crate::balance::{Balancer, CellMask};
 use crate::config::{Config, ConfigError};
 use crate::contactor::{SequenceState, Sequencer, has_feedback};
 use crate::input::{Command, ContactorId, Input};
@@ -11,7 +12,7 @@ use crate::status::{Blocker, ContactorStatus, Counters, Status};
 use crate::time::{Duration, Instant};
 use crate::units::MilliAmps;
 
-/// One pack controller: protection and contactor sequencing for one pack.
+/// One pack controller: protection, contactor sequencing and balancing for one pack.
 ///
 /// See the crate documentation for the driving contract.
 #[derive(Debug)]
@@ -20,11 +21,14 @@ pub struct Bms {
     measurements: Measurements,
     protection: Protection,
     sequencer: Sequencer,
+    balancer: Balancer,
     outbox: Outbox,
     /// Last contactor command delivered per contactor; `None` until first delivered.
     sent_contactors: [Option<bool>; 3],
     /// Last limits delivered.
     sent_limits: Option<CurrentLimits>,
+    /// Last set of bleeding cells delivered.
+    sent_balance: Option<CellMask>,
     /// Sample time of the first current sample of the present charging run.
     charging_since: Option<Instant>,
     /// A `ClearFaults` arrived; the next evaluation pass clears what it can.
@@ -37,11 +41,12 @@ pub struct Bms {
 
 impl Bms {
     /// Validates `config` and starts with everything open, no data and no faults. The first
-    /// drain of [`poll_action`](Self::poll_action) commands every contactor open and both current
-    /// limits to zero, so the hardware starts from a known state.
+    /// drain of [`poll_action`](Self::poll_action) commands every contactor open, both current
+    /// limits to zero and no cell bleeding, so the hardware starts from a known state.
     pub fn new(config: Config, now: Instant) -> Result<Bms, ConfigError> {
         config.validate()?;
         let protection = Protection::new(&config);
+        let balancer = Balancer::new(&config, now);
         let limits = CurrentLimits {
             charge_ma: MilliAmps(0),
             charge_reason: LimitReason::ContactorsOpen,
@@ -56,6 +61,7 @@ impl Bms {
             contactors: [ContactorStatus::default(); 3],
             last_precharge_failure: None,
             limits,
+            balance: balancer.status(),
             rules: protection.status(),
             summary: Summary::default(),
             current_ma: None,
@@ -68,9 +74,11 @@ impl Bms {
             measurements: Measurements::new(),
             protection,
             sequencer: Sequencer::new(),
+            balancer,
             outbox: Outbox::new(),
             sent_contactors: [None; 3],
             sent_limits: None,
+            sent_balance: None,
             charging_since: None,
             clear_requested: false,
             report_start: false,
@@ -169,7 +177,8 @@ impl Bms {
     }
 
     /// The next thing the adapter must do. Drain until `None` after every `handle_*` call.
-    /// Contactor openings come first, then closings (in closing order), then limits, then events.
+    /// Contactor openings come first, then closings (in closing order), then limits, then the
+    /// cells to bleed, then events.
     pub fn poll_action(&mut self) -> Option<Action> {
         let commanded = self.sequencer.state.commanded();
         let opening = [ContactorId::Positive, ContactorId::Precharge, ContactorId::Negative];
@@ -190,6 +199,11 @@ impl Bms {
         if self.sent_limits != Some(self.status.limits) {
             self.sent_limits = Some(self.status.limits);
             return Some(Action::Limits(self.status.limits));
+        }
+        let cells = self.balancer.cells();
+        if self.sent_balance != Some(cells) {
+            self.sent_balance = Some(cells);
+            return Some(Action::Balance(cells));
         }
         self.outbox.pop()
     }
@@ -285,9 +299,15 @@ impl Bms {
             }
         }
         let limits = self.limits(&summary);
+        // Written into the status here rather than in `refresh_status`, so balancing reads the
+        // rules without another copy of the table.
+        self.status.rules = self.protection.status();
+        let rules = &self.status.rules;
+        self.balancer.update(now, &self.config, &self.measurements, &summary, rules);
         self.deadline = [
             self.protection.next_deadline(&summary, &self.measurements),
             self.sequencer.next_deadline(now, &self.config),
+            self.balancer.next_deadline(now, &self.config, &self.measurements, &summary),
         ]
         .into_iter()
         .flatten()
@@ -377,7 +397,7 @@ impl Bms {
         }
         s.last_precharge_failure = self.sequencer.last_failure;
         s.limits = limits;
-        s.rules = self.protection.status();
+        s.balance = self.balancer.status();
         s.summary = summary;
         s.current_ma = m.current.map(|v| v.value);
         s.pack_mv = m.pack.map(|v| v.value);

@@ -47,6 +47,8 @@ pub struct Config {
     pub freshness: FreshnessConfig,
     /// Contactor sequencing.
     pub contactors: ContactorConfig,
+    /// Passive balancing.
+    pub balance: BalanceConfig,
 }
 
 /// Three-tier thresholds for one protected quantity, after foxBMS: operating limit (warn and
@@ -185,6 +187,51 @@ pub struct ContactorConfig {
     pub break_current_ma: MilliAmps,
     /// ...or after this long, whatever the current.
     pub graceful_open_timeout_ms: u32,
+}
+
+/// Passive balancing: which cells bleed, and when. The policy is described in
+/// [`balance`](crate::balance).
+///
+/// Cells and temperature sensors are spread over boards (the module boards that carry the bleed
+/// resistors): board `b` has cells `b * cells_per_board ..` (the last board may have fewer) and,
+/// when `temperature_count` is a multiple of the number of boards, the same share of the
+/// sensors in order. When it is not, no sensor can be told to belong to a board and the hottest
+/// sensor of the pack stands for every board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct BalanceConfig {
+    /// Balance at all. When off, nothing ever bleeds (the other fields are still checked).
+    pub enabled: bool,
+    /// Cells at or below this voltage never bleed.
+    pub start_mv: MilliVolts,
+    /// A cell more than this above the lowest cell starts bleeding...
+    pub delta_mv: MilliVolts,
+    /// ...and keeps bleeding, window after window, until it is within `delta_mv - hysteresis_mv`
+    /// of the lowest cell. Must be below `delta_mv`.
+    pub hysteresis_mv: MilliVolts,
+    /// Only balance at rest: with a fresh current whose magnitude is at most
+    /// [`Config::idle_current_ma`]. Voltages under load show the cells' resistance as much as
+    /// their charge; LFP packs, whose voltage only tells charge apart at the top knee while
+    /// charging, turn this off.
+    pub idle_only: bool,
+    /// Most cells bleeding at once; the highest cells are chosen first.
+    pub max_cells: u16,
+    /// Cells per board, in series order.
+    pub cells_per_board: u16,
+    /// A board whose hottest sensor is at or above this bleeds nothing.
+    pub board_temperature_max_dc: DeciCelsius,
+    /// How long the chosen cells bleed before the next measure window.
+    pub bleed_window_ms: u32,
+    /// How long nothing bleeds before the next choice.
+    pub measure_window_ms: u32,
+    /// How long after bleeding stops (or balancing resumes) before a cell sample counts for the
+    /// next choice: the bleed current distorts the readings while it flows, and the cells take a
+    /// moment to recover. Must be below `measure_window_ms`.
+    pub settle_ms: u32,
 }
 
 /// A configuration value that cannot be used, with the field that holds it.
@@ -357,7 +404,8 @@ impl Config {
             &self.protection.discharge_over_current_ma,
         )?;
         self.freshness.validate()?;
-        self.contactors.validate()
+        self.contactors.validate()?;
+        self.balance.validate()
     }
 }
 
@@ -430,6 +478,56 @@ impl ContactorConfig {
             MAX_PRECHARGE_ATTEMPTS.into(),
         )?;
         range("contactors.break_current_ma", None, self.break_current_ma.0.into(), 0, max)
+    }
+}
+
+impl BalanceConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let max = i64::from(i32::MAX);
+        range("balance.start_mv", None, self.start_mv.0.into(), 0, max)?;
+        range("balance.delta_mv", None, self.delta_mv.0.into(), 1, max)?;
+        range("balance.hysteresis_mv", None, self.hysteresis_mv.0.into(), 0, max)?;
+        below(
+            "balance.hysteresis_mv",
+            self.hysteresis_mv.0.into(),
+            "balance.delta_mv",
+            self.delta_mv.0.into(),
+        )?;
+        range("balance.max_cells", None, self.max_cells.into(), 1, MAX_CELLS as i64)?;
+        range("balance.cells_per_board", None, self.cells_per_board.into(), 1, MAX_CELLS as i64)?;
+        let times = [
+            ("balance.bleed_window_ms", self.bleed_window_ms, 1),
+            ("balance.measure_window_ms", self.measure_window_ms, 1),
+            ("balance.settle_ms", self.settle_ms, 0),
+        ];
+        for (field, ms, min) in times {
+            range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;
+        }
+        // A settle time as long as the window would leave no sample to choose from.
+        below(
+            "balance.settle_ms",
+            self.settle_ms.into(),
+            "balance.measure_window_ms",
+            self.measure_window_ms.into(),
+        )
+    }
+}
+
+/// `value` of `field` must be strictly less than `other_value` of `other`.
+fn below(
+    field: &'static str,
+    value: i64,
+    other: &'static str,
+    other_value: i64,
+) -> Result<(), ConfigError> {
+    if value < other_value {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            field,
+            part: None,
+            problem: Problem::MustBeBelow { other, value, other_value },
+        })
     }
 }
 

@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 mod action;
+pub mod balance;
 mod bms;
 mod config;
 mod contactor;
@@ -71,11 +72,12 @@ pub use action::{
     Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
     SequenceEvent,
 };
+pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;
 pub use config::{
-    Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig, MAX_CELLS,
-    MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem, ProtectionConfig, RawUnit,
-    Thresholds,
+    BalanceConfig, Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig,
+    MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem, ProtectionConfig,
+    RawUnit, Thresholds,
 };
 pub use contactor::SequenceState;
 pub use input::{Command, ContactorId, Input};

@@ -3,7 +3,8 @@
 //! foxBMS 2.
 
 use crate::config::{
-    Config, ContactorConfig, FeedbackConfig, FreshnessConfig, ProtectionConfig, Thresholds,
+    BalanceConfig, Config, ContactorConfig, FeedbackConfig, FreshnessConfig, ProtectionConfig,
+    Thresholds,
 };
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
 
@@ -127,6 +128,35 @@ fn contactors(cells: i32) -> ContactorConfig {
     }
 }
 
+/// Passive balancing shared by the presets: 30 s of bleeding, then 5 s with nothing bleeding
+/// whose last 4 s of cell samples choose the next cells.
+///
+/// The board limit is 50.0 °C, the operating tier of the outer (discharge) temperature window:
+/// a hot board sits out while the others keep bleeding. At 55.0 °C it would coincide with that
+/// window's recommended tier, which stops balancing on every board anyway.
+fn balance(
+    start_mv: i32,
+    delta_mv: i32,
+    hysteresis_mv: i32,
+    idle_only: bool,
+    max_cells: u16,
+    cells_per_board: u16,
+) -> BalanceConfig {
+    BalanceConfig {
+        enabled: true,
+        start_mv: MilliVolts(start_mv),
+        delta_mv: MilliVolts(delta_mv),
+        hysteresis_mv: MilliVolts(hysteresis_mv),
+        idle_only,
+        max_cells,
+        cells_per_board,
+        board_temperature_max_dc: DeciCelsius(500),
+        bleed_window_ms: 30_000,
+        measure_window_ms: 5_000,
+        settle_ms: 1_000,
+    }
+}
+
 impl Config {
     /// A string of `modules` Tesla Model S modules (6 series groups of 74 Panasonic NCA cells
     /// each, 233 Ah), two temperature sensors per module, charged up to 4.15 V per cell before
@@ -148,6 +178,10 @@ impl Config {
             ),
             freshness: FRESHNESS,
             contactors: contactors(cells),
+            // Balance at rest from 3.90 V, near the top of charge, every cell at once if need be,
+            // one module board per 6 cells. With 1 mV of measurement noise a 5 mV delta and 2 mV
+            // of hysteresis bring the spread below about 6 mV.
+            balance: balance(3_900, 5, 2, true, modules.saturating_mul(6), 6),
         }
     }
 
@@ -172,6 +206,10 @@ impl Config {
             ),
             freshness: FRESHNESS,
             contactors: contactors(16),
+            // LFP cells only differ in voltage at the top knee, which they reach while charging:
+            // balance from 3.40 V whatever the current, with a wider delta for the steep knee.
+            // One board carries all 16 cells and the four sensors.
+            balance: balance(3_400, 10, 5, false, 16, 16),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! for safety; it tells people what the core is doing and why.
 
 use crate::action::{CurrentLimits, PrechargeFailure};
+use crate::balance::BalanceStatus;
 use crate::contactor::SequenceState;
 use crate::input::ContactorId;
 use crate::measure::Summary;
@@ -71,6 +72,8 @@ pub struct Status {
     pub last_precharge_failure: Option<PrechargeFailure>,
     /// The current limits in force, with reasons.
     pub limits: CurrentLimits,
+    /// Which cells bleed, and why balancing is or is not running.
+    pub balance: BalanceStatus,
     /// Per rule, indexed by [`RuleId::index`].
     pub rules: [RuleStatus; RULE_COUNT],
     /// Extremes of the cell voltages and temperatures.

@@ -124,6 +124,19 @@ graceful_open_timeout_ms = 5000
 negative = false
 precharge = false
 positive = false
+
+[balance]
+enabled = true
+start_mv = 3400
+delta_mv = 10
+hysteresis_mv = 5
+idle_only = false
+max_cells = 16
+cells_per_board = 16
+board_temperature_max_dc = 500
+bleed_window_ms = 30000
+measure_window_ms = 5000
+settle_ms = 1000
 "#;
 
 fn parse(text: &str) -> Result<Config, toml::de::Error> {

@@ -11,8 +11,8 @@ mod common;
 mod sequence;
 
 use cellwarden_core::{
-    Action, Blocker, Command, ContactorId, Duration, Input, Instant, LimitReason, MilliAmps,
-    MilliVolts, OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+    Action, Blocker, CellMask, Command, ContactorId, Duration, Input, Instant, LimitReason,
+    MilliAmps, MilliVolts, OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
 };
 use common::Rig;
 use sequence::{
@@ -29,7 +29,7 @@ use sequence::{
 #[test]
 fn start_closes_negative_precharge_positive_then_opens_precharge() {
     let mut rig = Rig::tesla();
-    // `Bms::new`: everything open and both limits zero, before anything else.
+    // `Bms::new`: everything open, both limits zero and no cell bleeding, before anything else.
     assert_eq!(
         rig.log,
         [
@@ -37,6 +37,7 @@ fn start_closes_negative_precharge_positive_then_opens_precharge() {
             (Instant::ZERO, Action::Contactor { contactor: PRE, closed: false }),
             (Instant::ZERO, Action::Contactor { contactor: NEG, closed: false }),
             (Instant::ZERO, Action::Limits(zero_limits(LimitReason::ContactorsOpen))),
+            (Instant::ZERO, Action::Balance(CellMask::EMPTY)),
         ]
     );
 
@@ -45,7 +46,7 @@ fn start_closes_negative_precharge_positive_then_opens_precharge() {
     assert_eq!(status(&rig).close_blocker, None);
     assert!(!status(&rig).close_requested);
     assert_eq!(rig.state(), SequenceState::Open);
-    assert_eq!(rig.log.len(), 4, "{:?}", &rig.log[4..]);
+    assert_eq!(rig.log.len(), 5, "{:?}", &rig.log[5..]);
 
     let mark = rig.log.len();
     let t0 = start(&mut rig);

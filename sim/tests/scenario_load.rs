@@ -473,7 +473,7 @@ fn an_override_of_a_missing_config_field_lists_the_valid_ones() {
         &text,
         "contactor.feedback",
         "system.overrides.contactor",
-        "valid here: cell_count,",
+        "valid here: balance, cell_count,",
     );
 }
 

@@ -108,11 +108,12 @@ fn assert_drain_order(drain: &[(Instant, Action)]) {
         },
         Action::Contactor { contactor, closed: true } => 3 + contactor.index(),
         Action::Limits(_) => 6,
-        Action::Fault(_) | Action::Sequence(_) => 7,
+        Action::Balance(_) => 7,
+        Action::Fault(_) | Action::Sequence(_) => 8,
     };
     let ranks: Vec<usize> = drain.iter().map(|(_, a)| rank(a)).collect();
     assert!(
-        ranks.windows(2).all(|w| w[0] < w[1] || (w[0] == 7 && w[1] == 7)),
+        ranks.windows(2).all(|w| w[0] < w[1] || (w[0] == 8 && w[1] == 8)),
         "drain out of order: {drain:?}"
     );
 }

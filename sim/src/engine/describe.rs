@@ -3,8 +3,9 @@
 use crate::scenario::{CauseName, FaultSpec, SensorName, file_name};
 
 use cellwarden_core::{
-    Action, Blocker, ContactorId, CurrentLimits, FaultChange, FaultEvent, LimitReason, Location,
-    OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+    Action, BalanceState, BalanceStatus, Blocker, CellMask, ContactorId, CurrentLimits,
+    FaultChange, FaultEvent, LimitReason, Location, OpenKind, PrechargeFailure, RuleId,
+    SequenceEvent, SequenceState,
 };
 
 /// A contactor's name as scenario files write it.
@@ -60,8 +61,42 @@ pub fn action(action: &Action) -> String {
             format!("contactor {} {}", contactor(*id), if *closed { "close" } else { "open" })
         }
         Action::Limits(limits) => self::limits(limits),
+        Action::Balance(cells) => format!("balance: bleed {}", bleeding(cells)),
         Action::Fault(event) => fault_event(event),
         Action::Sequence(event) => sequence(event),
+    }
+}
+
+/// What balancing does, in one line: how many cells bleed, or why none does.
+pub fn balancing(b: &BalanceStatus) -> String {
+    if !b.cells.is_empty() {
+        return format!("balancing started: {} bleeding", bleeding(&b.cells));
+    }
+    let why = match b.state {
+        BalanceState::Disabled => "disabled".to_string(),
+        BalanceState::NoData => "cell or temperature data missing or stale".to_string(),
+        BalanceState::Blocked(rule) => format!("{} active", rule.name()),
+        BalanceState::NotIdle => "current flowing".to_string(),
+        BalanceState::Measuring => "measuring".to_string(),
+        BalanceState::BelowStart => "no cell above the start voltage".to_string(),
+        BalanceState::Balanced => "balanced".to_string(),
+        BalanceState::BoardHot { board } => format!("board {board} too hot"),
+        BalanceState::Bleeding { .. } => "no cell left".to_string(),
+    };
+    format!("balancing stopped: {why}")
+}
+
+/// `cells 4, 17, 90` for up to four cells, `81 cells` for more, `no cell` for none.
+fn bleeding(cells: &CellMask) -> String {
+    const LISTED: u16 = 4;
+    match cells.count() {
+        0 => "no cell".to_string(),
+        1..=LISTED => {
+            let list: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+            let noun = if cells.count() == 1 { "cell" } else { "cells" };
+            format!("{noun} {}", list.join(", "))
+        }
+        count => format!("{count} cells"),
     }
 }
 

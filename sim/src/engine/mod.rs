@@ -16,8 +16,8 @@ mod frontend;
 pub mod watch;
 
 use cellwarden_core::{
-    Action, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant, SequenceEvent,
-    SequenceState, Tier,
+    Action, BalanceState, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant,
+    SequenceEvent, SequenceState, Tier,
 };
 
 use self::frontend::FrontEnd;
@@ -90,6 +90,8 @@ struct Engine<'s> {
     trace: Vec<TraceRow>,
     summary: Summary,
     signals: Signals,
+    /// Whether the event log last said that balancing bleeds (see `log_balancing`).
+    balancing_logged: bool,
 }
 
 impl<'s> Engine<'s> {
@@ -134,6 +136,7 @@ impl<'s> Engine<'s> {
             trace: Vec::new(),
             summary,
             signals: [0.0; watch::SIGNAL_COUNT],
+            balancing_logged: false,
         };
         engine.drain();
         Ok(engine)
@@ -279,9 +282,15 @@ impl<'s> Engine<'s> {
         while let Some(action) = self.bms.poll_action() {
             self.apply_action(action);
         }
+        self.log_balancing();
     }
 
     fn apply_action(&mut self, action: Action) {
+        if let Action::Balance(_) = action {
+            // The plant has no bleed resistors yet. The log gets one line per change of course
+            // from `log_balancing`, not one per window.
+            return;
+        }
         let at = self.elapsed();
         self.log(Source::Core, describe::action(&action));
         self.trace_now = true;
@@ -298,6 +307,8 @@ impl<'s> Engine<'s> {
                 return;
             }
             Action::Limits(limits) => self.set_limits(&limits),
+            // Returned early above.
+            Action::Balance(_) => {}
             Action::Fault(e) => {
                 happened.what.event = match e.change {
                     FaultChange::Raised => EventName::FaultRaised,
@@ -332,6 +343,20 @@ impl<'s> Engine<'s> {
             },
         }
         self.watch.event(happened);
+    }
+
+    /// Balancing switches every bleeding cell off for each measure window and back on after it,
+    /// and measurement noise moves a cell or two in or out of the set at most choices; logging
+    /// each would bury everything else. So the log says only when bleeding starts and when it
+    /// stops for another reason than a measure window.
+    fn log_balancing(&mut self) {
+        let balance = self.bms.status().balance;
+        let bleeding = !balance.cells.is_empty();
+        if balance.state == BalanceState::Measuring || bleeding == self.balancing_logged {
+            return;
+        }
+        self.balancing_logged = bleeding;
+        self.log(Source::Core, describe::balancing(&balance));
     }
 
     fn set_limits(&mut self, limits: &CurrentLimits) {

@@ -328,3 +328,34 @@ fn a_lost_address_echo_restarts_enumeration_instead_of_giving_two_boards_one_add
         assert_eq!(r.cells[0], MilliVolts([3_600, 3_700, 3_800][usize::from(m)]), "board {m}");
     }
 }
+
+#[test]
+fn a_silent_board_in_the_middle_never_shifts_the_others_addresses() {
+    let mut p = Pair::new(6, |c| c.rediscover_ms = 500);
+    for board in 0..6 {
+        for k in 0..6 {
+            p.cells[board * 6 + k] = 3.5 + 0.05 * board as f64;
+        }
+    }
+    p.run_for(Duration::from_millis(300));
+    p.ring.inject(p.now, RingFault::Silent { board: 2, silent: true });
+    // Several rediscovery periods with board 2 lost.
+    p.run_for(Duration::from_secs(3));
+    assert!(p.master.board(2).unwrap().lost);
+    let addresses: Vec<u8> = p.ring.boards().iter().map(|b| b.address()).collect();
+    assert_eq!(addresses, vec![1, 2, 3, 4, 5, 6], "nobody was renumbered");
+    assert_eq!(p.master.counters().enumerations, 1, "the ring was never reset");
+    for m in [0u8, 1, 3, 4, 5] {
+        let r = p.last_reading(m).unwrap();
+        let truth = 3_500 + 50 * i32::from(m);
+        assert_eq!(r.cells[0], MilliVolts(truth), "board {m} reads its own cells");
+    }
+    assert!(
+        !p.events.iter().any(|(_, e)| *e == Event::Recovered { module: 2 }),
+        "a silent board is not reported back"
+    );
+    p.ring.inject(p.now, RingFault::Silent { board: 2, silent: false });
+    p.run_for(Duration::from_millis(500));
+    assert!(p.events.iter().any(|(_, e)| *e == Event::Recovered { module: 2 }));
+    assert_eq!(p.last_reading(2).unwrap().cells[0], MilliVolts(3_600));
+}

@@ -275,3 +275,43 @@ mod tests {
         assert_eq!(deci(401), "40.1");
     }
 }
+
+/// A note from the module-board bus.
+pub fn board_note(note: super::boards::Note) -> String {
+    use super::boards::Note;
+    match note {
+        Note::Enumerated { found, expected } if found == expected => {
+            format!("{found} boards enumerated")
+        }
+        Note::Enumerated { found, expected } => {
+            format!("{found} boards enumerated, {expected} expected")
+        }
+        Note::Lost(m) => format!("board {m} lost: no good reply for several cycles"),
+        Note::Recovered(m) => format!("board {m} answers again"),
+        Note::Faults { module, alert, fault, cov, cuv } => {
+            let mut parts = Vec::new();
+            if cov != 0 {
+                parts.push(format!("over voltage on cells {}", cells(cov)));
+            }
+            if cuv != 0 {
+                parts.push(format!("under voltage on cells {}", cells(cuv)));
+            }
+            if alert & 0x03 != 0 {
+                parts.push("over temperature".to_string());
+            }
+            if parts.is_empty() {
+                parts.push("no protector fault".to_string());
+            }
+            format!("board {module} alert {alert:#04x} fault {fault:#04x}: {}", parts.join(", "))
+        }
+    }
+}
+
+/// Cell numbers (1-based, as printed on the board) of a bit mask.
+fn cells(mask: u8) -> String {
+    (0..6)
+        .filter(|k| mask & (1 << k) != 0)
+        .map(|k| (k + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -35,6 +35,11 @@ pub struct FrontEnd {
     drift_rate_mv_per_us: Vec<f64>,
     last_drift_update: Instant,
     hardware_fault: bool,
+    /// Cells and temperatures come from module boards, not from this front end.
+    boards: bool,
+    /// A module board's own protector has tripped (read by the bus master); it shares the
+    /// hardware fault input with the fault line.
+    board_protector: bool,
     /// Scratch buffers, reused so a measurement allocates nothing.
     cells_mv: Vec<MilliVolts>,
     temps_c: Vec<f64>,
@@ -69,6 +74,8 @@ impl FrontEnd {
             drift_rate_mv_per_us: vec![0.0; groups],
             last_drift_update: Instant::from_micros(0),
             hardware_fault: false,
+            boards: false,
+            board_protector: false,
             cells_mv: Vec::with_capacity(groups),
             temps_c: Vec::new(),
             temps_dc: Vec::new(),
@@ -115,6 +122,32 @@ impl FrontEnd {
         self.hardware_fault = active;
     }
 
+    /// Cells and temperatures are measured by module boards from now on.
+    pub fn use_boards(&mut self) {
+        self.boards = true;
+    }
+
+    /// Whether a board's protector has tripped, as the bus master last read it.
+    pub fn set_board_protector(&mut self, tripped: bool) {
+        self.board_protector = tripped;
+    }
+
+    /// What the module boards' inputs see: each group's voltage with its sense drift, V, and
+    /// each sensor's temperature, °C. Noise is left to the boards' own converters.
+    pub fn board_inputs(
+        &mut self,
+        now: Instant,
+        plant: &Plant,
+        cells_v: &mut Vec<f64>,
+        temps_c: &mut Vec<f64>,
+    ) {
+        self.advance_drift(now);
+        cells_v.clear();
+        cells_v
+            .extend(plant.group_voltages().iter().zip(&self.drift_mv).map(|(v, d)| v + d / 1000.0));
+        plant.sensor_temps_c(temps_c);
+    }
+
     /// Reads every sensor at `now` and hands the readings of this cycle to `deliver` as one
     /// batch, in the order a real front end reads them (cells, temperatures, current, voltages,
     /// feedback, fault line).
@@ -122,7 +155,7 @@ impl FrontEnd {
         let mut batch: Vec<Input<'_>> = Vec::with_capacity(9);
         self.advance_drift(now);
         let sampled_at = now;
-        let cells = !self.silenced.cells;
+        let cells = !self.silenced.cells && !self.boards;
         if cells {
             self.cells_mv.clear();
             for (i, v) in plant.group_voltages().iter().enumerate() {
@@ -135,7 +168,7 @@ impl FrontEnd {
                 self.cells_mv.push(MilliVolts(to_i32(mv)));
             }
         }
-        let temperatures = !self.silenced.temperatures;
+        let temperatures = !self.silenced.temperatures && !self.boards;
         if temperatures {
             plant.sensor_temps_c(&mut self.temps_c);
             self.temps_dc.clear();
@@ -177,7 +210,8 @@ impl FrontEnd {
                 batch.push(Input::ContactorFeedback { sampled_at, contactor: id, closed });
             }
         }
-        batch.push(Input::HardwareFault { sampled_at, active: self.hardware_fault });
+        let active = self.hardware_fault || self.board_protector;
+        batch.push(Input::HardwareFault { sampled_at, active });
         deliver(&batch);
     }
 

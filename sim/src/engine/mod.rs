@@ -11,21 +11,33 @@
 //! Architecture Invariant: nothing here decides anything about the battery. The engine measures,
 //! delivers, applies and records; every decision is the core's.
 
+mod boards;
 pub mod describe;
 mod frontend;
 pub mod watch;
 
 use cellwarden_core::{
-    Action, BalanceState, Bms, ContactorId, CurrentLimits, Duration, FaultChange, Input, Instant,
-    SequenceEvent, SequenceState, Tier,
+    Action, BalanceState, Bms, CellMask, ContactorId, CurrentLimits, Duration, FaultChange, Input,
+    Instant, SequenceEvent, SequenceState, Tier,
 };
 
+use self::boards::Boards;
 use self::frontend::FrontEnd;
 use self::watch::{Happened, Signals, Watch, signal_index};
+use crate::devices::tesla::Analog;
 use crate::plant::Plant;
 use crate::profile::{Demand, Profile};
-use crate::report::{Extreme, FaultCount, LogEntry, Outcome, Report, Source, Summary, TraceRow};
+use crate::report::{
+    BusSummary, Extreme, FaultCount, LogEntry, Outcome, Report, SPREAD_TARGET_MV, Source,
+    SpreadSummary, Summary, TraceRow,
+};
 use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName, file_name};
+
+/// Balance resistor of each cell when the pack has no emulated boards: about 85 mA from an
+/// NCA cell at 4 V and 72 mA from an LFP cell at 3.4 V, inside the 50–100 mA of common boards.
+const GENERIC_BALANCE_OHM: f64 = 47.0;
+/// Smallest change of a bleed current passed on to the plant, A.
+const BLEED_RESOLUTION_A: f64 = 1e-4;
 
 /// How many times a run reports its progress.
 const PROGRESS_STEPS: u64 = 200;
@@ -90,6 +102,20 @@ struct Engine<'s> {
     trace: Vec<TraceRow>,
     summary: Summary,
     signals: Signals,
+    /// Emulated module boards, when the scenario has them.
+    boards: Option<Boards>,
+    /// What the boards' inputs see, refreshed before they run.
+    board_cells_v: Vec<f64>,
+    board_temps_c: Vec<f64>,
+    /// Per group: the bleed current wanted now and the one the plant has.
+    bleed_a: Vec<f64>,
+    bleed_applied_a: Vec<f64>,
+    /// The cells the core asks to bleed (used directly when there are no boards).
+    balance_cells: CellMask,
+    /// Since when cells have been bleeding, for the spread summary.
+    bleeding_since: Option<Instant>,
+    spread: SpreadSummary,
+    balanced_once: bool,
     /// Whether the event log last said that balancing bleeds (see `log_balancing`).
     balancing_logged: bool,
 }
@@ -117,6 +143,25 @@ impl<'s> Engine<'s> {
             discharge_limit_a: 0.0,
         };
         let summary = Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
+        let mut frontend = frontend;
+        let boards = match &scenario.boards {
+            Some(section) => {
+                frontend.use_boards();
+                let modules = scenario.config.cell_count / 6;
+                match Boards::new(section, modules, start) {
+                    Ok(boards) => Some(boards),
+                    Err(e) => return Err(Box::new(refused(scenario, &e))),
+                }
+            }
+            None => None,
+        };
+        let groups = plant.group_count();
+        let (v_min, v_max) = plant
+            .group_voltages()
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        let spread =
+            SpreadSummary { start_mv: (v_max - v_min) * 1000.0, ..SpreadSummary::default() };
         let mut engine = Engine {
             scenario,
             now: start,
@@ -136,6 +181,15 @@ impl<'s> Engine<'s> {
             trace: Vec::new(),
             summary,
             signals: [0.0; watch::SIGNAL_COUNT],
+            boards,
+            board_cells_v: Vec::with_capacity(groups),
+            board_temps_c: Vec::new(),
+            bleed_a: vec![0.0; groups],
+            bleed_applied_a: vec![0.0; groups],
+            balance_cells: CellMask::EMPTY,
+            bleeding_since: None,
+            spread,
+            balanced_once: false,
             balancing_logged: false,
         };
         engine.drain();
@@ -148,6 +202,7 @@ impl<'s> Engine<'s> {
         let mut next_progress = self.now;
         loop {
             self.apply_moments();
+            self.run_boards();
             if self.now >= self.next_measure {
                 self.measure();
                 self.next_measure += self.measure_period;
@@ -184,6 +239,11 @@ impl<'s> Engine<'s> {
         }
         if let Some(deadline) = self.bms.poll_timeout().filter(|d| *d > self.now) {
             next = next.min(deadline);
+        }
+        if let Some(deadline) = self.boards.as_ref().and_then(Boards::next_deadline) {
+            if deadline > self.now {
+                next = next.min(deadline);
+            }
         }
         // Every candidate above is later than now once the step at now is done; this keeps
         // time moving even if one of them were not.
@@ -267,7 +327,68 @@ impl<'s> Engine<'s> {
             | FaultSpec::BoardDelay { .. }
             | FaultSpec::BoardSilent { .. }
             | FaultSpec::BoardFrozen { .. }
-            | FaultSpec::BoardRestored { .. } => {}
+            | FaultSpec::BoardRestored { .. } => {
+                // The loader refuses board faults without boards.
+                if let Some(boards) = &mut self.boards {
+                    boards.inject(self.now, fault);
+                }
+            }
+        }
+    }
+
+    /// Moves the board bus up to now: bytes, deadlines, and the readings of every finished
+    /// cycle into the core as one batch. Then the balance resistors' currents go to the plant.
+    fn run_boards(&mut self) {
+        let Some(boards) = &mut self.boards else {
+            self.apply_bleed();
+            return;
+        };
+        self.frontend.board_inputs(
+            self.now,
+            &self.plant,
+            &mut self.board_cells_v,
+            &mut self.board_temps_c,
+        );
+        let analog = Analog::new(&self.board_cells_v, &self.board_temps_c);
+        let mut notes = Vec::new();
+        let (bms, summary, now) = (&mut self.bms, &mut self.summary, self.now);
+        let mut delivered = false;
+        boards.run_until(
+            now,
+            &analog,
+            &mut |inputs| {
+                bms.handle_inputs(now, inputs);
+                summary.core_calls += 1;
+                delivered = true;
+            },
+            &mut |note| notes.push(note),
+        );
+        self.frontend.set_board_protector(boards.protector_tripped());
+        boards.bleed_currents_a(&self.board_cells_v, &mut self.bleed_a);
+        for note in notes {
+            self.log(Source::Boards, describe::board_note(note));
+        }
+        if delivered {
+            self.drain();
+        }
+        self.apply_bleed();
+    }
+
+    /// Passes bleed currents that changed to the plant. Without boards, the cells the core
+    /// chose bleed through a generic balance resistor.
+    fn apply_bleed(&mut self) {
+        if self.boards.is_none() {
+            let voltages = self.plant.group_voltages();
+            for (i, bleed) in self.bleed_a.iter_mut().enumerate() {
+                let on = u16::try_from(i).is_ok_and(|c| self.balance_cells.contains(c));
+                *bleed = if on { voltages[i] / GENERIC_BALANCE_OHM } else { 0.0 };
+            }
+        }
+        for (i, (want, applied)) in self.bleed_a.iter().zip(&mut self.bleed_applied_a).enumerate() {
+            if (want - *applied).abs() > BLEED_RESOLUTION_A || (*want == 0.0) != (*applied == 0.0) {
+                *applied = *want;
+                self.plant.set_group_bleed_a(i, *want);
+            }
         }
     }
 
@@ -286,9 +407,14 @@ impl<'s> Engine<'s> {
     }
 
     fn apply_action(&mut self, action: Action) {
-        if let Action::Balance(_) = action {
-            // The plant has no bleed resistors yet. The log gets one line per change of course
-            // from `log_balancing`, not one per window.
+        if let Action::Balance(cells) = action {
+            // The log gets one line per change of course from `log_balancing`, not one per
+            // window.
+            self.balance_cells = cells;
+            if let Some(boards) = &mut self.boards {
+                boards.set_balance(&cells);
+            }
+            self.track_bleeding(!cells.is_empty());
             return;
         }
         let at = self.elapsed();
@@ -359,6 +485,21 @@ impl<'s> Engine<'s> {
         self.log(Source::Core, describe::balancing(&balance));
     }
 
+    fn track_bleeding(&mut self, bleeding: bool) {
+        match (self.bleeding_since, bleeding) {
+            (None, true) => {
+                self.bleeding_since = Some(self.now);
+                self.balanced_once = true;
+            }
+            (Some(since), false) => {
+                let d = self.now.saturating_since(since);
+                self.spread.bleeding = self.spread.bleeding.saturating_add(d);
+                self.bleeding_since = None;
+            }
+            _ => {}
+        }
+    }
+
     fn set_limits(&mut self, limits: &CurrentLimits) {
         self.inverter.charge_limit_a = f64::from(limits.charge_ma.0) / 1000.0;
         self.inverter.discharge_limit_a = f64::from(limits.discharge_ma.0) / 1000.0;
@@ -383,6 +524,13 @@ impl<'s> Engine<'s> {
         let latched = status.latched().is_some();
         let commanded_closed = status.contactors[ContactorId::Negative.index()].commanded_closed
             || status.contactors[ContactorId::Positive.index()].commanded_closed;
+        let spread_mv = (v_max - v_min) * 1000.0;
+        if self.balanced_once
+            && self.spread.below_target_at.is_none()
+            && spread_mv < SPREAD_TARGET_MV
+        {
+            self.spread.below_target_at = Some(at);
+        }
         let s = &mut self.signals;
         s[signal_index(Signal::CellMvMax)] = v_max * 1000.0;
         s[signal_index(Signal::CellMvMin)] = v_min * 1000.0;
@@ -444,8 +592,34 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn finish(self) -> Report {
+    fn finish(mut self) -> Report {
         let end = self.elapsed();
+        self.track_bleeding(false);
+        if self.balanced_once {
+            let (lo, hi) = self
+                .plant
+                .group_voltages()
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            self.spread.end_mv = (hi - lo) * 1000.0;
+            self.summary.spread = Some(self.spread);
+        }
+        if let Some(boards) = &self.boards {
+            let (f, c) = boards.figures();
+            self.summary.bus = Some(BusSummary {
+                boards: boards.found(),
+                cycles: f.cycles,
+                cycle_mean: Duration::from_micros(
+                    f.cycle_time_total.as_micros().checked_div(f.cycles).unwrap_or(0),
+                ),
+                cycle_max: f.cycle_time_max,
+                missed: f.missed,
+                crc_errors: c.crc_errors,
+                timeouts: c.timeouts,
+                retries: c.retries,
+                enumerations: c.enumerations,
+            });
+        }
         let status = self.bms.status();
         let state = match status.sequence {
             SequenceState::Open | SequenceState::RetryWait { .. } => StateName::Open,

@@ -51,6 +51,8 @@ pub enum Source {
     Core,
     /// Something the plant did by itself (a contactor that did not move, say).
     Plant,
+    /// The module-board bus: enumeration, lost and recovered boards, board alerts.
+    Boards,
 }
 
 impl Source {
@@ -60,6 +62,7 @@ impl Source {
             Source::Timeline => "timeline",
             Source::Core => "core",
             Source::Plant => "plant",
+            Source::Boards => "boards",
         }
     }
 }
@@ -146,6 +149,51 @@ pub struct Summary {
     pub core_calls: u64,
     /// Plant integration steps.
     pub plant_steps: u64,
+    /// Spread between the highest and lowest true cell voltage: at the start, at the end, and
+    /// when it first fell below [`SPREAD_TARGET_MV`] after balancing started (reported only
+    /// when the core balanced).
+    pub spread: Option<SpreadSummary>,
+    /// The module-board bus, when cells are measured through emulated boards.
+    pub bus: Option<BusSummary>,
+}
+
+/// The spread a balanced pack should get below, mV.
+pub const SPREAD_TARGET_MV: f64 = 10.0;
+
+/// How balancing went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SpreadSummary {
+    /// At the start, mV.
+    pub start_mv: f64,
+    /// At the end, mV.
+    pub end_mv: f64,
+    /// Time the core spent with cells bleeding.
+    pub bleeding: Duration,
+    /// First time the spread fell below the target, if it did.
+    pub below_target_at: Option<Duration>,
+}
+
+/// How the module-board bus did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BusSummary {
+    /// Boards found by the first enumeration.
+    pub boards: u8,
+    /// Measurement cycles completed.
+    pub cycles: u64,
+    /// Mean cycle duration, simulated.
+    pub cycle_mean: Duration,
+    /// Longest cycle, simulated.
+    pub cycle_max: Duration,
+    /// Board readings missing from cycles.
+    pub missed: u64,
+    /// Replies with a bad CRC.
+    pub crc_errors: u32,
+    /// Replies that did not come in time.
+    pub timeouts: u32,
+    /// Requests sent again.
+    pub retries: u32,
+    /// Enumerations run.
+    pub enumerations: u32,
 }
 
 /// One row of the trace.

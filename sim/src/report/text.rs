@@ -161,6 +161,51 @@ impl Report {
         render_faults(out, &s.faults);
         field(out, INDENT, "Final state", &s.final_state);
         field(out, INDENT, "Latched fault", s.latched_at_end.map_or("none", |rule| rule.name()));
+        if let Some(spread) = &s.spread {
+            let below = match spread.below_target_at {
+                Some(at) => format!(
+                    "below {} mV after {}",
+                    fixed(super::SPREAD_TARGET_MV, 0),
+                    format_span(at)
+                ),
+                None => format!("never below {} mV", fixed(super::SPREAD_TARGET_MV, 0)),
+            };
+            field(
+                out,
+                INDENT,
+                "Cell spread",
+                &format!(
+                    "{} mV → {} mV; {below}; bleeding for {}",
+                    fixed(spread.start_mv, 1),
+                    fixed(spread.end_mv, 1),
+                    format_span(spread.bleeding)
+                ),
+            );
+        }
+        if let Some(bus) = &s.bus {
+            field(
+                out,
+                INDENT,
+                "Board bus",
+                &format!(
+                    "{} boards, {} cycles of {} ms mean / {} ms max, {} readings missed",
+                    bus.boards,
+                    bus.cycles,
+                    fixed(bus.cycle_mean.as_micros() as f64 / 1e3, 2),
+                    fixed(bus.cycle_max.as_micros() as f64 / 1e3, 2),
+                    bus.missed
+                ),
+            );
+            field(
+                out,
+                INDENT,
+                "Bus errors",
+                &format!(
+                    "{} CRC errors, {} timeouts, {} retries, {} enumerations",
+                    bus.crc_errors, bus.timeouts, bus.retries, bus.enumerations
+                ),
+            );
+        }
         field(out, INDENT, "Core counters", &counters(&s.counters));
         field(out, INDENT, "Plant steps", &s.plant_steps.to_string());
         field(out, INDENT, "Core calls", &s.core_calls.to_string());

@@ -16,8 +16,8 @@ use cellwarden_core::{Command, Config, Duration, RuleId, Tier};
 pub use load::{LoadError, load, load_str};
 pub use names::file_name;
 pub use schema::{
-    BoardKind, BoardsSection, CauseName, EventName, FaultSpec, InverterSection, OpenHow, SensorName, SensorSection, Signal,
-    StateName,
+    BoardKind, BoardsSection, CauseName, EventName, FaultSpec, InverterSection, OpenHow,
+    SensorName, SensorSection, Signal, StateName,
 };
 pub use span::Span;
 

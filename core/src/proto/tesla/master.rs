@@ -22,8 +22,16 @@
 //! Every request is retried a bounded number of times on a bad CRC or a missing reply. A board
 //! that fails a whole cycle keeps its last good reading (nothing is reported for it, so the
 //! pack controller sees its data age); only after `lost_after` failed cycles in a row is it
-//! reported lost, and while any board is lost or missing the master re-enumerates the ring every
-//! `rediscover_ms`.
+//! reported lost.
+//!
+//! A lost board never makes the master reset the ring: a board that is present but silent
+//! would not take an address, every board behind it would move up one address, and their
+//! cells would be reported as someone else's. Instead the lost board keeps being read at its
+//! own address, and every `rediscover_ms` the master asks whether an unaddressed board (one
+//! that lost power and reset) is on the ring, and gives it the lowest lost address: boards that
+//! reset come back unaddressed in physical order, so this restores the numbering. Only boards
+//! missing since the enumeration (fewer found than configured) make the master reset and
+//! enumerate again, every `rediscover_ms`.
 
 use heapless::Deque;
 
@@ -269,6 +277,9 @@ pub enum Phase {
     Balancing,
     /// Nothing answered the reset; trying again later.
     NoRing,
+    /// Looking for lost boards that came back unaddressed (after a power glitch) and giving
+    /// them their old addresses, without disturbing the boards that still answer.
+    Readdressing,
 }
 
 /// One board as the master sees it.
@@ -356,6 +367,8 @@ enum Step {
     Clear(u8, Request),
     BalanceTime(u8),
     BalanceMask(u8, u8),
+    /// Give the first unaddressed board this lost board's address.
+    Readdress(u8),
 }
 
 impl Master {

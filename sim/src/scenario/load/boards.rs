@@ -40,10 +40,9 @@ impl Ctx<'_> {
         }
         self.real("boards.balance_ohm", boards.balance_ohm, Want::Positive)?;
         if boards.retries > 10 {
-            return Err(self.value_error(
-                "boards.retries",
-                format!("{} is outside 0..=10", boards.retries),
-            ));
+            return Err(
+                self.value_error("boards.retries", format!("{} is outside 0..=10", boards.retries))
+            );
         }
         if boards.lost_after == 0 {
             return Err(self.value_error("boards.lost_after", "must be at least 1"));
@@ -54,10 +53,8 @@ impl Ctx<'_> {
     /// Checks that a board fault names a board that exists.
     pub(super) fn board_index(&self, field: &str, module: u8, boards: Option<u16>) -> Checked<()> {
         match boards {
-            None => Err(self.value_error(
-                field,
-                "board faults need emulated boards: add a [boards] section",
-            )),
+            None => Err(self
+                .value_error(field, "board faults need emulated boards: add a [boards] section")),
             Some(n) if u16::from(module) >= n => Err(self.value_error(
                 field,
                 format!(

@@ -70,13 +70,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn fault(
-        &self,
-        here: &str,
-        fault: &FaultSpec,
-        cells: u16,
-        boards: Option<u16>,
-    ) -> Checked<()> {
+    fn fault(&self, here: &str, fault: &FaultSpec, cells: u16, boards: Option<u16>) -> Checked<()> {
         let field = |name: &str| format!("{here}.{name}");
         let cell_index = |cell: u16| -> Checked<()> {
             if cell < cells {

@@ -35,7 +35,13 @@ impl Master {
     fn setup(&mut self, now: Instant) {
         self.phase = Phase::SettingUp;
         self.plan.clear();
-        let b = BROADCAST;
+        self.plan_setup(BROADCAST);
+        self.advance(now);
+    }
+
+    /// The writes that clear a reset's latched bits and set a board (or, broadcast, every
+    /// board) up.
+    fn plan_setup(&mut self, b: u8) {
         for (reg, value) in [
             (regs::ALERT_STATUS, 0xFF),
             (regs::ALERT_STATUS, 0x00),
@@ -55,7 +61,6 @@ impl Master {
                 self.push(Step::Setup(Request::write(b, reg, value)));
             }
         }
-        self.advance(now);
     }
 
     fn start_cycle(&mut self, now: Instant) {
@@ -80,11 +85,20 @@ impl Master {
             measured: self.measured,
             missed: self.missed,
         });
-        let short = self.found < self.config.modules || self.boards.iter().any(|b| b.lost);
         let since = now.saturating_since(self.last_enumeration);
-        if short && since >= Duration::from_millis(u64::from(self.config.rediscover_ms)) {
-            self.enumerate(now);
-            return;
+        if since >= Duration::from_millis(u64::from(self.config.rediscover_ms)) {
+            if self.found < self.config.modules {
+                self.enumerate(now);
+                return;
+            }
+            if self.boards.iter().any(|b| b.lost) {
+                self.phase = Phase::Readdressing;
+                self.last_enumeration = now;
+                self.plan.clear();
+                self.push(Step::Probe);
+                self.advance(now);
+                return;
+            }
         }
         self.plan_balance(now);
         if self.plan.is_empty() {
@@ -168,7 +182,7 @@ impl Master {
                     self.setup(now);
                 }
             }
-            Phase::SettingUp | Phase::Balancing => self.idle(now),
+            Phase::SettingUp | Phase::Balancing | Phase::Readdressing => self.idle(now),
             Phase::Measuring => self.finish_cycle(now),
             Phase::NoRing => self.enumerate(now),
             Phase::Idle => self.start_cycle(now),
@@ -195,6 +209,7 @@ impl Master {
                 Request::write(addr(m), regs::CB_TIME, self.config.balance_time_s & 0x3F)
             }
             Step::BalanceMask(m, mask) => Request::write(addr(m), regs::CB_CTRL, mask),
+            Step::Readdress(a) => Request::write(UNASSIGNED, regs::ADDRESS_CONTROL, a | 0x80),
         }
     }
 
@@ -239,8 +254,24 @@ impl Master {
             Step::Probe => {
                 // Only a marked reply comes from an unaddressed board; anything else would be
                 // a board misreading address 0, and the loop stops rather than guess.
-                if marked && self.found < MAX_MODULES {
+                if marked && self.phase == Phase::Readdressing {
+                    let lost = self.measured_boards();
+                    if let Some(m) = (0..lost).find(|&m| self.boards[usize::from(m)].lost) {
+                        self.push_front(Step::Readdress(m + 1));
+                    }
+                } else if marked && self.found < MAX_MODULES {
                     self.push_front(Step::Assign(self.found + 1));
+                }
+            }
+            Step::Readdress(address) => {
+                if marked && data.first() == Some(&(address | 0x80)) {
+                    // The board came back from a reset: set it up like the others, then look
+                    // for the next one. It counts as back once it is measured.
+                    self.plan_setup(address);
+                    let m = usize::from(address - 1);
+                    self.boards[m].balance_sent = 0;
+                    self.boards[m].balance_written_at = None;
+                    self.push(Step::Probe);
                 }
             }
             Step::Assign(address) => {
@@ -285,6 +316,13 @@ impl Master {
         // An address assignment is never sent again: if the first board took it and only
         // the echo was lost, a second copy would give the next board the same address. The
         // enumeration starts over from the reset instead, a bounded number of times.
+        if let Step::Readdress(_) = step {
+            // Never sent twice, for the same reason as an assignment; the next rediscovery
+            // looks again.
+            self.plan.clear();
+            self.advance(now);
+            return;
+        }
         if let Step::Assign(_) = step {
             self.enumeration_restarts = self.enumeration_restarts.saturating_add(1);
             if self.enumeration_restarts <= self.config.retries {
@@ -306,7 +344,7 @@ impl Master {
                 // Nothing echoes the reset: the ring is open or unpowered.
                 self.plan.clear();
             }
-            Step::Probe | Step::Assign(_) => {
+            Step::Probe | Step::Assign(_) | Step::Readdress(_) => {
                 // Enumeration ends with the boards found so far; a later rediscovery tries
                 // again for the rest.
                 self.plan.clear();

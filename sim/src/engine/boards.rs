@@ -1,0 +1,258 @@
+//! Module boards between the plant and the core: the emulated ring answers byte for byte, the
+//! core's own bus master drives it, and the master's readings reach the pack controller as the
+//! inputs of one batch per measurement cycle.
+//!
+//! The engine only moves bytes and time: every decision about retries, lost boards and
+//! balancing is the master's or the pack controller's.
+
+use cellwarden_core::proto::tesla::master::{Event, Master, MasterConfig, Reading};
+use cellwarden_core::proto::tesla::regs::status;
+use cellwarden_core::proto::tesla::scale::Thermistor;
+use cellwarden_core::{CellMask, Duration, Input, Instant};
+
+use crate::devices::tesla::{Analog, Ring, RingFault, RingSpec};
+use crate::scenario::{BoardsSection, FaultSpec};
+
+/// Most rounds of byte passing at one instant; each round moves at least one frame, and one
+/// instant holds at most a few (a reply arriving, the next request going out).
+const MAX_ROUNDS: usize = 64;
+
+/// What the engine should log or count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// Enumeration finished.
+    Enumerated {
+        /// Boards found.
+        found: u8,
+        /// Boards expected.
+        expected: u8,
+    },
+    /// A board failed `lost_after` cycles in a row.
+    Lost(u8),
+    /// A lost board answers again.
+    Recovered(u8),
+    /// A board reported latched alert or fault bits different from the last ones it reported.
+    Faults {
+        /// Board index.
+        module: u8,
+        /// ALERT_STATUS.
+        alert: u8,
+        /// FAULT_STATUS.
+        fault: u8,
+        /// COV_FAULT.
+        cov: u8,
+        /// CUV_FAULT.
+        cuv: u8,
+    },
+}
+
+/// Figures for the report.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BusFigures {
+    /// Measurement cycles completed.
+    pub cycles: u64,
+    /// Sum of their durations (conversion to last reply), for the mean.
+    pub cycle_time_total: Duration,
+    /// The longest.
+    pub cycle_time_max: Duration,
+    /// Board readings that arrived.
+    pub readings: u64,
+    /// Board readings missing from a cycle.
+    pub missed: u64,
+}
+
+/// The ring and its master.
+#[derive(Debug)]
+pub struct Boards {
+    master: Master,
+    ring: Ring,
+    modules: usize,
+    readings: Vec<Reading>,
+    rx: Vec<u8>,
+    /// Last alert/fault bits logged per board, so a persisting condition is logged once.
+    logged_faults: Vec<(u8, u8)>,
+    figures: BusFigures,
+}
+
+impl Boards {
+    /// `modules` boards as the section describes, enumerated from `now`.
+    pub fn new(section: &BoardsSection, modules: u16, now: Instant) -> Result<Boards, String> {
+        let count = u8::try_from(modules).map_err(|_| format!("{modules} boards is too many"))?;
+        let mut config = MasterConfig::tesla(count);
+        config.scan_period_ms = u32::try_from(section.scan_period.0.as_millis().max(1))
+            .map_err(|_| "the scan period is too long".to_string())?;
+        config.read_crc = section.read_crc;
+        config.retries = section.retries;
+        config.lost_after = section.lost_after;
+        config.ts2 = Thermistor::PYBMS;
+        let master = Master::new(config, now).map_err(|e| format!("bus master: {e:?}"))?;
+        let mut spec = RingSpec::new(usize::from(modules));
+        spec.bleed_ohm = section.balance_ohm;
+        Ok(Boards {
+            master,
+            ring: Ring::new(&spec),
+            modules: usize::from(modules),
+            readings: Vec::with_capacity(usize::from(modules)),
+            rx: Vec::with_capacity(64),
+            logged_faults: vec![(0, 0); usize::from(modules)],
+            figures: BusFigures::default(),
+        })
+    }
+
+    /// The earliest deadline of master and ring.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.master.poll_timeout(), self.ring.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves every byte and deadline due at `now`. The readings of each cycle that ends go to
+    /// `deliver` as one batch; notable events go to `note`.
+    pub fn run_until(
+        &mut self,
+        now: Instant,
+        analog: &Analog<'_>,
+        deliver: &mut dyn FnMut(&[Input<'_>]),
+        note: &mut dyn FnMut(Note),
+    ) {
+        self.ring.observe(now, analog);
+        for _ in 0..MAX_ROUNDS {
+            let mut moved = false;
+            self.ring.take_output(now, &mut self.rx);
+            if !self.rx.is_empty() {
+                self.master.handle_received(now, &self.rx);
+                self.rx.clear();
+                moved = true;
+            }
+            if self.ring.poll_timeout().is_some_and(|t| t <= now) {
+                self.ring.handle_timeout(now, analog);
+                moved = true;
+            }
+            if self.master.poll_timeout().is_some_and(|t| t <= now) {
+                self.master.handle_timeout(now);
+                moved = true;
+            }
+            let mut tx = [0u8; 4];
+            while let Some(n) = self.master.poll_transmit(&mut tx) {
+                self.ring.receive(now, &tx[..n], analog);
+                moved = true;
+            }
+            while let Some(event) = self.master.poll_event() {
+                self.event(event, deliver, note);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// Passes the pack controller's balance decision to the master, board by board.
+    pub fn set_balance(&mut self, cells: &CellMask) {
+        for m in 0..self.modules {
+            // m < 62 (checked in `new`), so the casts hold.
+            self.master.set_balance(m as u8, cells.bits((m * 6) as u16, 6));
+        }
+    }
+
+    /// Per series group, the current the boards' balance resistors draw now.
+    pub fn bleed_currents_a(&self, cells_v: &[f64], out: &mut [f64]) {
+        self.ring.bleed_currents_a(cells_v, out);
+    }
+
+    /// Whether a board's own protector has tripped, as the master last read it.
+    pub fn protector_tripped(&self) -> bool {
+        self.master.protector_tripped()
+    }
+
+    /// Applies a board fault; other faults are not for the boards.
+    pub fn inject(&mut self, now: Instant, fault: FaultSpec) {
+        let ring_fault = match fault {
+            FaultSpec::BoardCorrupt { module, count } => RingFault::Corrupt {
+                board: usize::from(module),
+                count,
+                // The last data byte before the CRC: the CRC must catch it.
+                byte: 5,
+                bit: 2,
+            },
+            FaultSpec::BoardDrop { module, count } => {
+                RingFault::Drop { board: usize::from(module), count }
+            }
+            FaultSpec::BoardDelay { module, count, delay } => RingFault::Delay {
+                board: usize::from(module),
+                count,
+                us: u32::try_from(delay.0.as_micros()).unwrap_or(u32::MAX),
+            },
+            FaultSpec::BoardSilent { module } => {
+                RingFault::Silent { board: usize::from(module), silent: true }
+            }
+            FaultSpec::BoardFrozen { module } => {
+                RingFault::Frozen { board: usize::from(module), frozen: true }
+            }
+            FaultSpec::BoardRestored { module } => {
+                self.ring
+                    .inject(now, RingFault::Silent { board: usize::from(module), silent: false });
+                RingFault::Frozen { board: usize::from(module), frozen: false }
+            }
+            _ => return,
+        };
+        self.ring.inject(now, ring_fault);
+    }
+
+    /// Boards found by the last enumeration.
+    pub fn found(&self) -> u8 {
+        self.master.found()
+    }
+
+    /// The master's counters and the cycle figures.
+    pub fn figures(&self) -> (BusFigures, cellwarden_core::proto::tesla::master::MasterCounters) {
+        (self.figures, self.master.counters())
+    }
+
+    fn event(
+        &mut self,
+        event: Event,
+        deliver: &mut dyn FnMut(&[Input<'_>]),
+        note: &mut dyn FnMut(Note),
+    ) {
+        match event {
+            Event::Reading(reading) => {
+                // A board whose status is clean again has its fault log re-armed.
+                if reading.status & (status::FAULT | status::ALERT) == 0 {
+                    if let Some(last) = self.logged_faults.get_mut(usize::from(reading.module)) {
+                        *last = (0, 0);
+                    }
+                }
+                self.readings.push(reading);
+            }
+            Event::CycleDone { started, finished, measured, missed } => {
+                let f = &mut self.figures;
+                f.cycles += 1;
+                let took = finished.saturating_since(started);
+                f.cycle_time_total = f.cycle_time_total.saturating_add(took);
+                f.cycle_time_max = f.cycle_time_max.max(took);
+                f.readings += u64::from(measured);
+                f.missed += u64::from(missed);
+                if !self.readings.is_empty() {
+                    let mut inputs = Vec::with_capacity(self.readings.len() * 3);
+                    for r in &self.readings {
+                        inputs.push(r.cell_input());
+                        inputs.extend(r.temperature_inputs());
+                    }
+                    deliver(&inputs);
+                }
+                self.readings.clear();
+            }
+            Event::Enumerated { found, expected } => note(Note::Enumerated { found, expected }),
+            Event::Lost { module } => note(Note::Lost(module)),
+            Event::Recovered { module } => note(Note::Recovered(module)),
+            Event::Faults { module, alert, fault, cov, cuv } => {
+                let Some(last) = self.logged_faults.get_mut(usize::from(module)) else { return };
+                if *last != (alert, fault) {
+                    *last = (alert, fault);
+                    note(Note::Faults { module, alert, fault, cov, cuv });
+                }
+            }
+        }
+    }
+}

@@ -164,7 +164,7 @@ impl Report {
         if let Some(spread) = &s.spread {
             let below = match spread.below_target_at {
                 Some(at) => format!(
-                    "below {} mV after {}",
+                    "first below {} mV at {}",
                     fixed(super::SPREAD_TARGET_MV, 0),
                     format_span(at)
                 ),

@@ -24,6 +24,8 @@ const SCENARIOS: &[&str] = &[
     "sim-out",
 ];
 
+const FUZZ_CHECK: &[&str] = &["check", "--manifest-path", "fuzz/Cargo.toml", "--bins", "-q"];
+
 /// Runs every check in order and stops at the first failure.
 pub fn ci() -> Result {
     let started = Instant::now();
@@ -54,6 +56,10 @@ pub fn ci() -> Result {
         steps.push(("doctest", args));
     }
     steps.push(("bench build", strings(&["bench", "--workspace", "--no-run"])));
+    // The fuzz targets live outside the workspace (cargo-fuzz builds them with nightly
+    // sanitizer flags); checking them on stable keeps them compiling with the code they fuzz.
+    // Running them is `cargo fuzz run` (fuzz/README.md).
+    steps.push(("fuzz targets check", strings(FUZZ_CHECK)));
     steps.push(("demo", strings(DEMO)));
     steps.push(("scenarios", strings(SCENARIOS)));
 

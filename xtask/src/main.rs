@@ -30,8 +30,9 @@ enum Task {
     /// steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
     /// cellwarden-core for thumbv6m-none-eabi without and with the serde feature (the no_std
     /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests, which
-    /// include every scenario's snapshot; a build of the benchmarks; the core demo; every
-    /// scenario through the simulator's command line (outputs in sim-out/).
+    /// include every scenario's snapshot; a build of the benchmarks; a check of the fuzz
+    /// targets; the core demo; every scenario through the simulator's command line (outputs in
+    /// sim-out/).
     Ci,
     /// Run the workspace tests and doctests.
     ///
@@ -42,7 +43,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run every criterion benchmark (core cycle, plant, closed loop) and print their figures.
+    /// Run every criterion benchmark (core cycle, plant, closed loop, Tesla scan) and print their
+    /// figures.
     Bench {
         /// Arguments for criterion, e.g. a benchmark name filter or `--save-baseline main`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -8,13 +8,12 @@ use std::collections::VecDeque;
 
 use cellwarden_core::Instant;
 use cellwarden_core::proto::tesla::frame::frame_crc;
+/// The ring's baud rate and bits per byte (8N1): the core's, one fact in one place.
+pub use cellwarden_core::proto::tesla::{BAUD, BITS_PER_BYTE};
 
-/// The ring's baud rate.
-pub const BAUD: u64 = 612_500;
-/// Bit times per byte (8N1).
-const BITS_PER_BYTE: u64 = 10;
-
-/// Time `bytes` bytes take on the wire, µs, rounded down: 16.3265 µs per byte.
+/// Time `bytes` bytes take on the wire, µs, rounded down: 16.3265 µs per byte. (The master's
+/// `wire_time` rounds up, for deadlines; the emulator places each byte at its exact
+/// microsecond, rounded down, so times never accumulate rounding.)
 pub const fn wire_time_us(bytes: u64) -> u64 {
     bytes * BITS_PER_BYTE * 1_000_000 / BAUD
 }

@@ -11,6 +11,7 @@ enum Op {
     Bytes(Vec<u8>),
     Wait(u32),
     Balance(u8, u8),
+    Sleep(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -18,6 +19,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => proptest::collection::vec(any::<u8>(), 1..40).prop_map(Op::Bytes),
         3 => (0u32..200_000).prop_map(Op::Wait),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(m, k)| Op::Balance(m, k)),
+        1 => any::<bool>().prop_map(Op::Sleep),
     ]
 }
 
@@ -43,6 +45,8 @@ proptest! {
                     master.handle_timeout(now);
                 }
                 Op::Balance(m, k) => master.set_balance(m, k),
+                Op::Sleep(true) => master.sleep(now),
+                Op::Sleep(false) => master.wake(now),
             }
             let mut sent = 0;
             while let Some(n) = master.poll_transmit(&mut tx) {

@@ -1,5 +1,5 @@
 //! The bus master's byte input: any bytes, in any chunks, at any times, interleaved with
-//! timeouts and balance requests. The master must never panic, never report a board it does
+//! timeouts, balance requests and sleep and wake. The master must never panic, never report a board it does
 //! not have, and keep at most one request on the wire.
 
 #![no_main]
@@ -36,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
                     master.handle_timeout(now);
                 }
             }
+            _ if op & 0xF0 == 0xF0 => master.sleep(now),
+            _ if op & 0xF0 == 0xE0 => master.wake(now),
             _ => master.set_balance(op >> 2 & 0x3F, op),
         }
         let mut sent = 0;

@@ -359,3 +359,30 @@ fn a_silent_board_in_the_middle_never_shifts_the_others_addresses() {
     assert!(p.events.iter().any(|(_, e)| *e == Event::Recovered { module: 2 }));
     assert_eq!(p.last_reading(2).unwrap().cells[0], MilliVolts(3_600));
 }
+
+#[test]
+fn sleep_stops_measuring_and_wake_resumes_with_the_sleep_alert_cleared() {
+    let mut p = Pair::new(3, |_| {});
+    p.run_for(Duration::from_millis(300));
+    p.master.set_balance(0, 0b1);
+    p.run_for(Duration::from_millis(200));
+    assert_eq!(p.ring.board(0).unwrap().balance_mask(), 0b1);
+    p.master.sleep(p.now);
+    p.run_for(Duration::from_millis(200));
+    assert_eq!(p.master.phase(), Phase::Asleep);
+    assert!(p.ring.boards().iter().all(|b| b.asleep()));
+    let mut bleed = vec![0.0; 18];
+    p.ring.bleed_currents_a(&p.cells, &mut bleed);
+    assert!(bleed.iter().all(|a| *a == 0.0), "sleeping boards do not bleed");
+    let cycles = p.cycles().len();
+    p.run_for(Duration::from_secs(2));
+    assert_eq!(p.cycles().len(), cycles, "no cycle while asleep");
+    p.master.wake(p.now);
+    p.run_for(Duration::from_millis(350));
+    assert!(p.ring.boards().iter().all(|b| !b.asleep()));
+    assert!(p.cycles().len() >= cycles + 3, "measuring again");
+    for board in p.ring.boards() {
+        assert_eq!(board.register(regs::ALERT_STATUS) & regs::alert::SLEEP, 0);
+    }
+    assert_eq!(p.ring.board(0).unwrap().balance_mask(), 0b1, "balancing written again");
+}

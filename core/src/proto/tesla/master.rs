@@ -277,6 +277,10 @@ pub enum Phase {
     Balancing,
     /// Nothing answered the reset; trying again later.
     NoRing,
+    /// Putting the boards to sleep or waking them.
+    Sleeping,
+    /// The boards sleep: no measurements, no balancing, until [`Master::wake`].
+    Asleep,
     /// Looking for lost boards that came back unaddressed (after a power glitch) and giving
     /// them their old addresses, without disturbing the boards that still answer.
     Readdressing,
@@ -345,6 +349,9 @@ pub struct Master {
     wait_until: Option<Instant>,
     next_scan: Instant,
     last_enumeration: Instant,
+    /// Whether the boards should sleep (set by `sleep`/`wake`), and whether they do.
+    want_asleep: bool,
+    asleep: bool,
     /// Enumerations started over in a row because an address assignment went unconfirmed.
     enumeration_restarts: u8,
     events: Deque<Event, EVENT_CAPACITY>,
@@ -369,6 +376,8 @@ enum Step {
     BalanceMask(u8, u8),
     /// Give the first unaddressed board this lost board's address.
     Readdress(u8),
+    /// A broadcast write of the sleep or wake sequence.
+    Sleep(Request),
 }
 
 impl Master {
@@ -390,6 +399,8 @@ impl Master {
             next_scan: now,
             last_enumeration: now,
             enumeration_restarts: 0,
+            want_asleep: false,
+            asleep: false,
             events: Deque::new(),
             counters: MasterCounters::default(),
         };
@@ -449,6 +460,21 @@ impl Master {
         if let Some(board) = self.boards.get_mut(usize::from(module)) {
             board.balance_wanted = mask & 0x3F;
         }
+    }
+
+    /// Puts the boards to sleep after the present cycle: measuring and balancing stop (their
+    /// balance resistors switch off) until [`wake`](Self::wake). For a pack in storage, where
+    /// the boards' own supply current would slowly drain it. The boards' hardware protector
+    /// keeps watching while they sleep.
+    pub fn sleep(&mut self, now: Instant) {
+        self.want_asleep = true;
+        self.change_sleep(now);
+    }
+
+    /// Wakes sleeping boards and resumes measuring.
+    pub fn wake(&mut self, now: Instant) {
+        self.want_asleep = false;
+        self.change_sleep(now);
     }
 
     /// Where the master stands.

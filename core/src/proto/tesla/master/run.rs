@@ -131,8 +131,53 @@ impl Master {
     }
 
     fn idle(&mut self, now: Instant) {
+        if self.want_asleep != self.asleep {
+            self.plan_sleep(now);
+            return;
+        }
+        if self.asleep {
+            self.phase = Phase::Asleep;
+            self.wait_until = None;
+            return;
+        }
         self.phase = Phase::Idle;
         self.wait_until = Some(self.next_scan.max(now));
+    }
+
+    /// Acts on a sleep or wake request at once when nothing else is going on; otherwise the
+    /// next `idle` does.
+    pub(super) fn change_sleep(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Idle | Phase::Asleep) && self.link.in_flight.is_none() {
+            self.wait_until = None;
+            self.idle(now);
+        }
+    }
+
+    /// Sleep: IO_CONTROL = SLEEP to every board. Wake: IO_CONTROL back to the thermistor bias,
+    /// then clear the SLEEP alert (1 then 0), as the masters do (§1.9.5).
+    fn plan_sleep(&mut self, now: Instant) {
+        self.phase = Phase::Sleeping;
+        self.plan.clear();
+        let b = BROADCAST;
+        if self.want_asleep {
+            self.push(Step::Sleep(Request::write(b, regs::IO_CONTROL, regs::IO_CONTROL_SLEEP)));
+        } else {
+            for (reg, value) in [
+                (regs::IO_CONTROL, regs::IO_CONTROL_BIAS),
+                (regs::ALERT_STATUS, alert::SLEEP),
+                (regs::ALERT_STATUS, 0),
+            ] {
+                self.push(Step::Sleep(Request::write(b, reg, value)));
+            }
+        }
+        self.asleep = self.want_asleep;
+        // Sleeping boards switch their balance outputs off; after waking they are written
+        // again from what is wanted.
+        for board in &mut self.boards {
+            board.balance_sent = 0;
+            board.balance_written_at = None;
+        }
+        self.advance(now);
     }
 
     fn measured_boards(&self) -> u8 {
@@ -182,7 +227,10 @@ impl Master {
                     self.setup(now);
                 }
             }
-            Phase::SettingUp | Phase::Balancing | Phase::Readdressing => self.idle(now),
+            Phase::SettingUp | Phase::Balancing | Phase::Readdressing | Phase::Sleeping => {
+                self.idle(now)
+            }
+            Phase::Asleep => {}
             Phase::Measuring => self.finish_cycle(now),
             Phase::NoRing => self.enumerate(now),
             Phase::Idle => self.start_cycle(now),
@@ -210,6 +258,7 @@ impl Master {
             }
             Step::BalanceMask(m, mask) => Request::write(addr(m), regs::CB_CTRL, mask),
             Step::Readdress(a) => Request::write(UNASSIGNED, regs::ADDRESS_CONTROL, a | 0x80),
+            Step::Sleep(r) => r,
         }
     }
 
@@ -294,7 +343,7 @@ impl Master {
                 board.balance_sent = mask;
                 board.balance_written_at = (mask != 0).then_some(now);
             }
-            Step::Setup(_) | Step::Clear(..) | Step::BalanceTime(_) => {}
+            Step::Setup(_) | Step::Clear(..) | Step::BalanceTime(_) | Step::Sleep(_) => {}
         }
     }
 
@@ -358,7 +407,11 @@ impl Master {
                 }
             }
             Step::Measure(m) => self.board_missed(m),
-            Step::ReadFaults(_) | Step::Clear(..) | Step::Setup(_) | Step::BalanceTime(_) => {}
+            Step::ReadFaults(_)
+            | Step::Clear(..)
+            | Step::Setup(_)
+            | Step::BalanceTime(_)
+            | Step::Sleep(_) => {}
             Step::BalanceMask(m, _) => {
                 // Unknown whether it took: write it again next cycle.
                 self.boards[usize::from(m)].balance_sent = 0xFF;

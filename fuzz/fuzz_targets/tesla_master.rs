@@ -1,6 +1,6 @@
 //! The bus master's byte input: any bytes, in any chunks, at any times, interleaved with
-//! timeouts, balance requests and sleep and wake. The master must never panic, never report a board it does
-//! not have, and keep at most one request on the wire.
+//! timeouts, balance requests, sleep and wake. The master must never panic, never report a
+//! board it does not have, and keep at most one request on the wire.
 
 #![no_main]
 

@@ -41,7 +41,7 @@ proptest! {
             match op {
                 Op::Bytes(bytes) => master.handle_received(now, &bytes),
                 Op::Wait(us) => {
-                    now = now + Duration::from_micros(u64::from(us));
+                    now += Duration::from_micros(u64::from(us));
                     master.handle_timeout(now);
                 }
                 Op::Balance(m, k) => master.set_balance(m, k),
@@ -83,7 +83,7 @@ fn noise_alone_never_produces_a_reading() {
         x ^= x >> 17;
         x ^= x << 5;
         master.handle_received(now, &x.to_le_bytes());
-        now = now + Duration::from_micros(u64::from(x % 3_000));
+        now += Duration::from_micros(u64::from(x % 3_000));
         master.handle_timeout(now);
         while master.poll_transmit(&mut tx).is_some() {}
         while let Some(event) = master.poll_event() {

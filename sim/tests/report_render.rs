@@ -9,7 +9,8 @@ use cellwarden_sim::plant::Energy;
 use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{
-    Extreme, FaultCount, LogEntry, Outcome, Report, Source, Summary, TraceRow,
+    BusSummary, Extreme, FaultCount, LogEntry, Outcome, Report, Source, SpreadSummary, Summary,
+    TraceRow,
 };
 
 fn ms(millis: u64) -> Duration {
@@ -107,6 +108,23 @@ fn sample() -> Report {
             counters: Counters { dropped_events: 3, ..Counters::default() },
             core_calls: 123_456,
             plant_steps: 7_200_000,
+            spread: Some(SpreadSummary {
+                start_mv: 55.56,
+                end_mv: 4.04,
+                bleeding: ms(3_600_000),
+                below_target_at: Some(ms(7_000_000)),
+            }),
+            bus: Some(BusSummary {
+                boards: 16,
+                cycles: 72_000,
+                cycle_mean: Duration::from_micros(16_094),
+                cycle_max: Duration::from_micros(25_540),
+                missed: 9,
+                crc_errors: 27,
+                timeouts: 9,
+                retries: 27,
+                enumerations: 1,
+            }),
         },
         trace: vec![
             row(Duration::ZERO, 0.0, false, false),
@@ -172,6 +190,17 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
     ));
     assert!(text.contains("Final state            open\n"));
     assert!(text.contains("Latched fault          cell_over_voltage\n"));
+    assert!(text.contains(
+        "Cell spread            55.6 mV → 4.0 mV; first below 10 mV at 1h 56m 40s; \
+         bleeding for 1h\n"
+    ));
+    assert!(text.contains(
+        "Board bus              16 boards, 72000 cycles of 16.09 ms mean / 25.54 ms max, \
+         9 readings missed\n"
+    ));
+    assert!(text.contains(
+        "Bus errors             27 CRC errors, 9 timeouts, 27 retries, 1 enumerations\n"
+    ));
     assert!(text.contains("Core counters          dropped_events 3\n"));
     assert!(text.contains("Plant steps            7200000\n"));
     assert!(text.contains("Core calls             123456\n"));
@@ -189,7 +218,10 @@ fn render_of_a_passing_quiet_report() {
     report.summary.faults.clear();
     report.summary.latched_at_end = None;
     report.summary.counters = Counters::default();
+    report.summary.spread = None;
+    report.summary.bus = None;
     let text = report.render();
+    assert!(!text.contains("Cell spread") && !text.contains("Board bus"), "{text}");
     assert!(text.contains("Event log\n  (empty)\n"), "{text}");
     assert!(text.contains("  Faults                 none\n"));
     assert!(text.contains("Latched fault          none\n"));

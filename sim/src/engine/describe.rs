@@ -261,21 +261,6 @@ fn sensor_name(s: SensorName) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{deci, milli};
-
-    #[test]
-    fn decimals() {
-        assert_eq!(milli(312_450), "312.5");
-        assert_eq!(milli(-20), "0.0");
-        assert_eq!(milli(-50), "-0.1");
-        assert_eq!(milli(0), "0.0");
-        assert_eq!(deci(-55), "-5.5");
-        assert_eq!(deci(401), "40.1");
-    }
-}
-
 /// A note from the module-board bus.
 pub fn board_note(note: super::boards::Note) -> String {
     use super::boards::Note;
@@ -314,4 +299,19 @@ fn cells(mask: u8) -> String {
         .map(|k| (k + 1).to_string())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deci, milli};
+
+    #[test]
+    fn decimals() {
+        assert_eq!(milli(312_450), "312.5");
+        assert_eq!(milli(-20), "0.0");
+        assert_eq!(milli(-50), "-0.1");
+        assert_eq!(milli(0), "0.0");
+        assert_eq!(deci(-55), "-5.5");
+        assert_eq!(deci(401), "40.1");
+    }
 }

@@ -298,7 +298,13 @@ impl Balancer {
         let b = &config.balance;
         match self.phase {
             Phase::Stopped => {
+                let after_load = self.state == BalanceState::NotIdle;
                 self.rest(now, config);
+                if after_load {
+                    if let Phase::Resting { decide_at, .. } = &mut self.phase {
+                        *decide_at = now + ms(b.rest_after_load_ms);
+                    }
+                }
                 self.set_state(now, BalanceState::Measuring);
             }
             Phase::Bleeding { until } if now >= until => {

@@ -232,6 +232,11 @@ pub struct BalanceConfig {
     /// next choice: the bleed current distorts the readings while it flows, and the cells take a
     /// moment to recover. Must be below `measure_window_ms`.
     pub settle_ms: u32,
+    /// After current has flowed (with `idle_only`), how long the pack must rest before the
+    /// first choice, instead of one measure window: the cells' voltages recover from a load
+    /// over tens of seconds, and a household load that hovers around the idle current would
+    /// otherwise start and stop bleeding every few seconds. Longer than `measure_window_ms`.
+    pub rest_after_load_ms: u32,
 }
 
 /// A configuration value that cannot be used, with the field that holds it.
@@ -499,6 +504,7 @@ impl BalanceConfig {
             ("balance.bleed_window_ms", self.bleed_window_ms, 1),
             ("balance.measure_window_ms", self.measure_window_ms, 1),
             ("balance.settle_ms", self.settle_ms, 0),
+            ("balance.rest_after_load_ms", self.rest_after_load_ms, 1),
         ];
         for (field, ms, min) in times {
             range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;
@@ -509,7 +515,20 @@ impl BalanceConfig {
             self.settle_ms.into(),
             "balance.measure_window_ms",
             self.measure_window_ms.into(),
-        )
+        )?;
+        // A rest after load no longer than a measure window would make a load no pause at all.
+        if self.rest_after_load_ms <= self.measure_window_ms {
+            return Err(ConfigError {
+                field: "balance.rest_after_load_ms",
+                part: None,
+                problem: Problem::MustExceed {
+                    other: "balance.measure_window_ms",
+                    value: self.rest_after_load_ms.into(),
+                    other_value: self.measure_window_ms.into(),
+                },
+            });
+        }
+        Ok(())
     }
 }
 

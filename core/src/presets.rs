@@ -154,6 +154,8 @@ fn balance(
         bleed_window_ms: 30_000,
         measure_window_ms: 5_000,
         settle_ms: 1_000,
+        // About four time constants of a Tesla group's 31 s recovery.
+        rest_after_load_ms: 120_000,
     }
 }
 

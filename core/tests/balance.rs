@@ -360,13 +360,18 @@ fn balancing_only_at_rest_when_idle_only() {
     run_to(&mut rig, secs(20));
     assert_eq!(state(&rig), BalanceState::NotIdle);
 
-    // Back at rest, a full measure window passes before the next choice: the samples taken
-    // under load show the cells' resistance, not their charge.
+    // Back at rest, the pack rests for `rest_after_load_ms` before the next choice: the
+    // voltages under load and just after it show the cells' resistance, not their charge.
     rig.plant.load = MilliAmps(0);
-    run_to(&mut rig, millis(24_990));
+    let rest = u64::from(rig.bms.config().balance.rest_after_load_ms);
+    run_to(&mut rig, millis(20_000 + rest - 10));
     assert_eq!(state(&rig), BalanceState::Measuring);
-    run_to(&mut rig, secs(26));
-    assert_eq!(bleeds(&rig, mark), [(secs(8), CellMask::EMPTY), (secs(25), mask(&[3]))]);
+    assert_eq!(bleeds(&rig, mark), [(secs(8), CellMask::EMPTY)], "no choice during the rest");
+    run_to(&mut rig, millis(20_000 + rest + 1_000));
+    assert_eq!(
+        bleeds(&rig, mark),
+        [(secs(8), CellMask::EMPTY), (millis(20_000 + rest), mask(&[3]))]
+    );
 }
 
 #[test]
@@ -560,6 +565,10 @@ fn balance_settings_are_validated_with_the_field_named() {
     check(|c| c.balance.cells_per_board = 0, "balance.cells_per_board");
     check(|c| c.balance.bleed_window_ms = 0, "balance.bleed_window_ms");
     check(|c| c.balance.settle_ms = c.balance.measure_window_ms, "balance.settle_ms");
+    check(
+        |c| c.balance.rest_after_load_ms = c.balance.measure_window_ms,
+        "balance.rest_after_load_ms",
+    );
     let mut config = tesla();
     config.balance.settle_ms = config.balance.measure_window_ms;
     let text = config.validate().expect_err("settle").to_string();

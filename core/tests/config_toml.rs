@@ -137,6 +137,7 @@ board_temperature_max_dc = 500
 bleed_window_ms = 30000
 measure_window_ms = 5000
 settle_ms = 1000
+rest_after_load_ms = 120000
 "#;
 
 fn parse(text: &str) -> Result<Config, toml::de::Error> {

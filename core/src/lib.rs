@@ -1,7 +1,10 @@
 //! # cellwarden-core
 //!
 //! Every decision of the cellwarden battery management system: protection, contactor
-//! sequencing and current limits. The crate is `#![no_std]`, allocates nothing, contains no
+//! sequencing, current limits and passive balancing ([`balance`]). It also holds the wire
+//! protocols as byte-exact codecs and sans-IO drivers ([`proto`]), such as the bus master for
+//! the Tesla Model S module boards, which the adapter drives with received bytes and the time
+//! just as it drives [`Bms`]. The crate is `#![no_std]`, allocates nothing, contains no
 //! `unsafe` and no floating point, and performs no IO: it never reads a clock, touches a pin or
 //! sends a byte. The same code runs on an RP2040 next to the battery, in the Linux daemon and in
 //! the simulator, and gives bit-identical results everywhere.

@@ -1,4 +1,5 @@
-//! cellwarden-sim: the battery plant, the deterministic scenario engine and the reports.
+//! cellwarden-sim: the battery plant, the device emulators, the deterministic scenario engine,
+//! the reports and the real-time transports.
 //!
 //! A scenario file (`scenarios/*.toml`) names a system, a timeline and expectations.
 //! [`scenario::load`] checks it, [`engine::run`] runs it in virtual time against the real
@@ -8,10 +9,15 @@
 //!
 //! - `plant/`: cell equivalent circuit, packs, thermal model, DC bus, current sensor.
 //! - `profile.rs`: inverter demand over time (constant, steps, ramps, a home day, CSV).
+//! - `devices/`: register-level emulators of the devices a BMS talks to; today a ring of Tesla
+//!   Model S module boards, byte for byte, with its timing and injected faults.
+//! - `transport/`: the core's drivers and the emulators on real serial ports and
+//!   pseudo-terminals, in real time (tokio, tokio-serial).
 //! - `scenario/`: the file format, loading and checking.
-//! - `engine/`: virtual time, the measurement front end, the inverter, fault injection,
-//!   expectations.
+//! - `engine/`: virtual time, the measurement front end, the module boards and the core's bus
+//!   master, the inverter, fault injection, expectations.
 //! - `report/`: the text report, the CSV trace and the SVG plot.
+//! - `rng.rs`: one seeded random stream per component.
 
 pub mod devices;
 pub mod engine;

@@ -36,6 +36,11 @@ use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName,
 /// Balance resistor of each cell when the pack has no emulated boards: about 85 mA from an
 /// NCA cell at 4 V and 72 mA from an LFP cell at 3.4 V, inside the 50–100 mA of common boards.
 const GENERIC_BALANCE_OHM: f64 = 47.0;
+/// Longest the plant may lag behind virtual time while only bytes move on the board bus. The
+/// boards' inputs then see the plant at most this old: nothing in it moves measurably in 5 ms
+/// (the fastest, the RC pair, has a 31 s time constant), and the current only changes at
+/// instants where the plant catches up first.
+const BUS_PLANT_STEP: Duration = Duration::from_millis(5);
 /// Smallest change of a bleed current passed on to the plant, A.
 const BLEED_RESOLUTION_A: f64 = 1e-4;
 
@@ -116,6 +121,10 @@ struct Engine<'s> {
     bleeding_since: Option<Instant>,
     spread: SpreadSummary,
     balanced_once: bool,
+    /// The instant the plant's state refers to (at most `now`; see `run`).
+    plant_at: Instant,
+    /// Something besides bus traffic happened at this instant (see `run`).
+    touched: bool,
     /// Whether the event log last said that balancing bleeds (see `log_balancing`).
     balancing_logged: bool,
 }
@@ -190,6 +199,8 @@ impl<'s> Engine<'s> {
             bleeding_since: None,
             spread,
             balanced_once: false,
+            touched: false,
+            plant_at: start,
             balancing_logged: false,
         };
         engine.drain();
@@ -201,18 +212,47 @@ impl<'s> Engine<'s> {
         let progress_step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
         let mut next_progress = self.now;
         loop {
+            // The plant catches up to now whenever anything but bus traffic is due, and at
+            // least every BUS_PLANT_STEP during it; `drain` and `apply_bleed` also catch it
+            // up before they change it.
+            let due = self.boards.is_none()
+                || self.now >= self.next_measure
+                || self.now >= self.next_trace
+                || self.now >= self.end
+                || self
+                    .scenario
+                    .timeline
+                    .get(self.next_moment)
+                    .is_some_and(|m| Instant::ZERO + m.at <= self.now)
+                || self.bms.poll_timeout().is_some_and(|t| t <= self.now)
+                || self.now.saturating_since(self.plant_at) >= BUS_PLANT_STEP;
+            if due {
+                self.catch_up();
+            }
+            self.touched = false;
+            let before = self.next_moment;
             self.apply_moments();
+            self.touched |= self.next_moment != before;
             self.run_boards();
             if self.now >= self.next_measure {
                 self.measure();
                 self.next_measure += self.measure_period;
+                self.touched = true;
             }
             if self.bms.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.bms.handle_timeout(self.now);
                 self.summary.core_calls += 1;
                 self.drain();
+                self.touched = true;
             }
-            self.observe();
+            // Instants where only bytes moved on the board bus (a few dozen per measurement
+            // cycle) are not sampled: the signals are sampled at every measurement, timeline
+            // entry, core deadline and action, as in a run without boards, and the bus costs
+            // little more than its plant steps.
+            let bus_only = self.boards.is_some() && !self.touched;
+            if !bus_only || self.now >= self.next_trace || self.now >= self.end {
+                self.observe();
+            }
             if self.now >= next_progress {
                 progress(self.elapsed(), total);
                 next_progress += progress_step;
@@ -220,15 +260,23 @@ impl<'s> Engine<'s> {
             if self.now >= self.end {
                 break;
             }
-            let next = self.next_time();
-            let pack_v = self.plant.pack_voltage_v();
-            let inverter_a = self.inverter.current_a(self.now, pack_v);
-            let dt = next.saturating_since(self.now);
-            self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
-            self.summary.plant_steps += 1;
-            self.now = next;
+            self.now = self.next_time();
         }
         progress(total, total);
+    }
+
+    /// Integrates the plant from where it stands to now, with the inverter's current held at
+    /// what it asked for at the start (the plant's solutions are exact for that).
+    fn catch_up(&mut self) {
+        if self.plant_at >= self.now {
+            return;
+        }
+        let pack_v = self.plant.pack_voltage_v();
+        let inverter_a = self.inverter.current_a(self.plant_at, pack_v);
+        let dt = self.now.saturating_since(self.plant_at);
+        self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
+        self.summary.plant_steps += 1;
+        self.plant_at = self.now;
     }
 
     /// The earliest of everything that is waiting; always later than `now`.
@@ -387,6 +435,15 @@ impl<'s> Engine<'s> {
         for (i, (want, applied)) in self.bleed_a.iter().zip(&mut self.bleed_applied_a).enumerate() {
             if (want - *applied).abs() > BLEED_RESOLUTION_A || (*want == 0.0) != (*applied == 0.0) {
                 *applied = *want;
+                if self.plant_at < self.now {
+                    // Inline catch-up: `self.plant` is borrowed field by field here.
+                    let pack_v = self.plant.pack_voltage_v();
+                    let inverter_a = self.inverter.current_a(self.plant_at, pack_v);
+                    let dt = self.now.saturating_since(self.plant_at);
+                    self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
+                    self.summary.plant_steps += 1;
+                    self.plant_at = self.now;
+                }
                 self.plant.set_group_bleed_a(i, *want);
             }
         }
@@ -401,6 +458,8 @@ impl<'s> Engine<'s> {
 
     fn drain(&mut self) {
         while let Some(action) = self.bms.poll_action() {
+            self.touched = true;
+            self.catch_up();
             self.apply_action(action);
         }
         self.log_balancing();

@@ -197,18 +197,24 @@ fn samples_taken_while_bleeding_or_settling_never_choose() {
 // ------------------------------------------------------------------------------------------------
 // Windows and deadlines
 
+/// Freshness limits of ten minutes, but `temperature_ms` for the temperatures: the stale
+/// deadlines stay out of the way of the windows unless a test wants one.
+fn long_freshness(temperature_ms: u32) -> FreshnessConfig {
+    FreshnessConfig {
+        cell_voltage_ms: 600_000,
+        temperature_ms,
+        current_ms: 600_000,
+        pack_voltage_ms: 600_000,
+        bus_voltage_ms: 600_000,
+    }
+}
+
 #[test]
 fn bleed_and_measure_windows_alternate_on_the_cores_deadlines() {
     // Driven directly: the adapter wakes only when `poll_timeout` says so, and scans the cells
     // then. Long freshness limits keep the stale deadlines out of the way.
     let mut config = tesla();
-    config.freshness = FreshnessConfig {
-        cell_voltage_ms: 600_000,
-        temperature_ms: 600_000,
-        current_ms: 600_000,
-        pack_voltage_ms: 600_000,
-        bus_voltage_ms: 600_000,
-    };
+    config.freshness = long_freshness(600_000);
     let mut bms = Bms::new(config, Instant::ZERO).expect("valid");
     let mut cells = [MilliVolts(BASE_MV); 12];
     cells[3] = MilliVolts(BASE_MV + 10);
@@ -275,13 +281,7 @@ fn the_deadline_covers_data_going_stale_while_the_stale_fault_is_latched() {
     // Temperatures stay fresh for 20 s, everything else far longer. The adapter wakes only at
     // `poll_timeout` and then scans what the story says.
     let mut config = tesla();
-    config.freshness = FreshnessConfig {
-        cell_voltage_ms: 600_000,
-        temperature_ms: 20_000,
-        current_ms: 600_000,
-        pack_voltage_ms: 600_000,
-        bus_voltage_ms: 600_000,
-    };
+    config.freshness = long_freshness(20_000);
     let mut bms = Bms::new(config, Instant::ZERO).expect("valid");
     let mut cells = [MilliVolts(BASE_MV); 12];
     cells[3] = MilliVolts(BASE_MV + 10);

@@ -41,7 +41,7 @@ pub struct ServeRingArgs {
 }
 
 /// Cells per Tesla module board.
-const CELLS_PER_BOARD: u16 = 6;
+const CELLS_PER_BOARD: u16 = cellwarden_core::proto::tesla::regs::CELLS as u16;
 /// How often the plant steps: far finer than anything that changes with the contactors open.
 const PLANT_STEP_MS: u64 = 100;
 

@@ -6,7 +6,7 @@
 //! balancing is the master's or the pack controller's.
 
 use cellwarden_core::proto::tesla::master::{Event, Master, MasterConfig, Reading};
-use cellwarden_core::proto::tesla::regs::status;
+use cellwarden_core::proto::tesla::regs::{self, status};
 use cellwarden_core::proto::tesla::scale::Thermistor;
 use cellwarden_core::{CellMask, Duration, Input, Instant};
 
@@ -16,35 +16,6 @@ use crate::scenario::{BoardsSection, FaultSpec};
 /// Most rounds of byte passing at one instant; each round moves at least one frame, and one
 /// instant holds at most a few (a reply arriving, the next request going out).
 const MAX_ROUNDS: usize = 64;
-
-/// What the engine should log or count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Note {
-    /// Enumeration finished.
-    Enumerated {
-        /// Boards found.
-        found: u8,
-        /// Boards expected.
-        expected: u8,
-    },
-    /// A board failed `lost_after` cycles in a row.
-    Lost(u8),
-    /// A lost board answers again.
-    Recovered(u8),
-    /// A board reported latched alert or fault bits different from the last ones it reported.
-    Faults {
-        /// Board index.
-        module: u8,
-        /// ALERT_STATUS.
-        alert: u8,
-        /// FAULT_STATUS.
-        fault: u8,
-        /// COV_FAULT.
-        cov: u8,
-        /// CUV_FAULT.
-        cuv: u8,
-    },
-}
 
 /// Figures for the report.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -108,13 +79,14 @@ impl Boards {
     }
 
     /// Moves every byte and deadline due at `now`. The readings of each cycle that ends go to
-    /// `deliver` as one batch; notable events go to `note`.
+    /// `deliver` as one batch; the events worth logging (enumeration, lost and recovered
+    /// boards, alert and fault bits that changed) go to `note`.
     pub fn run_until(
         &mut self,
         now: Instant,
         analog: &Analog<'_>,
         deliver: &mut dyn FnMut(&[Input<'_>]),
-        note: &mut dyn FnMut(Note),
+        note: &mut dyn FnMut(Event),
     ) {
         self.ring.observe(now, analog);
         for _ in 0..MAX_ROUNDS {
@@ -151,7 +123,11 @@ impl Boards {
     pub fn set_balance(&mut self, cells: &CellMask) {
         for m in 0..self.modules {
             // m < 62 (checked in `new`), so the casts hold.
-            self.master.set_balance(m as u8, cells.bits((m * 6) as u16, 6));
+            let cells_per_board = regs::CELLS as u8;
+            self.master.set_balance(
+                m as u8,
+                cells.bits(m as u16 * u16::from(cells_per_board), cells_per_board),
+            );
         }
     }
 
@@ -213,7 +189,7 @@ impl Boards {
         &mut self,
         event: Event,
         deliver: &mut dyn FnMut(&[Input<'_>]),
-        note: &mut dyn FnMut(Note),
+        note: &mut dyn FnMut(Event),
     ) {
         match event {
             Event::Reading(reading) => {
@@ -243,14 +219,12 @@ impl Boards {
                 }
                 self.readings.clear();
             }
-            Event::Enumerated { found, expected } => note(Note::Enumerated { found, expected }),
-            Event::Lost { module } => note(Note::Lost(module)),
-            Event::Recovered { module } => note(Note::Recovered(module)),
-            Event::Faults { module, alert, fault, cov, cuv } => {
+            Event::Enumerated { .. } | Event::Lost { .. } | Event::Recovered { .. } => note(event),
+            Event::Faults { module, alert, fault, .. } => {
                 let Some(last) = self.logged_faults.get_mut(usize::from(module)) else { return };
                 if *last != (alert, fault) {
                     *last = (alert, fault);
-                    note(Note::Faults { module, alert, fault, cov, cuv });
+                    note(event);
                 }
             }
         }

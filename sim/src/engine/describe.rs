@@ -1,6 +1,7 @@
 //! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
 
 use crate::scenario::{CauseName, FaultSpec, SensorName, file_name};
+use cellwarden_core::proto::tesla::master::Event as BusEvent;
 
 use cellwarden_core::{
     Action, BalanceState, BalanceStatus, Blocker, CellMask, ContactorId, CurrentLimits,
@@ -261,19 +262,24 @@ fn sensor_name(s: SensorName) -> &'static str {
     }
 }
 
-/// A note from the module-board bus.
-pub fn board_note(note: super::boards::Note) -> String {
-    use super::boards::Note;
-    match note {
-        Note::Enumerated { found, expected } if found == expected => {
+/// An event of the module-board bus master.
+pub fn board_note(event: BusEvent) -> String {
+    match event {
+        BusEvent::Enumerated { found, expected } if found == expected => {
             format!("{found} boards enumerated")
         }
-        Note::Enumerated { found, expected } => {
+        BusEvent::Enumerated { found, expected } => {
             format!("{found} boards enumerated, {expected} expected")
         }
-        Note::Lost(m) => format!("board {m} lost: no good reply for several cycles"),
-        Note::Recovered(m) => format!("board {m} answers again"),
-        Note::Faults { module, alert, fault, cov, cuv } => {
+        BusEvent::Lost { module } => {
+            format!("board {module} lost: no good reply for several cycles")
+        }
+        BusEvent::Recovered { module } => format!("board {module} answers again"),
+        BusEvent::Reading(r) => format!("board {} measured", r.module),
+        BusEvent::CycleDone { measured, missed, .. } => {
+            format!("cycle done: {measured} boards measured, {missed} missed")
+        }
+        BusEvent::Faults { module, alert, fault, cov, cuv } => {
             let mut parts = Vec::new();
             if cov != 0 {
                 parts.push(format!("over voltage on cells {}", cells(cov)));

@@ -21,6 +21,8 @@ use cellwarden_core::{
     Instant, SequenceEvent, SequenceState, Tier,
 };
 
+use cellwarden_core::proto::tesla::regs;
+
 use self::boards::Boards;
 use self::frontend::FrontEnd;
 use self::watch::{Happened, Signals, Watch, signal_index};
@@ -156,7 +158,8 @@ impl<'s> Engine<'s> {
         let boards = match &scenario.boards {
             Some(section) => {
                 frontend.use_boards();
-                let modules = scenario.config.cell_count / 6;
+                // The loader checked that the cells make whole boards.
+                let modules = scenario.config.cell_count / regs::CELLS as u16;
                 match Boards::new(section, modules, start) {
                     Ok(boards) => Some(boards),
                     Err(e) => return Err(Box::new(refused(scenario, &e))),
@@ -432,18 +435,17 @@ impl<'s> Engine<'s> {
                 *bleed = if on { voltages[i] / GENERIC_BALANCE_OHM } else { 0.0 };
             }
         }
+        let changed = |want: f64, applied: f64| {
+            (want - applied).abs() > BLEED_RESOLUTION_A || (want == 0.0) != (applied == 0.0)
+        };
+        if !self.bleed_a.iter().zip(&self.bleed_applied_a).any(|(w, a)| changed(*w, *a)) {
+            return;
+        }
+        // The old bleed currents flowed until now.
+        self.catch_up();
         for (i, (want, applied)) in self.bleed_a.iter().zip(&mut self.bleed_applied_a).enumerate() {
-            if (want - *applied).abs() > BLEED_RESOLUTION_A || (*want == 0.0) != (*applied == 0.0) {
+            if changed(*want, *applied) {
                 *applied = *want;
-                if self.plant_at < self.now {
-                    // Inline catch-up: `self.plant` is borrowed field by field here.
-                    let pack_v = self.plant.pack_voltage_v();
-                    let inverter_a = self.inverter.current_a(self.plant_at, pack_v);
-                    let dt = self.now.saturating_since(self.plant_at);
-                    self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
-                    self.summary.plant_steps += 1;
-                    self.plant_at = self.now;
-                }
                 self.plant.set_group_bleed_a(i, *want);
             }
         }

@@ -1,13 +1,14 @@
 //! The `[boards]` section and the board faults of the timeline.
 
 use cellwarden_core::Config;
+use cellwarden_core::proto::tesla::regs;
 
 use super::{Checked, Ctx, Want};
 use crate::scenario::schema::{BoardKind, BoardsSection};
 
-/// Cells and thermistors of one Tesla module board.
-const TESLA_CELLS: u16 = 6;
-const TESLA_THERMISTORS: u16 = 2;
+/// Cells and thermistors of one Tesla module board, as the core's register map has them.
+const TESLA_CELLS: u16 = regs::CELLS as u16;
+const TESLA_THERMISTORS: u16 = regs::THERMISTORS as u16;
 
 impl Ctx<'_> {
     /// Checks the section against the core configuration; returns the number of boards.

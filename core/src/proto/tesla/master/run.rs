@@ -336,7 +336,7 @@ impl Master {
                 let wait = Duration::from_micros(u64::from(self.config.conversion_wait_us));
                 self.wait_until = Some(now + wait);
             }
-            Step::Measure(m) => self.measured_board(now, m, data),
+            Step::Measure(m) => self.measured_board(m, data),
             Step::ReadFaults(m) => self.read_faults(m, data),
             Step::BalanceMask(m, mask) => {
                 let board = &mut self.boards[usize::from(m)];
@@ -420,8 +420,7 @@ impl Master {
         self.advance(now);
     }
 
-    fn measured_board(&mut self, now: Instant, m: u8, data: &[u8]) {
-        let _ = now;
+    fn measured_board(&mut self, m: u8, data: &[u8]) {
         let Some(reading) = decode_measurement(m, self.sampled_at, data, self.config.ts2) else {
             self.board_missed(m);
             return;

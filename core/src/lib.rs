@@ -59,6 +59,7 @@
 mod action;
 pub mod balance;
 mod bms;
+pub mod combiner;
 mod config;
 mod contactor;
 mod input;
@@ -70,6 +71,7 @@ pub mod proto;
 mod status;
 mod time;
 mod units;
+mod view;
 
 pub use action::{
     Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
@@ -90,3 +92,4 @@ pub use protection::{Location, RuleId, RuleStatus, Tier};
 pub use status::{Blocker, ContactorStatus, Counters, Status};
 pub use time::{Duration, Instant};
 pub use units::{DeciCelsius, MilliAmpSeconds, MilliAmps, MilliVolts, Permille};
+pub use view::{Alarm, AlarmSet, BatteryView};

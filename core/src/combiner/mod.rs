@@ -1,0 +1,1 @@
+//! The combiner (being written).

@@ -65,6 +65,7 @@ mod contactor;
 mod input;
 mod measure;
 mod outbox;
+mod pack_view;
 mod presets;
 pub mod protection;
 pub mod proto;

@@ -1,1 +1,985 @@
-//! The combiner (being written).
+//! The combiner: n packs in parallel -> one virtual battery -> m inverters.
+//!
+//! Each pack reports what it would tell an inverter on its own (a [`BatteryView`]): our own
+//! pack controllers through [`Bms::battery_view`](crate::Bms::battery_view), CAN BMSes through
+//! the frames they send ([`proto::lv::Reader`](crate::proto::lv::Reader)). The combiner decides
+//! which packs are on the bus and what every inverter is told:
+//!
+//! - **Join.** A pack is asked to connect only when its voltage is within
+//!   [`join_window_mv`](CombinerConfig::join_window_mv) of the packs already on the bus (two
+//!   packs at different voltages in parallel exchange a current limited only by their
+//!   resistance). A pack outside the window is refused, reported once, and joins later if the
+//!   voltages meet.
+//! - **N-1.** A joined pack whose report goes stale, or that reports itself disconnected, is
+//!   dropped, asked to disconnect, and the limits are recomputed from the packs that remain.
+//! - **Limits.** The charge voltage limit is the lowest of the packs', the discharge voltage
+//!   limit the highest. The current limits come from the shares each pack carries of the bank's
+//!   current, measured while current flows: the bank may take only as much as keeps the pack
+//!   that carries the most for its limit inside that limit ([`share::bank_limit`]), never a
+//!   plain sum. Alarms and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature
+//!   weighted by capacity.
+//! - **Outputs.** Every inverter gets its configured share of the combined current limits,
+//!   capped per inverter, and its own voltage offset. A remote setpoint lowers the limits until
+//!   it expires.
+//! - **Obedience.** Each inverter's current is compared with the limits it was sent. One that
+//!   stays over them is warned about, then sent zero current, then every pack is opened
+//!   gracefully and the combiner stays halted until [`CombinerInput::Resume`].
+//!
+//! Like [`Bms`](crate::Bms), the combiner is sans-IO: `handle_input`, `handle_timeout`, drain
+//! `poll_action`, ask `poll_timeout`. It makes no decision on data it never received: a pack it
+//! never heard is never joined, and with no pack joined every limit is zero.
+
+mod config;
+pub mod share;
+
+use heapless::Deque;
+
+pub use self::config::{
+    CombinerConfig, CombinerConfigError, InverterSlot, MAX_INVERTERS, MAX_PACKS, ObedienceConfig,
+    PackSlot,
+};
+use self::share::{Part, bank_limit};
+use crate::time::{Duration, Instant};
+use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
+use crate::view::{AlarmSet, BatteryView};
+
+/// How many actions may wait between two drains.
+pub const ACTION_QUEUE_CAPACITY: usize = 64;
+
+/// One input for [`Combiner::handle_input`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CombinerInput {
+    /// A pack's report: what it would tell an inverter on its own, and whether it is on the bus.
+    Pack {
+        /// The pack's number (index into [`CombinerConfig::packs`]).
+        pack: u8,
+        /// When the report was made (for a CAN BMS: when its last frame arrived).
+        sampled_at: Instant,
+        /// The report.
+        view: BatteryView,
+        /// Whether the pack is connected to the bus (contactors or relay closed).
+        connected: bool,
+    },
+    /// An inverter's keep-alive arrived.
+    InverterAlive {
+        /// The inverter's number.
+        inverter: u8,
+        /// When.
+        at: Instant,
+    },
+    /// The current an inverter draws from (negative) or pushes into (positive) the battery.
+    InverterCurrent {
+        /// The inverter's number.
+        inverter: u8,
+        /// When it was measured.
+        sampled_at: Instant,
+        /// The current, positive when charging the battery.
+        ma: MilliAmps,
+    },
+    /// A remote limit (from MQTT, the web page, an energy manager) that lowers the current
+    /// limits until `until`.
+    Setpoint {
+        /// Largest charge current (magnitude).
+        charge_ma: MilliAmps,
+        /// Largest discharge current (magnitude).
+        discharge_ma: MilliAmps,
+        /// When the setpoint expires.
+        until: Instant,
+    },
+    /// Withdraw the remote setpoint.
+    ClearSetpoint,
+    /// Leave the halted state an escalation put the combiner in, and forget escalations.
+    Resume,
+}
+
+/// Why a pack left the bank, or was asked to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Its reports stopped.
+    Stale,
+    /// It reported itself disconnected (its own protection opened, or someone opened it).
+    Disconnected,
+    /// It was asked to connect and did not.
+    JoinTimeout,
+    /// It is connected at a voltage outside the join window.
+    WrongVoltage,
+    /// An inverter did not obey its limits.
+    Escalation,
+}
+
+/// Where an inverter stands with the limits it was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Within its limits (or not long enough outside them to matter).
+    Obeying,
+    /// Over its limits for `warn_after_ms`.
+    Warned,
+    /// Over its limits for `zero_after_ms`: it is sent zero current both ways.
+    ZeroRequested,
+    /// Over its limits for `open_after_ms`: every pack was opened.
+    Opened,
+}
+
+/// What binds a combined current limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CombinedReason {
+    /// No pack is joined.
+    NoPack,
+    /// This pack's own limit, given the share of the current it carries.
+    Pack {
+        /// The pack.
+        pack: u8,
+        /// The share of the bank's current it carries (measured, or by capacity until measured).
+        share: Permille,
+    },
+    /// The sum of the packs' limits.
+    SumOfPacks,
+    /// This pack does not allow current in this direction at all.
+    PackDisabled {
+        /// The pack.
+        pack: u8,
+    },
+    /// The remote setpoint.
+    Setpoint,
+    /// The inverter's own cap.
+    InverterCap,
+    /// The inverter did not obey, so it is sent zero.
+    Escalation,
+    /// The combiner is halted after an escalation.
+    Halted,
+}
+
+/// One output of [`Combiner::poll_action`].
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CombinerAction {
+    /// Connect this pack to the bus: close its relay, or `Start` its pack controller.
+    Connect {
+        /// The pack.
+        pack: u8,
+    },
+    /// Disconnect this pack: open its relay, or `Stop` its pack controller (graceful).
+    Disconnect {
+        /// The pack.
+        pack: u8,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The pack reported connected and now counts in the limits.
+    PackJoined {
+        /// The pack.
+        pack: u8,
+    },
+    /// The pack may not join: its voltage is this far from the bank's.
+    PackRefused {
+        /// The pack.
+        pack: u8,
+        /// Its voltage minus the bank's.
+        difference_mv: MilliVolts,
+    },
+    /// The pack no longer counts in the limits.
+    PackDropped {
+        /// The pack.
+        pack: u8,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The current limits for this inverter, or what binds them, changed. The whole view to
+    /// send is [`Combiner::view`].
+    Limits {
+        /// The inverter.
+        inverter: u8,
+        /// Largest charge current.
+        charge_ma: MilliAmps,
+        /// What binds it.
+        charge_reason: CombinedReason,
+        /// Largest discharge current.
+        discharge_ma: MilliAmps,
+        /// What binds it.
+        discharge_reason: CombinedReason,
+    },
+    /// The inverter's obedience stage changed.
+    Obedience {
+        /// The inverter.
+        inverter: u8,
+        /// Its new stage.
+        stage: Stage,
+    },
+    /// The inverter's keep-alive stopped.
+    InverterMissing {
+        /// The inverter.
+        inverter: u8,
+    },
+    /// The inverter's keep-alive is back.
+    InverterBack {
+        /// The inverter.
+        inverter: u8,
+    },
+    /// The remote setpoint expired.
+    SetpointExpired,
+}
+
+/// Where a pack stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PackPhase {
+    /// Never heard.
+    #[default]
+    Unheard,
+    /// Heard, not on the bus, free to join.
+    Waiting,
+    /// Heard, but its voltage is outside the join window.
+    Refused,
+    /// Asked to connect; not yet reported connected.
+    Joining {
+        /// When it was asked.
+        since: Instant,
+    },
+    /// On the bus and counted in the limits.
+    Joined,
+}
+
+/// What the combiner knows about one pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PackStatus {
+    /// Where it stands.
+    pub phase: PackPhase,
+    /// Its last report and when it was made.
+    pub report: Option<(Instant, BatteryView)>,
+    /// Whether its last report said it is connected.
+    pub connected: bool,
+    /// Its share of the bank's charge current.
+    pub charge_share: Permille,
+    /// Its share of the bank's discharge current.
+    pub discharge_share: Permille,
+    /// Not asked to connect again before this.
+    pub holdoff_until: Option<Instant>,
+}
+
+/// What the combiner knows about one inverter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InverterStatus {
+    /// What it is sent.
+    pub view: BatteryView,
+    /// What binds its charge limit.
+    pub charge_reason: Option<CombinedReason>,
+    /// What binds its discharge limit.
+    pub discharge_reason: Option<CombinedReason>,
+    /// Its last keep-alive.
+    pub last_alive: Option<Instant>,
+    /// Its keep-alive stopped.
+    pub missing: bool,
+    /// Its last current, positive when charging the battery.
+    pub current: Option<(Instant, MilliAmps)>,
+    /// Since when it has been over its limits (without a long enough pause).
+    pub over_since: Option<Instant>,
+    /// Since when it has been within them again.
+    pub within_since: Option<Instant>,
+    /// Its obedience stage.
+    pub stage: Option<Stage>,
+}
+
+/// Inputs the combiner could not use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CombinerCounters {
+    /// A pack or inverter number beyond the configuration.
+    pub out_of_range: u32,
+    /// A report older than the one already stored.
+    pub out_of_order: u32,
+    /// Actions dropped because `poll_action` was not drained.
+    pub dropped_actions: u32,
+}
+
+/// Everything worth showing about the combiner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CombinerStatus {
+    /// The combined battery, before per-inverter shares, caps and offsets.
+    pub combined: BatteryView,
+    /// What binds the combined charge limit.
+    pub charge_reason: CombinedReason,
+    /// What binds the combined discharge limit.
+    pub discharge_reason: CombinedReason,
+    /// Per pack (the first `config.packs.len()` are used).
+    pub packs: [PackStatus; MAX_PACKS],
+    /// Per inverter (the first `config.inverters.len()` are used).
+    pub inverters: [InverterStatus; MAX_INVERTERS],
+    /// An escalation opened every pack; nothing joins until `Resume`.
+    pub halted: bool,
+    /// The remote setpoint in force: charge, discharge, until.
+    pub setpoint: Option<(MilliAmps, MilliAmps, Instant)>,
+    /// Inputs it could not use.
+    pub counters: CombinerCounters,
+}
+
+/// n packs -> one virtual battery -> m inverters. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Combiner {
+    config: CombinerConfig,
+    status: CombinerStatus,
+    now: Instant,
+    actions: Deque<CombinerAction, ACTION_QUEUE_CAPACITY>,
+    /// The joined set the shares were last reset for (bit per pack).
+    shares_for: u16,
+    /// When the combiner started: the first packs join once every pack has been heard, or a
+    /// report's lifetime after this, whichever comes first.
+    started: Instant,
+}
+
+impl Combiner {
+    /// A combiner with no pack heard yet; every limit is zero until packs join.
+    pub fn new(config: CombinerConfig, now: Instant) -> Result<Combiner, CombinerConfigError> {
+        config.validate()?;
+        let mut combiner = Combiner {
+            config,
+            status: CombinerStatus {
+                combined: BatteryView::default(),
+                charge_reason: CombinedReason::NoPack,
+                discharge_reason: CombinedReason::NoPack,
+                packs: [PackStatus::default(); MAX_PACKS],
+                inverters: [InverterStatus::default(); MAX_INVERTERS],
+                halted: false,
+                setpoint: None,
+                counters: CombinerCounters::default(),
+            },
+            now,
+            actions: Deque::new(),
+            shares_for: 0,
+            started: now,
+        };
+        combiner.update();
+        Ok(combiner)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &CombinerConfig {
+        &self.config
+    }
+
+    /// Telemetry snapshot.
+    pub fn status(&self) -> &CombinerStatus {
+        &self.status
+    }
+
+    /// What to tell `inverter` now (a default view for a number beyond the configuration).
+    pub fn view(&self, inverter: u8) -> BatteryView {
+        self.status.inverters.get(usize::from(inverter)).map(|i| i.view).unwrap_or_default()
+    }
+
+    /// Takes one input; drain [`poll_action`](Self::poll_action) afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: CombinerInput) {
+        self.advance(now);
+        let now = self.now;
+        match input {
+            CombinerInput::Pack { pack, sampled_at, view, connected } => {
+                let Some(p) = self.pack_mut(pack) else { return };
+                let at = if sampled_at > now { now } else { sampled_at };
+                if p.report.is_some_and(|(last, _)| last > at) {
+                    self.status.counters.out_of_order += 1;
+                    return;
+                }
+                p.report = Some((at, view));
+                p.connected = connected;
+                if p.phase == PackPhase::Unheard {
+                    p.phase = PackPhase::Waiting;
+                }
+            }
+            CombinerInput::InverterAlive { inverter, at } => {
+                let Some(i) = self.inverter_mut(inverter) else { return };
+                let at = if at > now { now } else { at };
+                if i.last_alive.is_none_or(|last| at >= last) {
+                    i.last_alive = Some(at);
+                }
+            }
+            CombinerInput::InverterCurrent { inverter, sampled_at, ma } => {
+                let Some(i) = self.inverter_mut(inverter) else { return };
+                let at = if sampled_at > now { now } else { sampled_at };
+                if i.current.is_some_and(|(last, _)| last > at) {
+                    self.status.counters.out_of_order += 1;
+                    return;
+                }
+                i.current = Some((at, ma));
+            }
+            CombinerInput::Setpoint { charge_ma, discharge_ma, until } => {
+                let clamp = |ma: MilliAmps| MilliAmps(ma.0.max(0));
+                self.status.setpoint =
+                    (until > now).then_some((clamp(charge_ma), clamp(discharge_ma), until));
+            }
+            CombinerInput::ClearSetpoint => self.status.setpoint = None,
+            CombinerInput::Resume => {
+                self.status.halted = false;
+                let n = self.config.inverters.len();
+                for i in self.status.inverters.iter_mut().take(n) {
+                    i.over_since = None;
+                    i.within_since = None;
+                    if i.stage.is_some_and(|s| s != Stage::Obeying) {
+                        i.stage = Some(Stage::Obeying);
+                    }
+                }
+            }
+        }
+        self.update();
+    }
+
+    /// Re-evaluates deadlines (stale packs, join timeouts, setpoint expiry, escalation, keep-
+    /// alives). Safe to call early or twice.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        self.update();
+    }
+
+    /// The next action to carry out, until `None`.
+    pub fn poll_action(&mut self) -> Option<CombinerAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next instant at which something changes without an input.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| {
+            if t > self.now {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        let stale = CombinerConfig::ms(self.config.stale_after_ms);
+        for p in self.status.packs.iter().take(self.config.packs.len()) {
+            if let Some((at, _)) = p.report {
+                consider(at.saturating_add(stale).saturating_add(Duration::from_micros(1)));
+            }
+            if let PackPhase::Joining { since } = p.phase {
+                consider(since.saturating_add(CombinerConfig::ms(self.config.join_timeout_ms)));
+            }
+            if let Some(until) = p.holdoff_until {
+                consider(until);
+            }
+        }
+        if let Some((_, _, until)) = self.status.setpoint {
+            consider(until);
+        }
+        consider(self.started.saturating_add(CombinerConfig::ms(self.config.stale_after_ms)));
+        let o = &self.config.obedience;
+        for (slot, i) in self.config.inverters.iter().zip(&self.status.inverters) {
+            if let Some(since) = i.over_since {
+                for ms in [o.warn_after_ms, o.zero_after_ms, o.open_after_ms] {
+                    consider(since.saturating_add(CombinerConfig::ms(ms)));
+                }
+            }
+            if let Some(since) = i.within_since {
+                consider(since.saturating_add(CombinerConfig::ms(o.warn_after_ms)));
+                consider(since.saturating_add(CombinerConfig::ms(o.open_after_ms)));
+            }
+            if let (Some(at), false) = (i.last_alive, slot.keepalive_timeout_ms == 0) {
+                let timeout = CombinerConfig::ms(slot.keepalive_timeout_ms);
+                consider(at.saturating_add(timeout).saturating_add(Duration::from_micros(1)));
+            }
+            if let Some((at, _)) = i.current {
+                consider(at.saturating_add(stale).saturating_add(Duration::from_micros(1)));
+            }
+        }
+        next
+    }
+
+    fn advance(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    fn pack_mut(&mut self, pack: u8) -> Option<&mut PackStatus> {
+        if usize::from(pack) >= self.config.packs.len() {
+            self.status.counters.out_of_range += 1;
+            return None;
+        }
+        self.status.packs.get_mut(usize::from(pack))
+    }
+
+    fn inverter_mut(&mut self, inverter: u8) -> Option<&mut InverterStatus> {
+        if usize::from(inverter) >= self.config.inverters.len() {
+            self.status.counters.out_of_range += 1;
+            return None;
+        }
+        self.status.inverters.get_mut(usize::from(inverter))
+    }
+
+    fn push(&mut self, action: CombinerAction) {
+        if self.actions.push_back(action).is_err() {
+            self.status.counters.dropped_actions += 1;
+        }
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        self.now.saturating_since(at) <= CombinerConfig::ms(self.config.stale_after_ms)
+    }
+
+    /// Everything that follows from the state at `now`, in order: packs leave and join, the
+    /// combined view and the per-inverter views are recomputed, the inverters are checked.
+    fn update(&mut self) {
+        self.expire_setpoint();
+        self.settle_packs();
+        self.join_packs();
+        self.measure_shares();
+        self.combine();
+        self.check_keepalives();
+        // Obedience may zero an inverter or open everything; the views then follow at once.
+        if self.check_obedience() {
+            self.combine();
+        }
+    }
+
+    fn expire_setpoint(&mut self) {
+        if self.status.setpoint.is_some_and(|(_, _, until)| until <= self.now) {
+            self.status.setpoint = None;
+            self.push(CombinerAction::SetpointExpired);
+        }
+    }
+
+    /// Joining packs that report connected join; joined packs that went stale or report
+    /// disconnected leave; packs that did not connect in time are given up on.
+    fn settle_packs(&mut self) {
+        let rejoin = CombinerConfig::ms(self.config.rejoin_after_ms);
+        let join_timeout = CombinerConfig::ms(self.config.join_timeout_ms);
+        for i in 0..self.config.packs.len() {
+            let p = self.status.packs[i];
+            let pack = i as u8;
+            let fresh = p.report.is_some_and(|(at, _)| self.fresh(at));
+            let reason = match p.phase {
+                PackPhase::Joined if !fresh => Some((DropReason::Stale, true)),
+                PackPhase::Joined if !p.connected => Some((DropReason::Disconnected, false)),
+                PackPhase::Joining { .. } if !fresh => Some((DropReason::Stale, true)),
+                PackPhase::Joining { since }
+                    if self.now.saturating_since(since) >= join_timeout =>
+                {
+                    Some((DropReason::JoinTimeout, true))
+                }
+                _ => None,
+            };
+            if matches!(p.phase, PackPhase::Joining { .. }) && reason.is_none() && p.connected {
+                self.status.packs[i].phase = PackPhase::Joined;
+                self.push(CombinerAction::PackJoined { pack });
+            }
+            if let Some((reason, disconnect)) = reason {
+                if disconnect {
+                    self.push(CombinerAction::Disconnect { pack, reason });
+                }
+                if p.phase == PackPhase::Joined {
+                    self.push(CombinerAction::PackDropped { pack, reason });
+                }
+                let s = &mut self.status.packs[i];
+                s.phase = PackPhase::Waiting;
+                s.holdoff_until = Some(self.now.saturating_add(rejoin));
+            }
+            let s = &mut self.status.packs[i];
+            if s.holdoff_until.is_some_and(|t| t <= self.now) {
+                s.holdoff_until = None;
+            }
+        }
+    }
+
+    /// Packs that may join: heard recently, no alarm, not held off, and the combiner not halted.
+    fn candidate(&self, i: usize) -> Option<MilliVolts> {
+        let p = &self.status.packs[i];
+        let (at, view) = p.report?;
+        let free = matches!(p.phase, PackPhase::Waiting | PackPhase::Refused);
+        (free
+            && !self.status.halted
+            && p.holdoff_until.is_none()
+            && self.fresh(at)
+            && view.alarms.is_empty())
+        .then_some(view.voltage_mv)
+    }
+
+    fn join_packs(&mut self) {
+        let n = self.config.packs.len();
+        let window = i64::from(self.config.join_window_mv.0);
+        // The bank's voltage: the capacity-weighted voltage of the packs on the bus or joining.
+        let (mut sum, mut weight) = (0i64, 0i64);
+        for i in 0..n {
+            let p = &self.status.packs[i];
+            if matches!(p.phase, PackPhase::Joined | PackPhase::Joining { .. }) {
+                if let Some((_, v)) = p.report {
+                    let w = i64::from(self.config.packs[i].capacity_mah);
+                    sum += i64::from(v.voltage_mv.0) * w;
+                    weight += w;
+                }
+            }
+        }
+        let mut reference = (weight > 0).then(|| sum / weight);
+        if reference.is_none() {
+            // Nothing on the bus: wait until every pack has been heard (or for as long as a
+            // report lives), then start with the candidate that has the most others within the
+            // window, so a single pack at a wrong voltage cannot lock the others out.
+            let all_heard = self.status.packs.iter().take(n).all(|p| p.report.is_some());
+            let waited = self.now.saturating_since(self.started)
+                >= CombinerConfig::ms(self.config.stale_after_ms);
+            if !all_heard && !waited {
+                return;
+            }
+            let mut best: Option<(usize, i64)> = None;
+            for i in 0..n {
+                let Some(v) = self.candidate(i) else { continue };
+                let near = (0..n)
+                    .filter_map(|j| self.candidate(j))
+                    .filter(|w| (i64::from(w.0) - i64::from(v.0)).abs() <= window)
+                    .count();
+                if best.is_none_or(|(_, b)| near as i64 > b) {
+                    best = Some((i, near as i64));
+                }
+            }
+            reference = best.and_then(|(i, _)| self.candidate(i)).map(|v| i64::from(v.0));
+        }
+        let Some(reference) = reference else { return };
+        for i in 0..n {
+            let Some(v) = self.candidate(i) else { continue };
+            let pack = i as u8;
+            let difference = i64::from(v.0) - reference;
+            let connected = self.status.packs[i].connected;
+            if difference.abs() <= window {
+                let s = &mut self.status.packs[i];
+                if connected {
+                    s.phase = PackPhase::Joined;
+                    self.push(CombinerAction::PackJoined { pack });
+                } else {
+                    s.phase = PackPhase::Joining { since: self.now };
+                    self.push(CombinerAction::Connect { pack });
+                }
+            } else {
+                let difference_mv =
+                    MilliVolts(difference.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+                if connected {
+                    // On the bus at the wrong voltage (someone closed it by hand): take it off.
+                    self.push(CombinerAction::Disconnect {
+                        pack,
+                        reason: DropReason::WrongVoltage,
+                    });
+                }
+                if self.status.packs[i].phase != PackPhase::Refused {
+                    self.status.packs[i].phase = PackPhase::Refused;
+                    self.push(CombinerAction::PackRefused { pack, difference_mv });
+                }
+            }
+        }
+    }
+
+    fn joined_mask(&self) -> u16 {
+        let mut mask = 0u16;
+        for (i, p) in self.status.packs.iter().take(self.config.packs.len()).enumerate() {
+            if p.phase == PackPhase::Joined {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
+    /// Shares restart from the capacities whenever the joined set changes, and are measured
+    /// from the packs' currents while the bank's current is large enough to tell.
+    fn measure_shares(&mut self) {
+        let n = self.config.packs.len();
+        let mask = self.joined_mask();
+        let mut values = [0i64; MAX_PACKS];
+        let mut shares = [Permille(0); MAX_PACKS];
+        if mask != self.shares_for {
+            self.shares_for = mask;
+            for (i, v) in values.iter_mut().enumerate().take(n) {
+                if mask & (1 << i) != 0 {
+                    *v = i64::from(self.config.packs[i].capacity_mah);
+                }
+            }
+            share::shares_of(&values[..n], &mut shares[..n]);
+            for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
+                p.charge_share = s;
+                p.discharge_share = s;
+            }
+        }
+        let mut total = 0i64;
+        for (i, v) in values.iter_mut().enumerate().take(n) {
+            *v = 0;
+            if mask & (1 << i) != 0 {
+                if let Some((_, view)) = self.status.packs[i].report {
+                    *v = i64::from(view.current_ma.0);
+                    total += *v;
+                }
+            }
+        }
+        if total.abs() < i64::from(self.config.share_min_current_ma.0) {
+            return;
+        }
+        let charging = total > 0;
+        if !charging {
+            for v in values.iter_mut() {
+                *v = -*v;
+            }
+        }
+        share::shares_of(&values[..n], &mut shares[..n]);
+        for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
+            if charging {
+                p.charge_share = s;
+            } else {
+                p.discharge_share = s;
+            }
+        }
+    }
+
+    fn combine(&mut self) {
+        let n = self.config.packs.len();
+        let mut parts_c = heapless::Vec::<Part, MAX_PACKS>::new();
+        let mut parts_d = heapless::Vec::<Part, MAX_PACKS>::new();
+        let mut index = heapless::Vec::<u8, MAX_PACKS>::new();
+        let mut out =
+            BatteryView { charge_enable: true, discharge_enable: true, ..BatteryView::default() };
+        let (mut weight, mut soc, mut soh, mut volts, mut temp) = (0i64, 0i64, 0i64, 0i64, 0i64);
+        let mut cvl: Option<i32> = None;
+        let mut dvl: Option<i32> = None;
+        let mut cells: Option<(MilliVolts, MilliVolts)> = None;
+        let mut temps: Option<(DeciCelsius, DeciCelsius)> = None;
+        let (mut alarms, mut warnings) = (AlarmSet::EMPTY, AlarmSet::EMPTY);
+        let mut disabled_c: Option<u8> = None;
+        let mut disabled_d: Option<u8> = None;
+        let mut current = 0i64;
+        for i in 0..n {
+            let p = &self.status.packs[i];
+            let (PackPhase::Joined, Some((_, v))) = (p.phase, p.report) else { continue };
+            let w = i64::from(self.config.packs[i].capacity_mah);
+            weight += w;
+            soc += i64::from(v.soc.0) * w;
+            soh += i64::from(v.soh.0) * w;
+            volts += i64::from(v.voltage_mv.0) * w;
+            temp += i64::from(v.temperature_dc.0) * w;
+            current += i64::from(v.current_ma.0);
+            cvl = Some(cvl.map_or(v.charge_voltage_mv.0, |c| c.min(v.charge_voltage_mv.0)));
+            dvl = Some(dvl.map_or(v.discharge_voltage_mv.0, |d| d.max(v.discharge_voltage_mv.0)));
+            if let Some((lo, hi)) = v.cell_mv {
+                cells = Some(cells.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            if let Some((lo, hi)) = v.cell_dc {
+                temps = Some(temps.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            alarms = alarms.union(v.alarms);
+            warnings = warnings.union(v.warnings);
+            if !v.charge_enable && disabled_c.is_none() {
+                disabled_c = Some(i as u8);
+            }
+            if !v.discharge_enable && disabled_d.is_none() {
+                disabled_d = Some(i as u8);
+            }
+            out.force_charge |= v.force_charge;
+            out.full_charge |= v.full_charge;
+            out.capacity_mah = out.capacity_mah.saturating_add(v.capacity_mah);
+            out.modules = out.modules.saturating_add(v.modules.max(1));
+            let _ = parts_c.push(Part { limit_ma: v.charge_limit_ma.0, share: p.charge_share });
+            let _ =
+                parts_d.push(Part { limit_ma: v.discharge_limit_ma.0, share: p.discharge_share });
+            let _ = index.push(i as u8);
+        }
+        let pick = |parts: &[Part], disabled: Option<u8>| -> (i32, CombinedReason) {
+            if parts.is_empty() {
+                return (0, CombinedReason::NoPack);
+            }
+            if let Some(pack) = disabled {
+                return (0, CombinedReason::PackDisabled { pack });
+            }
+            let (limit, binding) = bank_limit(parts);
+            match binding {
+                Some(k) => {
+                    let pack = index.get(k).copied().unwrap_or(0);
+                    let share = parts.get(k).map_or(Permille(0), |p| p.share);
+                    (limit, CombinedReason::Pack { pack, share })
+                }
+                None => (limit, CombinedReason::SumOfPacks),
+            }
+        };
+        let (mut ccl, mut charge_reason) = pick(&parts_c, disabled_c);
+        let (mut dcl, mut discharge_reason) = pick(&parts_d, disabled_d);
+        // Headroom for shares that move with the current, unless a single pack carries it all.
+        if parts_c.len() > 1 {
+            ccl = self.config.share_margin.of(ccl);
+        }
+        if parts_d.len() > 1 {
+            dcl = self.config.share_margin.of(dcl);
+        }
+        if let Some((c, d, _)) = self.status.setpoint {
+            if c.0 < ccl {
+                (ccl, charge_reason) = (c.0, CombinedReason::Setpoint);
+            }
+            if d.0 < dcl {
+                (dcl, discharge_reason) = (d.0, CombinedReason::Setpoint);
+            }
+        }
+        if self.status.halted {
+            (ccl, charge_reason) = (0, CombinedReason::Halted);
+            (dcl, discharge_reason) = (0, CombinedReason::Halted);
+        }
+        if weight > 0 {
+            let avg = |sum: i64| sum / weight;
+            out.soc = Permille(avg(soc).clamp(0, 1000) as u16);
+            out.soh = Permille(avg(soh).clamp(0, 1000) as u16);
+            out.voltage_mv = MilliVolts(avg(volts) as i32);
+            out.temperature_dc = DeciCelsius(avg(temp) as i32);
+        }
+        out.current_ma = MilliAmps(current.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+        out.charge_voltage_mv = MilliVolts(cvl.unwrap_or(self.status.combined.charge_voltage_mv.0));
+        out.discharge_voltage_mv =
+            MilliVolts(dvl.unwrap_or(self.status.combined.discharge_voltage_mv.0));
+        out.cell_mv = cells;
+        out.cell_dc = temps;
+        out.alarms = alarms;
+        out.warnings = warnings;
+        out.charge_enable = disabled_c.is_none() && !parts_c.is_empty() && !self.status.halted;
+        out.discharge_enable = disabled_d.is_none() && !parts_d.is_empty() && !self.status.halted;
+        out.charge_limit_ma = MilliAmps(ccl.max(0));
+        out.discharge_limit_ma = MilliAmps(dcl.max(0));
+        self.status.combined = out;
+        self.status.charge_reason = charge_reason;
+        self.status.discharge_reason = discharge_reason;
+        for k in 0..self.config.inverters.len() {
+            self.inverter_view(k);
+        }
+    }
+
+    fn inverter_view(&mut self, k: usize) {
+        let slot = self.config.inverters[k];
+        let combined = self.status.combined;
+        let mut view = combined;
+        let share = |ma: MilliAmps| slot.share.of(ma.0);
+        let (mut c, mut cr) = (share(combined.charge_limit_ma), self.status.charge_reason);
+        let (mut d, mut dr) = (share(combined.discharge_limit_ma), self.status.discharge_reason);
+        if slot.charge_cap_ma.0 < c {
+            (c, cr) = (slot.charge_cap_ma.0, CombinedReason::InverterCap);
+        }
+        if slot.discharge_cap_ma.0 < d {
+            (d, dr) = (slot.discharge_cap_ma.0, CombinedReason::InverterCap);
+        }
+        let inv = &mut self.status.inverters[k];
+        if inv.stage.is_some_and(|s| s >= Stage::ZeroRequested) && !self.status.halted {
+            (c, cr) = (0, CombinedReason::Escalation);
+            (d, dr) = (0, CombinedReason::Escalation);
+        }
+        view.charge_limit_ma = MilliAmps(c);
+        view.discharge_limit_ma = MilliAmps(d);
+        let offset = slot.voltage_offset_mv.0;
+        if view.charge_voltage_mv.0 > 0 {
+            view.charge_voltage_mv = MilliVolts(view.charge_voltage_mv.0.saturating_add(offset));
+        }
+        if view.discharge_voltage_mv.0 > 0 {
+            view.discharge_voltage_mv =
+                MilliVolts(view.discharge_voltage_mv.0.saturating_add(offset));
+        }
+        let changed = inv.view.charge_limit_ma != view.charge_limit_ma
+            || inv.view.discharge_limit_ma != view.discharge_limit_ma
+            || inv.charge_reason != Some(cr)
+            || inv.discharge_reason != Some(dr);
+        inv.view = view;
+        inv.charge_reason = Some(cr);
+        inv.discharge_reason = Some(dr);
+        if changed {
+            self.push(CombinerAction::Limits {
+                inverter: k as u8,
+                charge_ma: MilliAmps(c),
+                charge_reason: cr,
+                discharge_ma: MilliAmps(d),
+                discharge_reason: dr,
+            });
+        }
+    }
+
+    fn check_keepalives(&mut self) {
+        for k in 0..self.config.inverters.len() {
+            let timeout = self.config.inverters[k].keepalive_timeout_ms;
+            let inv = self.status.inverters[k];
+            let Some(at) = inv.last_alive else { continue };
+            if timeout == 0 {
+                continue;
+            }
+            let missing = self.now.saturating_since(at) > CombinerConfig::ms(timeout);
+            if missing != inv.missing {
+                self.status.inverters[k].missing = missing;
+                let inverter = k as u8;
+                self.push(if missing {
+                    CombinerAction::InverterMissing { inverter }
+                } else {
+                    CombinerAction::InverterBack { inverter }
+                });
+            }
+        }
+    }
+
+    /// Compares each inverter's current with what it was sent; escalates the ones that stay
+    /// over. Returns whether the views must be recomputed.
+    fn check_obedience(&mut self) -> bool {
+        let o = self.config.obedience;
+        let mut recompute = false;
+        let mut open = false;
+        for k in 0..self.config.inverters.len() {
+            let inv = self.status.inverters[k];
+            let Some((at, ma)) = inv.current.filter(|(at, _)| self.fresh(*at)) else { continue };
+            let allowed = |limit: MilliAmps| {
+                i64::from(limit.0)
+                    + i64::from(o.tolerance_ma.0)
+                    + i64::from(o.tolerance.of(limit.0))
+            };
+            let over = i64::from(ma.0) > allowed(inv.view.charge_limit_ma)
+                || -i64::from(ma.0) > allowed(inv.view.discharge_limit_ma);
+            let s = &mut self.status.inverters[k];
+            if s.stage.is_none() {
+                s.stage = Some(Stage::Obeying);
+            }
+            if over {
+                s.within_since = None;
+                let since = *s.over_since.get_or_insert(at);
+                let elapsed = self.now.saturating_since(since);
+                let stage = if elapsed >= CombinerConfig::ms(o.open_after_ms) {
+                    Stage::Opened
+                } else if elapsed >= CombinerConfig::ms(o.zero_after_ms) {
+                    Stage::ZeroRequested
+                } else if elapsed >= CombinerConfig::ms(o.warn_after_ms) {
+                    Stage::Warned
+                } else {
+                    Stage::Obeying
+                };
+                if Some(stage) > s.stage {
+                    s.stage = Some(stage);
+                    recompute |= stage >= Stage::ZeroRequested;
+                    open |= stage == Stage::Opened && !self.status.halted;
+                    self.push(CombinerAction::Obedience { inverter: k as u8, stage });
+                }
+            } else if s.over_since.is_some() {
+                // Back within the limits. After a warning's time the limits are restored, but
+                // the violation is remembered: an inverter that obeys zero and then ignores the
+                // restored limit goes on from where it was and ends opened. Only as long within
+                // the limits as it takes to open forgives it.
+                let since = *s.within_since.get_or_insert(at);
+                let within = self.now.saturating_since(since);
+                if within >= CombinerConfig::ms(o.open_after_ms) {
+                    s.over_since = None;
+                    s.within_since = None;
+                }
+                let restore = within >= CombinerConfig::ms(o.warn_after_ms)
+                    && s.stage.is_some_and(|st| st == Stage::Warned || st == Stage::ZeroRequested);
+                if restore {
+                    s.stage = Some(Stage::Obeying);
+                    recompute = true;
+                    self.push(CombinerAction::Obedience {
+                        inverter: k as u8,
+                        stage: Stage::Obeying,
+                    });
+                }
+            }
+        }
+        if open {
+            self.status.halted = true;
+            for i in 0..self.config.packs.len() {
+                let phase = self.status.packs[i].phase;
+                if matches!(phase, PackPhase::Joined | PackPhase::Joining { .. }) {
+                    let pack = i as u8;
+                    self.push(CombinerAction::Disconnect { pack, reason: DropReason::Escalation });
+                    if phase == PackPhase::Joined {
+                        self.push(CombinerAction::PackDropped {
+                            pack,
+                            reason: DropReason::Escalation,
+                        });
+                    }
+                    self.status.packs[i].phase = PackPhase::Waiting;
+                }
+            }
+            recompute = true;
+        }
+        recompute
+    }
+}

@@ -1,0 +1,231 @@
+//! What the combiner is told about the packs and inverters it joins.
+
+use heapless::Vec;
+
+use crate::time::Duration;
+use crate::units::{MilliAmps, MilliVolts, Permille};
+
+/// Most packs one combiner joins.
+pub const MAX_PACKS: usize = 8;
+/// Most inverters one combiner feeds.
+pub const MAX_INVERTERS: usize = 4;
+
+/// One pack as the combiner sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct PackSlot {
+    /// Nominal capacity: the weight of this pack in the combined SoC, SoH, voltage and
+    /// temperature, and its share of the current until shares have been measured.
+    pub capacity_mah: u32,
+}
+
+/// One inverter output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct InverterSlot {
+    /// The part of the combined current limits this inverter is given. The shares of all
+    /// inverters add up to at most 1000, so together they never exceed the combined limits.
+    pub share: Permille,
+    /// Added to the charge and discharge voltage limits sent to this inverter, for example to
+    /// make up for the voltage drop of its cables (at most ±2 V).
+    pub voltage_offset_mv: MilliVolts,
+    /// Largest charge current ever sent to this inverter.
+    pub charge_cap_ma: MilliAmps,
+    /// Largest discharge current ever sent to this inverter.
+    pub discharge_cap_ma: MilliAmps,
+    /// The inverter counts as missing when its keep-alive is older than this; `0` when it sends
+    /// none.
+    pub keepalive_timeout_ms: u32,
+}
+
+/// How the combiner checks that the inverters keep to the limits they were sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct ObedienceConfig {
+    /// Current beyond the limit that still counts as obeying (sensor error, regulation).
+    pub tolerance_ma: MilliAmps,
+    /// Plus this part of the limit.
+    pub tolerance: Permille,
+    /// An inverter over its limit this long is warned about.
+    pub warn_after_ms: u32,
+    /// An inverter over its limit this long is sent zero current in both directions.
+    pub zero_after_ms: u32,
+    /// An inverter over its limit this long makes the combiner open every pack gracefully (ask
+    /// for zero current, then open), and stay open until [`Resume`](super::CombinerInput::Resume).
+    pub open_after_ms: u32,
+}
+
+/// Everything the combiner needs to know, validated once by [`Combiner::new`](super::Combiner::new).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(deny_unknown_fields)
+)]
+pub struct CombinerConfig {
+    /// The packs, in the order of their `pack` numbers.
+    pub packs: Vec<PackSlot, MAX_PACKS>,
+    /// The inverters, in the order of their `inverter` numbers.
+    pub inverters: Vec<InverterSlot, MAX_INVERTERS>,
+    /// A joined pack whose report is older than this is dropped and disconnected (N-1 operation).
+    pub stale_after_ms: u32,
+    /// A pack joins only when its voltage is within this of the joined packs' voltage (or, when
+    /// none is joined yet, of the other candidates').
+    pub join_window_mv: MilliVolts,
+    /// A pack asked to connect that does not report connected within this is given up on.
+    pub join_timeout_ms: u32,
+    /// After a pack was dropped or gave up joining, it is not asked to connect again for this
+    /// long.
+    pub rejoin_after_ms: u32,
+    /// Part of what the measured shares allow that is actually sent: shares move when the
+    /// current changes, so some headroom keeps the first pack to reach its limit inside it.
+    pub share_margin: Permille,
+    /// Shares are measured only while the total current is at least this large.
+    pub share_min_current_ma: MilliAmps,
+    /// How the inverters' obedience is checked.
+    pub obedience: ObedienceConfig,
+}
+
+impl CombinerConfig {
+    /// Sensible defaults for `packs` equal packs of `capacity_mah` feeding one inverter with
+    /// the whole of the combined limits, capped at `cap_ma` both ways.
+    pub fn equal_packs(packs: usize, capacity_mah: u32, cap_ma: MilliAmps) -> CombinerConfig {
+        let mut config = CombinerConfig {
+            packs: Vec::new(),
+            inverters: Vec::new(),
+            stale_after_ms: 5_000,
+            join_window_mv: MilliVolts(1_000),
+            join_timeout_ms: 10_000,
+            rejoin_after_ms: 30_000,
+            share_margin: Permille(900),
+            share_min_current_ma: MilliAmps(2_000),
+            obedience: ObedienceConfig {
+                tolerance_ma: MilliAmps(2_000),
+                tolerance: Permille(50),
+                warn_after_ms: 5_000,
+                zero_after_ms: 15_000,
+                open_after_ms: 30_000,
+            },
+        };
+        for _ in 0..packs.min(MAX_PACKS) {
+            // Bounded by the min above.
+            let _ = config.packs.push(PackSlot { capacity_mah });
+        }
+        let _ = config.inverters.push(InverterSlot {
+            share: Permille::FULL,
+            voltage_offset_mv: MilliVolts(0),
+            charge_cap_ma: cap_ma,
+            discharge_cap_ma: cap_ma,
+            keepalive_timeout_ms: 0,
+        });
+        config
+    }
+
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), CombinerConfigError> {
+        use CombinerConfigError as E;
+        if self.packs.is_empty() {
+            return Err(E::NoPacks);
+        }
+        if self.inverters.is_empty() {
+            return Err(E::NoInverters);
+        }
+        if let Some(i) = self.packs.iter().position(|p| p.capacity_mah == 0) {
+            return Err(E::ZeroCapacity { pack: i as u8 });
+        }
+        let shares: u32 = self.inverters.iter().map(|i| u32::from(i.share.0)).sum();
+        if shares > 1000 || self.inverters.iter().any(|i| i.share.0 == 0) {
+            return Err(E::Shares);
+        }
+        for (i, inv) in self.inverters.iter().enumerate() {
+            if inv.voltage_offset_mv.0.abs() > 2_000 {
+                return Err(E::VoltageOffset { inverter: i as u8 });
+            }
+            if inv.charge_cap_ma.0 < 0 || inv.discharge_cap_ma.0 < 0 {
+                return Err(E::NegativeCap { inverter: i as u8 });
+            }
+        }
+        let times = [
+            ("stale_after_ms", self.stale_after_ms),
+            ("join_timeout_ms", self.join_timeout_ms),
+            ("rejoin_after_ms", self.rejoin_after_ms),
+            ("obedience.warn_after_ms", self.obedience.warn_after_ms),
+            ("obedience.zero_after_ms", self.obedience.zero_after_ms),
+            ("obedience.open_after_ms", self.obedience.open_after_ms),
+        ];
+        for (field, ms) in times {
+            if ms == 0 || ms > crate::MAX_CONFIG_MS {
+                return Err(E::Time { field });
+            }
+        }
+        let o = &self.obedience;
+        if !(o.warn_after_ms <= o.zero_after_ms && o.zero_after_ms <= o.open_after_ms) {
+            return Err(E::EscalationOrder);
+        }
+        if self.join_window_mv.0 <= 0 || self.share_min_current_ma.0 <= 0 {
+            return Err(E::Window);
+        }
+        if self.share_margin.0 == 0 || self.share_margin.0 > 1000 {
+            return Err(E::ShareMargin);
+        }
+        if o.tolerance_ma.0 < 0 || o.tolerance.0 > 1000 {
+            return Err(E::Tolerance);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ms(ms: u32) -> Duration {
+        Duration::from_millis(u64::from(ms))
+    }
+}
+
+/// What is wrong with a [`CombinerConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CombinerConfigError {
+    /// No pack.
+    NoPacks,
+    /// No inverter.
+    NoInverters,
+    /// A pack with no capacity cannot be weighted.
+    ZeroCapacity {
+        /// The pack.
+        pack: u8,
+    },
+    /// Every inverter needs a share, and together at most 1000.
+    Shares,
+    /// A voltage offset beyond ±2 V.
+    VoltageOffset {
+        /// The inverter.
+        inverter: u8,
+    },
+    /// A current cap below zero.
+    NegativeCap {
+        /// The inverter.
+        inverter: u8,
+    },
+    /// A time of zero or above the maximum configurable time.
+    Time {
+        /// The field.
+        field: &'static str,
+    },
+    /// The escalation times must not fall: warn, then zero, then open.
+    EscalationOrder,
+    /// The join window and the share current must be positive.
+    Window,
+    /// The share margin must be 1..=1000.
+    ShareMargin,
+    /// A negative tolerance, or a relative one above 1000.
+    Tolerance,
+}

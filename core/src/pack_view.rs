@@ -1,0 +1,104 @@
+//! One of our own pack controllers as a battery an inverter (or the combiner) could be fed
+//! from: [`Bms::battery_view`].
+
+use crate::bms::Bms;
+use crate::contactor::SequenceState;
+use crate::protection::{RuleId, Tier};
+use crate::units::{DeciCelsius, MilliVolts, Permille};
+use crate::view::{Alarm, AlarmSet, BatteryView};
+
+/// The 0x35A-style alarm a protection rule reports as.
+const fn alarm_of(rule: RuleId) -> Alarm {
+    match rule {
+        RuleId::CellOverVoltage | RuleId::PackOverVoltage => Alarm::HighVoltage,
+        RuleId::CellUnderVoltage | RuleId::PackUnderVoltage => Alarm::LowVoltage,
+        RuleId::ChargeOverCurrent => Alarm::HighChargeCurrent,
+        RuleId::DischargeOverCurrent => Alarm::HighDischargeCurrent,
+        RuleId::ChargeOverTemperature => Alarm::HighTemperatureCharge,
+        RuleId::ChargeUnderTemperature => Alarm::LowTemperatureCharge,
+        RuleId::DischargeOverTemperature => Alarm::HighTemperature,
+        RuleId::DischargeUnderTemperature => Alarm::LowTemperature,
+        RuleId::CellImbalance => Alarm::CellImbalance,
+        RuleId::ContactorWelded | RuleId::ContactorMismatch | RuleId::PrechargeFailed => {
+            Alarm::Contactor
+        }
+        RuleId::PackVoltageMismatch
+        | RuleId::CellVoltageStale
+        | RuleId::TemperatureStale
+        | RuleId::CurrentStale
+        | RuleId::PackVoltageStale
+        | RuleId::HardwareFault => Alarm::BmsInternal,
+    }
+}
+
+impl Bms {
+    /// Whether the pack is on the bus: both main contactors closed (also while a graceful
+    /// stop waits for the current to fall).
+    pub fn connected(&self) -> bool {
+        matches!(self.status().sequence, SequenceState::Closed | SequenceState::Stopping { .. })
+    }
+
+    /// What this pack would tell an inverter on its own, for the
+    /// [combiner](crate::combiner). `None` until the pack voltage, the current, every cell and
+    /// every temperature have been received: nothing is reported from data never seen.
+    ///
+    /// - Current limits: the ones in force ([`Status::limits`](crate::Status::limits)).
+    /// - Charge voltage limit: cells × (operating over-voltage limit − its hysteresis), the
+    ///   discharge voltage limit likewise above the operating under-voltage limit. (The charge
+    ///   controller of `charge.rs` will replace this fixed figure.)
+    /// - Alarms: every latched maximum-safety rule; warnings: every other active tier.
+    /// - SoC, SoH and capacity are the caller's until the core estimates them itself (`soc.rs`).
+    pub fn battery_view(
+        &self,
+        soc: Permille,
+        soh: Permille,
+        capacity_mah: u32,
+    ) -> Option<BatteryView> {
+        let status = self.status();
+        let config = self.config();
+        let summary = status.summary;
+        let (cell_min, cell_max) = (summary.cell_min?, summary.cell_max?);
+        if summary.cell_missing.is_some() || summary.temperature_missing.is_some() {
+            return None;
+        }
+        let (t_min, t_max) = (summary.temperature_min?, summary.temperature_max?);
+        let cells = i32::from(config.cell_count);
+        let p = &config.protection;
+        let per_cell = |limit: Option<MilliVolts>, offset: i32| {
+            limit.map_or(0, |mv| mv.0.saturating_add(offset)).saturating_mul(cells)
+        };
+        let cvl = per_cell(p.cell_over_voltage_mv.operating, -p.cell_over_voltage_mv.hysteresis.0);
+        let dvl = per_cell(p.cell_under_voltage_mv.operating, p.cell_under_voltage_mv.hysteresis.0);
+        let (mut alarms, mut warnings) = (AlarmSet::EMPTY, AlarmSet::EMPTY);
+        for rule in RuleId::ALL {
+            let r = &status.rules[rule.index()];
+            if r.latched || r.active == Some(Tier::Maximum) {
+                alarms.insert(alarm_of(rule));
+            } else if r.active.is_some() {
+                warnings.insert(alarm_of(rule));
+            }
+        }
+        let limits = status.limits;
+        Some(BatteryView {
+            charge_voltage_mv: MilliVolts(cvl),
+            discharge_voltage_mv: MilliVolts(dvl),
+            charge_limit_ma: limits.charge_ma,
+            discharge_limit_ma: limits.discharge_ma,
+            soc,
+            soh,
+            voltage_mv: status.pack_mv?,
+            current_ma: status.current_ma?,
+            temperature_dc: DeciCelsius((t_min.value + t_max.value) / 2),
+            cell_mv: Some((MilliVolts(cell_min.value), MilliVolts(cell_max.value))),
+            cell_dc: Some((DeciCelsius(t_min.value), DeciCelsius(t_max.value))),
+            capacity_mah,
+            alarms,
+            warnings,
+            charge_enable: limits.charge_ma.0 > 0,
+            discharge_enable: limits.discharge_ma.0 > 0,
+            force_charge: false,
+            full_charge: false,
+            modules: 1,
+        })
+    }
+}

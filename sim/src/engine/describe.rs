@@ -248,6 +248,18 @@ pub fn fault(f: &FaultSpec) -> String {
         FaultSpec::BoardSilent { module } => format!("board {module} stops answering"),
         FaultSpec::BoardFrozen { module } => format!("board {module} readings freeze"),
         FaultSpec::BoardRestored { module } => format!("board {module} works again"),
+        FaultSpec::CanPackSilent { can_pack } => {
+            format!("CAN pack {can_pack}'s BMS stops transmitting")
+        }
+        FaultSpec::CanPackRestored { can_pack } => {
+            format!("CAN pack {can_pack}'s BMS transmits again")
+        }
+        FaultSpec::InverterIgnoresLimits { inverter } => {
+            format!("inverter {inverter} ignores its limits from now on")
+        }
+        FaultSpec::InverterObeysLimits { inverter } => {
+            format!("inverter {inverter} keeps to its limits again")
+        }
     }
 }
 

@@ -18,7 +18,7 @@ pub mod watch;
 
 use cellwarden_core::{
     Action, BalanceState, Bms, CellMask, ContactorId, CurrentLimits, Duration, FaultChange, Input,
-    Instant, SequenceEvent, SequenceState, Tier,
+    Instant, SequenceState, Tier,
 };
 
 use cellwarden_core::proto::tesla::regs;
@@ -378,8 +378,13 @@ impl<'s> Engine<'s> {
             | FaultSpec::BoardDelay { .. }
             | FaultSpec::BoardSilent { .. }
             | FaultSpec::BoardFrozen { .. }
-            | FaultSpec::BoardRestored { .. } => {
-                // The loader refuses board faults without boards.
+            | FaultSpec::BoardRestored { .. }
+            | FaultSpec::CanPackSilent { .. }
+            | FaultSpec::CanPackRestored { .. }
+            | FaultSpec::InverterIgnoresLimits { .. }
+            | FaultSpec::InverterObeysLimits { .. } => {
+                // The loader refuses board faults without boards, and parallel-system faults
+                // outside a parallel system (which the system engine runs).
                 if let Some(boards) = &mut self.boards {
                     boards.inject(self.now, fault);
                 }
@@ -481,7 +486,6 @@ impl<'s> Engine<'s> {
         let at = self.elapsed();
         self.log(Source::Core, describe::action(&action));
         self.trace_now = true;
-        let mut happened = Happened::plain(at, EventName::LimitsChanged);
         match action {
             Action::Contactor { contactor, closed } => {
                 self.plant.set_contactor(contactor, closed);
@@ -494,42 +498,14 @@ impl<'s> Engine<'s> {
                 return;
             }
             Action::Limits(limits) => self.set_limits(&limits),
-            // Returned early above.
-            Action::Balance(_) => {}
-            Action::Fault(e) => {
-                happened.what.event = match e.change {
-                    FaultChange::Raised => EventName::FaultRaised,
-                    FaultChange::Released => EventName::FaultReleased,
-                    FaultChange::Cleared => EventName::FaultCleared,
-                    FaultChange::ClearRefused => EventName::FaultClearRefused,
-                };
-                happened.what.rule = Some(e.rule);
-                happened.what.tier = Some(e.tier);
-                if e.change == FaultChange::Raised {
-                    self.count_fault(e.rule, e.tier, at);
-                }
+            Action::Fault(e) if e.change == FaultChange::Raised => {
+                self.count_fault(e.rule, e.tier, at);
             }
-            Action::Sequence(e) => match e {
-                SequenceEvent::CloseBlocked { .. } => happened.what.event = EventName::CloseBlocked,
-                SequenceEvent::PrechargeStarted { .. } => {
-                    happened.what.event = EventName::PrechargeStarted;
-                }
-                SequenceEvent::PrechargeDone { .. } => {
-                    happened.what.event = EventName::PrechargeDone
-                }
-                SequenceEvent::PrechargeFailed { cause, .. } => {
-                    happened.what.event = EventName::PrechargeFailed;
-                    happened.what.cause = Some(cause.into());
-                }
-                SequenceEvent::Closed => happened.what.event = EventName::ContactorsClosed,
-                SequenceEvent::Stopping => happened.what.event = EventName::Stopping,
-                SequenceEvent::Opened { how } => {
-                    happened.what.event = EventName::ContactorsOpen;
-                    happened.what.how = Some(how.into());
-                }
-            },
+            _ => {}
         }
-        self.watch.event(happened);
+        if let Some(happened) = watch::happened(at, &action) {
+            self.watch.event(happened);
+        }
     }
 
     /// Balancing switches every bleeding cell off for each measure window and back on after it,

@@ -4,7 +4,7 @@
 //! steps are at most one measurement period apart), so a signal trigger is seen at the first step
 //! at which it holds, exactly as late as the core itself can see it.
 
-use cellwarden_core::{Duration, RuleId};
+use cellwarden_core::{Action, Duration, FaultChange, RuleId, SequenceEvent};
 
 use crate::report::text::fixed;
 use crate::report::{Outcome, clock};
@@ -45,11 +45,48 @@ impl Happened {
     }
 }
 
+/// The watchable event a core action amounts to: `None` for contactor coils and balancing,
+/// which are states rather than events.
+pub fn happened(at: Duration, action: &Action) -> Option<Happened> {
+    let mut happened = Happened::plain(at, EventName::LimitsChanged);
+    let w = &mut happened.what;
+    match *action {
+        Action::Contactor { .. } | Action::Balance(_) => return None,
+        Action::Limits(_) => {}
+        Action::Fault(e) => {
+            w.event = match e.change {
+                FaultChange::Raised => EventName::FaultRaised,
+                FaultChange::Released => EventName::FaultReleased,
+                FaultChange::Cleared => EventName::FaultCleared,
+                FaultChange::ClearRefused => EventName::FaultClearRefused,
+            };
+            w.rule = Some(e.rule);
+            w.tier = Some(e.tier);
+        }
+        Action::Sequence(e) => match e {
+            SequenceEvent::CloseBlocked { .. } => w.event = EventName::CloseBlocked,
+            SequenceEvent::PrechargeStarted { .. } => w.event = EventName::PrechargeStarted,
+            SequenceEvent::PrechargeDone { .. } => w.event = EventName::PrechargeDone,
+            SequenceEvent::PrechargeFailed { cause, .. } => {
+                w.event = EventName::PrechargeFailed;
+                w.cause = Some(cause.into());
+            }
+            SequenceEvent::Closed => w.event = EventName::ContactorsClosed,
+            SequenceEvent::Stopping => w.event = EventName::Stopping,
+            SequenceEvent::Opened { how } => {
+                w.event = EventName::ContactorsOpen;
+                w.how = Some(how.into());
+            }
+        },
+    }
+    Some(happened)
+}
+
 /// Every signal's value at one step, indexed by [`signal_index`].
 pub type Signals = [f64; SIGNAL_COUNT];
 
 /// Number of signals.
-pub const SIGNAL_COUNT: usize = 15;
+pub const SIGNAL_COUNT: usize = 18;
 
 /// Position of a signal in [`Signals`].
 pub fn signal_index(signal: Signal) -> usize {
@@ -69,6 +106,9 @@ pub fn signal_index(signal: Signal) -> usize {
         Signal::DischargeLimitA => 12,
         Signal::ContactorsClosed => 13,
         Signal::ClosedWithLatchedFault => 14,
+        Signal::PacksConnected => 15,
+        Signal::PackOverLimitA => 16,
+        Signal::InverterOverLimitA => 17,
     }
 }
 

@@ -246,6 +246,18 @@ impl Plant {
 
     /// The Thevenin equivalent (source, resistance) of the whole pack for the coming step; fills
     /// `string_thevenin`.
+    /// The pack's Thevenin equivalent over a step of `dt_s` (the RC pairs' voltage included):
+    /// EMF (V) and resistance (Ω) at the terminals. Packs in parallel share a current by it.
+    pub fn thevenin(&mut self, dt_s: f64) -> (f64, f64) {
+        let dt_s = if dt_s > 0.0 && dt_s.is_finite() { dt_s } else { 1e-3 };
+        self.dynamics.prepare(dt_s);
+        if self.sums_stale {
+            self.refresh_sums();
+        }
+        let (a, one_minus_a) = (self.dynamics.a, self.dynamics.one_minus_a);
+        self.pack_thevenin(a, one_minus_a)
+    }
+
     fn pack_thevenin(&mut self, a: f64, one_minus_a: f64) -> (f64, f64) {
         let mut g_sum = 0.0;
         let mut ge_sum = 0.0;

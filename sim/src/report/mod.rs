@@ -155,6 +155,62 @@ pub struct Summary {
     pub spread: Option<SpreadSummary>,
     /// The module-board bus, when cells are measured through emulated boards.
     pub bus: Option<BusSummary>,
+    /// Per pack and per inverter, in a parallel system.
+    pub system: Option<SystemSummary>,
+}
+
+/// How each pack and inverter of a parallel system did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SystemSummary {
+    /// One per pack, in combiner order.
+    pub packs: Vec<PackSummary>,
+    /// One per inverter.
+    pub inverters: Vec<InverterSummary>,
+}
+
+/// One pack of a parallel system.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PackSummary {
+    /// Its name.
+    pub name: String,
+    /// `own` or the CAN BMS protocol.
+    pub kind: String,
+    /// Mean SoC at the start and the end, %.
+    pub soc_start_pct: f64,
+    /// At the end.
+    pub soc_end_pct: f64,
+    /// Largest charge and discharge current through it, A.
+    pub charge_a_max: f64,
+    /// Largest discharge current (magnitude), A.
+    pub discharge_a_max: f64,
+    /// The most its current exceeded its own limit (in its direction), A; negative when it
+    /// never did.
+    pub over_limit_a_max: f64,
+    /// Time it spent on the bus.
+    pub connected: Duration,
+    /// The combiner's view of it at the end.
+    pub final_phase: String,
+}
+
+/// One inverter of a parallel system.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InverterSummary {
+    /// Its name.
+    pub name: String,
+    /// Its protocol.
+    pub protocol: String,
+    /// Frames it sent and frames the battery side sent it.
+    pub frames_from: u64,
+    /// Frames the battery side sent.
+    pub frames_to: u64,
+    /// Largest charge and discharge current, A.
+    pub charge_a_max: f64,
+    /// Largest discharge current (magnitude), A.
+    pub discharge_a_max: f64,
+    /// The most it exceeded the limits it was sent, A.
+    pub over_limit_a_max: f64,
+    /// Its obedience stage at the end.
+    pub final_stage: String,
 }
 
 /// The spread a balanced pack should get below, mV.

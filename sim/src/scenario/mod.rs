@@ -6,6 +6,7 @@
 
 mod load;
 mod names;
+pub mod parallel;
 pub mod schema;
 pub mod span;
 
@@ -47,6 +48,10 @@ pub struct Scenario {
     pub inverter: InverterSection,
     /// Emulated module boards, if cells and temperatures are measured through them.
     pub boards: Option<BoardsSection>,
+    /// A parallel system (CAN packs, combiner, CAN inverters), run by the system engine. When
+    /// it has no pack of our own (`own_pack == false`), `config`, `plant`, `sensors` and
+    /// `boards` are not used.
+    pub parallel: Option<parallel::Parallel>,
     /// What happens when, sorted by time (entries at the same time keep their file order).
     pub timeline: Vec<Moment>,
     /// What must hold.

@@ -131,6 +131,13 @@ mod tests {
             E::FaultCleared,
             E::FaultClearRefused,
             E::LimitsChanged,
+            E::PackJoined,
+            E::PackRefused,
+            E::PackDropped,
+            E::InverterWarned,
+            E::InverterZeroed,
+            E::SystemOpened,
+            E::InverterMissing,
         ]);
         round_trip(&[
             S::CellMvMax,
@@ -148,6 +155,9 @@ mod tests {
             S::DischargeLimitA,
             S::ContactorsClosed,
             S::ClosedWithLatchedFault,
+            S::PacksConnected,
+            S::PackOverLimitA,
+            S::InverterOverLimitA,
         ]);
         round_trip(&[StateName::Open, StateName::Closed, StateName::Closing]);
         round_trip(&[CauseName::NoVoltageRise, CauseName::TooSlow, CauseName::Short]);

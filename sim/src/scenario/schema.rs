@@ -20,17 +20,25 @@ pub struct ScenarioFile {
     pub seed: u64,
     /// Simulated time to run for.
     pub duration: Span,
-    /// The battery and its controller.
-    pub system: SystemSpec,
+    /// Our own pack and its controller. Optional only in a parallel system that has
+    /// `[[can_packs]]`.
+    pub system: Option<SystemSpec>,
     /// Initial state and physical parameters of the pack and the DC bus.
     #[serde(default)]
     pub plant: PlantSection,
     /// Measurement front end.
     #[serde(default)]
     pub sensors: SensorSection,
-    /// The inverter on the DC bus.
+    /// The inverter on the DC bus (a single pack); a parallel system has `[[inverters]]`.
+    pub inverter: Option<InverterSection>,
+    /// Rack batteries with their own CAN BMS, in parallel with `[system]`.
     #[serde(default)]
-    pub inverter: InverterSection,
+    pub can_packs: Vec<super::parallel::CanPackEntry>,
+    /// Inverters speaking CAN protocols, fed by the combiner.
+    #[serde(default)]
+    pub inverters: Vec<super::parallel::InverterEntry>,
+    /// The combiner's settings (parallel systems only).
+    pub combiner: Option<super::parallel::CombinerSection>,
     /// Cell voltages and temperatures measured by emulated module boards over their wire
     /// protocol instead of read directly from the plant.
     pub boards: Option<BoardsSection>,
@@ -409,6 +417,26 @@ pub enum FaultSpec {
         /// Board index from 0.
         module: u8,
     },
+    /// A CAN pack's BMS stops transmitting (it keeps protecting its cells).
+    CanPackSilent {
+        /// Index into `[[can_packs]]`.
+        can_pack: u8,
+    },
+    /// A silent CAN pack's BMS transmits again.
+    CanPackRestored {
+        /// Index into `[[can_packs]]`.
+        can_pack: u8,
+    },
+    /// An inverter starts ignoring the limits it is sent.
+    InverterIgnoresLimits {
+        /// Index into `[[inverters]]`.
+        inverter: u8,
+    },
+    /// An inverter keeps to its limits again.
+    InverterObeysLimits {
+        /// Index into `[[inverters]]`.
+        inverter: u8,
+    },
 }
 
 /// Measurements that can be silenced.
@@ -562,6 +590,20 @@ pub enum EventName {
     FaultClearRefused,
     /// The current limits changed.
     LimitsChanged,
+    /// Parallel systems: a pack joined the bank.
+    PackJoined,
+    /// A pack was refused (voltage outside the join window).
+    PackRefused,
+    /// A pack left the bank.
+    PackDropped,
+    /// An inverter stayed over its limits long enough to be warned about.
+    InverterWarned,
+    /// An inverter is sent zero current because it does not obey.
+    InverterZeroed,
+    /// An inverter's disobedience made the combiner open every pack.
+    SystemOpened,
+    /// An inverter's keep-alive stopped.
+    InverterMissing,
 }
 
 /// Fault tiers, as written in scenario files.
@@ -651,6 +693,13 @@ pub enum Signal {
     ContactorsClosed,
     /// 1 while a main contactor is commanded closed with a safety fault latched, else 0.
     ClosedWithLatchedFault,
+    /// Parallel systems: packs on the bus (connected).
+    PacksConnected,
+    /// Parallel systems: the most any pack's current exceeds that pack's own limit in its
+    /// direction, A (negative while every pack is inside its limit).
+    PackOverLimitA,
+    /// Parallel systems: the most any inverter's current exceeds the limit it was sent, A.
+    InverterOverLimitA,
 }
 
 /// What the run writes besides its report.

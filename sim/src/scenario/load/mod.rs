@@ -12,6 +12,7 @@
 mod boards;
 mod error;
 mod expect;
+mod parallel;
 mod plant;
 mod system;
 mod timeline;
@@ -132,8 +133,35 @@ impl Ctx<'_> {
         if duration == Duration::ZERO {
             return Err(self.value_error("duration", "must be longer than 0s"));
         }
-        let config = self.config(&file.system)?;
-        let plant = self.plant(&file, &config)?;
+        let parallel_system = !file.can_packs.is_empty() || !file.inverters.is_empty();
+        let system = match &file.system {
+            Some(system) => system.clone(),
+            None if !file.can_packs.is_empty() => {
+                // No pack of our own: the system engine never builds one. The first CAN pack's
+                // size stands in so the checks below have something to check.
+                self.placeholder_system()
+            }
+            None => {
+                return Err(self.value_error(
+                    "system",
+                    "missing: give `[system]` (our own pack), or `[[can_packs]]` for a system of \
+                     CAN rack batteries",
+                ));
+            }
+        };
+        let config = self.config(&system)?;
+        let plant = self.plant(&file, &system, &config)?;
+        let parallel = if parallel_system {
+            Some(self.parallel(&file, file.system.is_some(), &plant)?)
+        } else {
+            if file.combiner.is_some() {
+                return Err(self.key_error(
+                    "combiner",
+                    "only a parallel system has a combiner: add `[[can_packs]]` or `[[inverters]]`",
+                ));
+            }
+            None
+        };
         self.sensors_and_inverter(&file)?;
         let board_count = match &file.boards {
             Some(boards) => Some(self.boards(boards, &config)?),
@@ -148,7 +176,15 @@ impl Ctx<'_> {
         };
         let mut timeline = Vec::with_capacity(file.timeline.len());
         for (i, entry) in file.timeline.iter().enumerate() {
-            timeline.push(self.moment(i, entry, &file, &config, board_count, &base_dir)?);
+            timeline.push(self.moment(
+                i,
+                entry,
+                &file,
+                &config,
+                board_count,
+                parallel.as_ref(),
+                &base_dir,
+            )?);
         }
         timeline.sort_by_key(|m| m.at);
         let mut expectations = Vec::with_capacity(file.expect.len());
@@ -164,8 +200,9 @@ impl Ctx<'_> {
             config,
             plant,
             sensors: file.sensors,
-            inverter: file.inverter,
+            inverter: file.inverter.unwrap_or_default(),
             boards: file.boards,
+            parallel,
             timeline,
             expectations,
             trace_interval: file.output.trace_interval.0,

@@ -5,11 +5,15 @@ use cellwarden_core::Config;
 use super::system::size_field;
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::plant::{BusParams, CellParams, PlantSpec, Spread};
-use crate::scenario::schema::{PresetName, ScenarioFile};
+use crate::scenario::schema::{PresetName, ScenarioFile, SystemSpec};
 
 impl Ctx<'_> {
-    pub(super) fn plant(&self, file: &ScenarioFile, config: &Config) -> Checked<PlantSpec> {
-        let system = &file.system;
+    pub(super) fn plant(
+        &self,
+        file: &ScenarioFile,
+        system: &SystemSpec,
+        config: &Config,
+    ) -> Checked<PlantSpec> {
         let p = &file.plant;
         let (mut cell, series_per_module, modules, sensors_per_module) = match system.preset {
             PresetName::TeslaModelS => {
@@ -129,7 +133,7 @@ impl Ctx<'_> {
         self.real("sensors.current_offset_a", s.current_offset_a, Want::Finite)?;
         self.real("sensors.current_gain_pct", s.current_gain_pct, Want::Between(-50.0, 50.0))?;
         self.real("sensors.current_noise_a", s.current_noise_a, Want::NonNegative)?;
-        let inv = &file.inverter;
+        let inv = file.inverter.unwrap_or_default();
         self.real("inverter.max_charge_a", inv.max_charge_a, Want::NonNegative)?;
         self.real("inverter.max_discharge_a", inv.max_discharge_a, Want::NonNegative)?;
         Ok(())

@@ -7,6 +7,7 @@ use cellwarden_core::{Command, Config};
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
 use crate::scenario::Moment;
+use crate::scenario::parallel::Parallel;
 use crate::scenario::schema::{FaultSpec, ScenarioFile, SensorName, TimelineEntry};
 
 impl Ctx<'_> {
@@ -17,6 +18,7 @@ impl Ctx<'_> {
         file: &ScenarioFile,
         config: &Config,
         boards: Option<u16>,
+        parallel: Option<&Parallel>,
         base_dir: &Path,
     ) -> Checked<Moment> {
         let here = format!("timeline[{i}]");
@@ -50,7 +52,7 @@ impl Ctx<'_> {
             None => None,
         };
         if let Some(fault) = &entry.fault {
-            self.fault(&format!("{here}.fault"), fault, config.cell_count, boards)?;
+            self.fault(&format!("{here}.fault"), fault, config.cell_count, boards, parallel)?;
         }
         let ambient_c = match entry.ambient_c {
             Some(t) => {
@@ -70,7 +72,51 @@ impl Ctx<'_> {
         })
     }
 
-    fn fault(&self, here: &str, fault: &FaultSpec, cells: u16, boards: Option<u16>) -> Checked<()> {
+    fn fault(
+        &self,
+        here: &str,
+        fault: &FaultSpec,
+        cells: u16,
+        boards: Option<u16>,
+        parallel: Option<&Parallel>,
+    ) -> Checked<()> {
+        let own_pack = parallel.is_none_or(|p| p.own_pack);
+        let system_only = |what: &str| {
+            self.value_error(
+                &format!("{here}.kind"),
+                format!(
+                    "{what} only exist in a parallel system (`[[can_packs]]`, `[[inverters]]`)"
+                ),
+            )
+        };
+        match *fault {
+            FaultSpec::CanPackSilent { can_pack } | FaultSpec::CanPackRestored { can_pack } => {
+                let Some(p) = parallel else { return Err(system_only("CAN packs")) };
+                return self.index(
+                    &format!("{here}.can_pack"),
+                    can_pack,
+                    p.can_packs.len(),
+                    "[[can_packs]]",
+                );
+            }
+            FaultSpec::InverterIgnoresLimits { inverter }
+            | FaultSpec::InverterObeysLimits { inverter } => {
+                let Some(p) = parallel else { return Err(system_only("CAN inverters")) };
+                return self.index(
+                    &format!("{here}.inverter"),
+                    inverter,
+                    p.inverters.len(),
+                    "[[inverters]]",
+                );
+            }
+            _ if !own_pack => {
+                return Err(self.value_error(
+                    &format!("{here}.kind"),
+                    "this fault acts on our own pack, and this system has none (`[system]`)",
+                ));
+            }
+            _ => {}
+        }
         let field = |name: &str| format!("{here}.{name}");
         let cell_index = |cell: u16| -> Checked<()> {
             if cell < cells {
@@ -131,7 +177,11 @@ impl Ctx<'_> {
             | FaultSpec::SensorSilent { .. }
             | FaultSpec::SensorRestored { .. }
             | FaultSpec::ContactorWeld { .. }
-            | FaultSpec::HardwareFault { .. } => {}
+            | FaultSpec::HardwareFault { .. }
+            | FaultSpec::CanPackSilent { .. }
+            | FaultSpec::CanPackRestored { .. }
+            | FaultSpec::InverterIgnoresLimits { .. }
+            | FaultSpec::InverterObeysLimits { .. } => {}
         }
         Ok(())
     }

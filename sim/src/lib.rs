@@ -9,13 +9,18 @@
 //!
 //! - `plant/`: cell equivalent circuit, packs, thermal model, DC bus, current sensor.
 //! - `profile.rs`: inverter demand over time (constant, steps, ramps, a home day, CSV).
-//! - `devices/`: register-level emulators of the devices a BMS talks to; today a ring of Tesla
-//!   Model S module boards, byte for byte, with its timing and injected faults.
+//! - `devices/`: emulators of the devices a BMS talks to: a ring of Tesla Model S module boards
+//!   (register-level, byte for byte, with its timing and injected faults), Pylontech-style CAN
+//!   rack-battery BMSes, and inverters on low-voltage CAN (Victron, SMA, Pylontech-compatible) and
+//!   BYD HVS CAN.
 //! - `transport/`: the core's drivers and the emulators on real serial ports and
-//!   pseudo-terminals, in real time (tokio, tokio-serial).
+//!   pseudo-terminals, in real time (tokio, tokio-serial); CAN buses in memory for the engine,
+//!   over socketcand and SocketCAN for processes, and candump logs.
 //! - `scenario/`: the file format, loading and checking.
 //! - `engine/`: virtual time, the measurement front end, the module boards and the core's bus
 //!   master, the inverter, fault injection, expectations.
+//! - `system/`: the system engine for parallel systems: packs on one DC bus, the core's combiner,
+//!   inverters, every frame over in-memory CAN buses.
 //! - `report/`: the text report, the CSV trace and the SVG plot.
 //! - `rng.rs`: one seeded random stream per component.
 
@@ -26,4 +31,5 @@ pub mod profile;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod system;
 pub mod transport;

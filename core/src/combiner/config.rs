@@ -84,6 +84,10 @@ pub struct CombinerConfig {
     /// A pack joins only when its voltage is within this of the joined packs' voltage (or, when
     /// none is joined yet, of the other candidates').
     pub join_window_mv: MilliVolts,
+    /// A pack joins only while the bank's current is at most this (magnitude): under load the
+    /// bank's terminal voltage is not its resting voltage, and a pack that matches it now would
+    /// exchange a large current with the bank once the load stops.
+    pub join_current_max_ma: MilliAmps,
     /// A pack asked to connect that does not report connected within this is given up on.
     pub join_timeout_ms: u32,
     /// After a pack was dropped or gave up joining, it is not asked to connect again for this
@@ -107,6 +111,7 @@ impl CombinerConfig {
             inverters: Vec::new(),
             stale_after_ms: 5_000,
             join_window_mv: MilliVolts(1_000),
+            join_current_max_ma: MilliAmps(5_000),
             join_timeout_ms: 10_000,
             rejoin_after_ms: 30_000,
             share_margin: Permille(900),
@@ -174,7 +179,10 @@ impl CombinerConfig {
         if !(o.warn_after_ms <= o.zero_after_ms && o.zero_after_ms <= o.open_after_ms) {
             return Err(E::EscalationOrder);
         }
-        if self.join_window_mv.0 <= 0 || self.share_min_current_ma.0 <= 0 {
+        if self.join_window_mv.0 <= 0
+            || self.share_min_current_ma.0 <= 0
+            || self.join_current_max_ma.0 < 0
+        {
             return Err(E::Window);
         }
         if self.share_margin.0 == 0 || self.share_margin.0 > 1000 {
@@ -222,7 +230,7 @@ pub enum CombinerConfigError {
     },
     /// The escalation times must not fall: warn, then zero, then open.
     EscalationOrder,
-    /// The join window and the share current must be positive.
+    /// The join window and the share current must be positive, the join current not negative.
     Window,
     /// The share margin must be 1..=1000.
     ShareMargin,

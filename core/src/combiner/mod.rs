@@ -8,15 +8,17 @@
 //! - **Join.** A pack is asked to connect only when its voltage is within
 //!   [`join_window_mv`](CombinerConfig::join_window_mv) of the packs already on the bus (two
 //!   packs at different voltages in parallel exchange a current limited only by their
-//!   resistance). A pack outside the window is refused, reported once, and joins later if the
-//!   voltages meet.
+//!   resistance), and only while the bank rests (its current at most
+//!   [`join_current_max_ma`](CombinerConfig::join_current_max_ma)), when its voltage is close to
+//!   its resting voltage. A pack outside the window is refused, reported once, and joins later
+//!   if the voltages meet.
 //! - **N-1.** A joined pack whose report goes stale, or that reports itself disconnected, is
 //!   dropped, asked to disconnect, and the limits are recomputed from the packs that remain.
 //! - **Limits.** The charge voltage limit is the lowest of the packs', the discharge voltage
 //!   limit the highest. The current limits come from the shares each pack carries of the bank's
 //!   current, measured while current flows: the bank may take only as much as keeps the pack
 //!   that carries the most for its limit inside that limit ([`share::bank_limit`]), never a
-//!   plain sum. Alarms and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature
+//!   plain sum. A share that grows is taken at once; one that shrinks is followed slowly. Alarms and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature
 //!   weighted by capacity.
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,
 //!   capped per inverter, and its own voltage offset. A remote setpoint lowers the limits until
@@ -319,6 +321,9 @@ pub struct Combiner {
     actions: Deque<CombinerAction, ACTION_QUEUE_CAPACITY>,
     /// The joined set the shares were last reset for (bit per pack).
     shares_for: u16,
+    /// Packs that reported since the shares were last measured (bit per pack): shares are
+    /// measured once every joined pack has, so no pack's current is a round older than another's.
+    fresh_reports: u16,
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -343,6 +348,7 @@ impl Combiner {
             now,
             actions: Deque::new(),
             shares_for: 0,
+            fresh_reports: 0,
             started: now,
         };
         combiner.update();
@@ -381,6 +387,8 @@ impl Combiner {
                 if p.phase == PackPhase::Unheard {
                     p.phase = PackPhase::Waiting;
                 }
+                // `pack_mut` checked that the pack exists, so it is below MAX_PACKS (8).
+                self.fresh_reports |= 1 << pack;
             }
             CombinerInput::InverterAlive { inverter, at } => {
                 let Some(i) = self.inverter_mut(inverter) else { return };
@@ -626,11 +634,22 @@ impl Combiner {
             reference = best.and_then(|(i, _)| self.candidate(i)).map(|v| i64::from(v.0));
         }
         let Some(reference) = reference else { return };
+        // Under load the bank's voltage is not its resting voltage: no pack joins then.
+        let bank_current: i64 = (0..n)
+            .filter(|&i| self.status.packs[i].phase == PackPhase::Joined)
+            .filter_map(|i| self.status.packs[i].report)
+            .map(|(_, v)| i64::from(v.current_ma.0))
+            .sum();
+        let loaded = bank_current.abs() > i64::from(self.config.join_current_max_ma.0);
         for i in 0..n {
             let Some(v) = self.candidate(i) else { continue };
             let pack = i as u8;
             let difference = i64::from(v.0) - reference;
             let connected = self.status.packs[i].connected;
+            if difference.abs() <= window && loaded {
+                // Within the window, but the bank carries current: wait for it to rest.
+                continue;
+            }
             if difference.abs() <= window {
                 let s = &mut self.status.packs[i];
                 if connected {
@@ -677,6 +696,7 @@ impl Combiner {
         let mut shares = [Permille(0); MAX_PACKS];
         if mask != self.shares_for {
             self.shares_for = mask;
+            self.fresh_reports = 0;
             for (i, v) in values.iter_mut().enumerate().take(n) {
                 if mask & (1 << i) != 0 {
                     *v = i64::from(self.config.packs[i].capacity_mah);
@@ -688,6 +708,10 @@ impl Combiner {
                 p.discharge_share = s;
             }
         }
+        if mask == 0 || self.fresh_reports & mask != mask {
+            return;
+        }
+        self.fresh_reports = 0;
         let mut total = 0i64;
         for (i, v) in values.iter_mut().enumerate().take(n) {
             *v = 0;
@@ -709,11 +733,11 @@ impl Combiner {
         }
         share::shares_of(&values[..n], &mut shares[..n]);
         for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
-            if charging {
-                p.charge_share = s;
-            } else {
-                p.discharge_share = s;
-            }
+            let old = if charging { &mut p.charge_share } else { &mut p.discharge_share };
+            // A larger share is taken at once (it is the safe side); a smaller one only an
+            // eighth of the way per measurement, so the packs' reports, which arrive at
+            // different instants, do not make the limits flap.
+            *old = if s >= *old { s } else { Permille(old.0 - (old.0 - s.0).div_ceil(8)) };
         }
     }
 

@@ -13,7 +13,7 @@
 
 mod boards;
 pub mod describe;
-mod frontend;
+pub(crate) mod frontend;
 pub mod watch;
 
 use cellwarden_core::{
@@ -52,6 +52,9 @@ const PROGRESS_STEPS: u64 = 200;
 /// Runs `scenario` to its end. `progress` is told the simulated time so far and the total, a
 /// few hundred times per run.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
+    if scenario.parallel.is_some() {
+        return crate::system::run(scenario, progress);
+    }
     let mut engine = match Engine::new(scenario) {
         Ok(engine) => engine,
         Err(report) => return *report,
@@ -137,7 +140,7 @@ impl<'s> Engine<'s> {
         let plant = Plant::new(&scenario.plant, scenario.seed);
         let bms = match Bms::new(scenario.config.clone(), start) {
             Ok(bms) => bms,
-            Err(e) => return Err(Box::new(refused(scenario, &format!("{e:?}")))),
+            Err(e) => return Err(Box::new(refused_report(scenario, &format!("{e:?}")))),
         };
         let frontend = FrontEnd::new(
             &scenario.sensors,
@@ -162,7 +165,7 @@ impl<'s> Engine<'s> {
                 let modules = scenario.config.cell_count / regs::CELLS as u16;
                 match Boards::new(section, modules, start) {
                     Ok(boards) => Some(boards),
-                    Err(e) => return Err(Box::new(refused(scenario, &e))),
+                    Err(e) => return Err(Box::new(refused_report(scenario, &e))),
                 }
             }
             None => None,
@@ -543,11 +546,7 @@ impl<'s> Engine<'s> {
     }
 
     fn count_fault(&mut self, rule: cellwarden_core::RuleId, tier: Tier, at: Duration) {
-        let faults = &mut self.summary.faults;
-        match faults.iter_mut().find(|f| f.rule == rule && f.tier == tier) {
-            Some(f) => f.raised += 1,
-            None => faults.push(FaultCount { rule, tier, raised: 1, first_at: at }),
-        }
+        count_fault(&mut self.summary.faults, rule, tier, at);
     }
 
     /// Samples the signals, updates the extremes, feeds the expectations, writes trace rows.
@@ -691,7 +690,7 @@ impl<'s> Engine<'s> {
 }
 
 /// A report for a scenario whose configuration the core refused.
-fn refused(scenario: &Scenario, why: &str) -> Report {
+pub(crate) fn refused_report(scenario: &Scenario, why: &str) -> Report {
     Report {
         name: scenario.name.clone(),
         source: scenario.source.display().to_string(),
@@ -710,7 +709,20 @@ fn refused(scenario: &Scenario, why: &str) -> Report {
     }
 }
 
-fn track(
+/// Counts one raise of a rule's tier in the summary.
+pub(crate) fn count_fault(
+    faults: &mut Vec<FaultCount>,
+    rule: cellwarden_core::RuleId,
+    tier: Tier,
+    at: Duration,
+) {
+    match faults.iter_mut().find(|f| f.rule == rule && f.tier == tier) {
+        Some(f) => f.raised += 1,
+        None => faults.push(FaultCount { rule, tier, raised: 1, first_at: at }),
+    }
+}
+
+pub(crate) fn track(
     extreme: &mut Extreme,
     first: bool,
     value: f64,
@@ -724,7 +736,7 @@ fn track(
 }
 
 /// Minimum, mean, maximum and the indices of the extremes; zeros for an empty slice.
-fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
+pub(crate) fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
     let Some(&first) = values.first() else { return (0.0, 0.0, 0.0, 0, 0) };
     let (mut lo, mut hi, mut sum, mut i_lo, mut i_hi) = (first, first, 0.0, 0, 0);
     for (i, &v) in values.iter().enumerate() {

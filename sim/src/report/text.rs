@@ -206,9 +206,59 @@ impl Report {
                 ),
             );
         }
+        if let Some(system) = &s.system {
+            render_system(out, system);
+        }
         field(out, INDENT, "Core counters", &counters(&s.counters));
         field(out, INDENT, "Plant steps", &s.plant_steps.to_string());
         field(out, INDENT, "Core calls", &s.core_calls.to_string());
+    }
+}
+
+/// Per pack and per inverter of a parallel system.
+fn render_system(out: &mut String, system: &super::SystemSummary) {
+    for p in &system.packs {
+        let over = if p.over_limit_a_max.is_nan() {
+            "never carried current".to_string()
+        } else if p.over_limit_a_max > 0.0 {
+            format!("exceeded its own limit by up to {} A", fixed(p.over_limit_a_max, 1))
+        } else {
+            format!("at least {} A inside its own limits", fixed(-p.over_limit_a_max, 1))
+        };
+        field(
+            out,
+            INDENT,
+            &format!("Pack {}", p.name),
+            &format!(
+                "{}, SoC {} % → {} %, charge max {} A, discharge max {} A, {over}, on the bus {}, \
+                 {} at the end",
+                p.kind,
+                fixed(p.soc_start_pct, 1),
+                fixed(p.soc_end_pct, 1),
+                fixed(p.charge_a_max, 1),
+                fixed(p.discharge_a_max, 1),
+                format_span(p.connected),
+                p.final_phase
+            ),
+        );
+    }
+    for i in &system.inverters {
+        field(
+            out,
+            INDENT,
+            &format!("Inverter {}", i.name),
+            &format!(
+                "{}, {} frames sent / {} received, charge max {} A, discharge max {} A, most over \
+                 its limits {} A, {} at the end",
+                i.protocol,
+                i.frames_from,
+                i.frames_to,
+                fixed(i.charge_a_max, 1),
+                fixed(i.discharge_a_max, 1),
+                fixed(i.over_limit_a_max.max(0.0), 1),
+                i.final_stage
+            ),
+        );
     }
 }
 

@@ -1,0 +1,447 @@
+//! The system engine: a parallel system in virtual time, every byte of it over emulated CAN.
+//!
+//! Packs (our own pack controller with its plant, and rack batteries whose emulated BMS speaks a
+//! low-voltage CAN profile) share one DC bus. The core's [`Combiner`] reads the packs (our own
+//! through [`Bms::battery_view`], the CAN packs by decoding their frames with
+//! [`lv::Reader`]), decides which packs join, and tells every inverter its limits through that
+//! inverter's protocol ([`lv::Publisher`] or [`byd_can::Publisher`]), on a CAN bus of its own.
+//! The emulated inverters decode those frames and draw current inside the limits (or not, if a
+//! scenario says so).
+//!
+//! The engine advances in fixed ticks of [`TICK`]. Each tick: the timeline, then the currents
+//! (each inverter's demand inside what it decoded; the total split among the connected packs by
+//! their Thevenin equivalents, so packs at different voltages share unevenly and circulate
+//! current, as they do), the plants, then measurements, frames and the core's deadlines.
+//!
+//! Architecture Invariant: nothing here decides anything about the battery. The combiner and
+//! the pack controller decide; the emulated BMSes and inverters are the simulated world.
+
+mod run;
+
+use cellwarden_core::combiner::{
+    CombinedReason, Combiner, CombinerAction, DropReason, PackPhase, Stage,
+};
+use cellwarden_core::proto::byd_can;
+use cellwarden_core::proto::can::Frame;
+use cellwarden_core::proto::lv;
+use cellwarden_core::{Bms, Duration, Instant};
+
+use crate::devices::can_bms::CanBms;
+use crate::devices::inverter::InverterEmu;
+use crate::engine::frontend::FrontEnd;
+use crate::plant::Plant;
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
+use crate::transport::can::memory::{MemoryBus, NodeId};
+
+pub use self::run::{System, run};
+
+/// The engine's step.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// How old a CAN pack's frames may be before its reader's view counts as gone.
+const CAN_VIEW_MAX_AGE: Duration = Duration::from_secs(3);
+
+/// A two-node CAN bus: the system (our gateway) on one side, a device on the other.
+#[derive(Debug)]
+struct Link {
+    name: String,
+    bus: MemoryBus,
+    system: NodeId,
+    device: NodeId,
+}
+
+impl Link {
+    fn new(name: String, tap: bool) -> Link {
+        let mut bus = MemoryBus::new();
+        if tap {
+            bus.enable_tap(1 << 20);
+        }
+        let system = bus.attach("cellwarden");
+        let device = bus.attach(&name);
+        Link { name, bus, system, device }
+    }
+}
+
+/// Our own pack: plant, sensors and the core's pack controller.
+#[derive(Debug)]
+struct OwnPack {
+    plant: Plant,
+    bms: Bms,
+    frontend: FrontEnd,
+    next_measure: Instant,
+    period: Duration,
+    capacity_mah: u32,
+}
+
+/// A rack battery: its plant, its emulated BMS, the relay we switch, the bus we read it on.
+#[derive(Debug)]
+struct CanPack {
+    name: String,
+    protocol: CanPackProtocol,
+    plant: Plant,
+    bms: CanBms,
+    relay: bool,
+    link: Link,
+    reader: lv::Reader,
+    /// The last report time passed to the combiner.
+    reported: Option<Instant>,
+}
+
+/// The battery side of one inverter's bus.
+#[derive(Debug)]
+enum Side {
+    Lv(lv::Publisher),
+    Byd(byd_can::Publisher),
+}
+
+/// One inverter: the emulated device, its bus and our battery side on it.
+#[derive(Debug)]
+struct Inverter {
+    name: String,
+    protocol: InverterProtocolName,
+    emu: InverterEmu,
+    link: Link,
+    side: Side,
+    /// Its part of the demand.
+    weight: f64,
+    /// The current it drives now, A, positive charging.
+    current_a: f64,
+}
+
+/// What each pack carries now, and the most it ever exceeded its own limit.
+#[derive(Clone, Copy, Debug, Default)]
+struct PackFigures {
+    current_a: f64,
+    charge_a_max: f64,
+    discharge_a_max: f64,
+    over_limit_a_max: Option<f64>,
+    connected: Duration,
+    soc_start: f64,
+}
+
+/// Per-inverter figures.
+#[derive(Clone, Copy, Debug, Default)]
+struct InverterFigures {
+    charge_a_max: f64,
+    discharge_a_max: f64,
+    over_limit_a_max: f64,
+}
+
+fn lv_profile(p: CanPackProtocol) -> lv::Profile {
+    match p {
+        CanPackProtocol::Pylontech => lv::Profile::Pylontech,
+        CanPackProtocol::PylontechV13 => lv::Profile::PylontechV13,
+        CanPackProtocol::Sma => lv::Profile::Sma,
+        CanPackProtocol::Victron => lv::Profile::Victron,
+    }
+}
+
+/// The name a battery puts in 0x35E. Pylontech-compatible inverters key their battery detection
+/// on "PYLON"; the others get ours.
+fn battery_name(protocol: InverterProtocolName) -> [u8; 8] {
+    match protocol {
+        InverterProtocolName::Pylontech => *b"PYLON\0\0\0",
+        _ => *b"CELLWRDN",
+    }
+}
+
+fn protocol_name(p: InverterProtocolName) -> &'static str {
+    match p {
+        InverterProtocolName::Victron => "victron",
+        InverterProtocolName::Sma => "sma",
+        InverterProtocolName::Pylontech => "pylontech",
+        InverterProtocolName::Byd => "byd",
+    }
+}
+
+fn pack_protocol_name(p: CanPackProtocol) -> &'static str {
+    match p {
+        CanPackProtocol::Pylontech => "pylontech",
+        CanPackProtocol::PylontechV13 => "pylontech_v13",
+        CanPackProtocol::Sma => "sma",
+        CanPackProtocol::Victron => "victron",
+    }
+}
+
+fn phase_name(p: PackPhase) -> &'static str {
+    match p {
+        PackPhase::Unheard => "never heard",
+        PackPhase::Waiting => "waiting",
+        PackPhase::Refused => "refused",
+        PackPhase::Joining { .. } => "joining",
+        PackPhase::Joined => "joined",
+    }
+}
+
+fn stage_name(s: Option<Stage>) -> &'static str {
+    match s {
+        None => "never measured",
+        Some(Stage::Obeying) => "obeying",
+        Some(Stage::Warned) => "warned",
+        Some(Stage::ZeroRequested) => "sent zero",
+        Some(Stage::Opened) => "opened the system",
+    }
+}
+
+fn drop_reason(r: DropReason) -> &'static str {
+    match r {
+        DropReason::Stale => "its reports stopped",
+        DropReason::Disconnected => "it reports itself disconnected",
+        DropReason::JoinTimeout => "it did not connect in time",
+        DropReason::WrongVoltage => "it is connected at the wrong voltage",
+        DropReason::Escalation => "an inverter does not obey its limits",
+    }
+}
+
+/// What binds a combined limit, for the event log.
+fn reason(r: CombinedReason, pack_names: &[String]) -> String {
+    let pack =
+        |p: u8| pack_names.get(usize::from(p)).cloned().unwrap_or_else(|| format!("pack {p}"));
+    match r {
+        CombinedReason::NoPack => "no pack on the bus".to_string(),
+        CombinedReason::Pack { pack: p, share } => {
+            format!(
+                "{}'s limit at {} % of the current",
+                pack(p),
+                crate::report::text::fixed(f64::from(share.0) / 10.0, 1)
+            )
+        }
+        CombinedReason::SumOfPacks => "sum of the packs".to_string(),
+        CombinedReason::PackDisabled { pack: p } => format!("{} does not allow it", pack(p)),
+        CombinedReason::Setpoint => "remote setpoint".to_string(),
+        CombinedReason::InverterCap => "inverter cap".to_string(),
+        CombinedReason::Escalation => "inverter does not obey".to_string(),
+        CombinedReason::Halted => "halted after an escalation".to_string(),
+    }
+}
+
+/// A combiner action for the event log.
+fn describe_action(a: &CombinerAction, pack_names: &[String], inv_names: &[String]) -> String {
+    let pack =
+        |p: u8| pack_names.get(usize::from(p)).cloned().unwrap_or_else(|| format!("pack {p}"));
+    let inv =
+        |i: u8| inv_names.get(usize::from(i)).cloned().unwrap_or_else(|| format!("inverter {i}"));
+    match *a {
+        CombinerAction::Connect { pack: p } => format!("connect {}", pack(p)),
+        CombinerAction::Disconnect { pack: p, reason } => {
+            format!("disconnect {}: {}", pack(p), drop_reason(reason))
+        }
+        CombinerAction::PackJoined { pack: p } => format!("{} joined the bank", pack(p)),
+        CombinerAction::PackRefused { pack: p, difference_mv } => format!(
+            "{} refused: {} V from the bank's voltage",
+            pack(p),
+            crate::report::text::fixed(f64::from(difference_mv.0) / 1000.0, 2)
+        ),
+        CombinerAction::PackDropped { pack: p, reason } => {
+            format!("{} dropped: {}", pack(p), drop_reason(reason))
+        }
+        CombinerAction::Limits {
+            inverter,
+            charge_ma,
+            charge_reason,
+            discharge_ma,
+            discharge_reason,
+        } => {
+            format!(
+                "{} limits: charge {} A ({}), discharge {} A ({})",
+                inv(inverter),
+                crate::report::text::fixed(f64::from(charge_ma.0) / 1000.0, 1),
+                reason(charge_reason, pack_names),
+                crate::report::text::fixed(f64::from(discharge_ma.0) / 1000.0, 1),
+                reason(discharge_reason, pack_names)
+            )
+        }
+        CombinerAction::Obedience { inverter, stage } => {
+            format!("{}: {}", inv(inverter), stage_name(Some(stage)))
+        }
+        CombinerAction::InverterMissing { inverter } => {
+            format!("{}: keep-alive stopped", inv(inverter))
+        }
+        CombinerAction::InverterBack { inverter } => format!("{}: keep-alive back", inv(inverter)),
+        CombinerAction::SetpointExpired => "remote setpoint expired".to_string(),
+    }
+}
+
+/// Builds the system of a scenario, or the report of why it cannot run.
+fn build(
+    scenario: &Scenario,
+    parallel: &Parallel,
+    tap: bool,
+) -> Result<(Option<OwnPack>, Vec<CanPack>, Vec<Inverter>, Combiner), String> {
+    let start = Instant::ZERO;
+    let own = if parallel.own_pack {
+        let plant = Plant::new(&scenario.plant, scenario.seed);
+        let bms =
+            Bms::new(scenario.config.clone(), start).map_err(|e| format!("Bms::new: {e:?}"))?;
+        let frontend = FrontEnd::new(
+            &scenario.sensors,
+            scenario.config.contactors.feedback,
+            &plant,
+            scenario.seed,
+        );
+        let capacity_mah = parallel.combiner.packs.first().map_or(0, |p| p.capacity_mah);
+        Some(OwnPack {
+            plant,
+            bms,
+            frontend,
+            next_measure: start,
+            period: scenario.sensors.measure_period.0.max(Duration::from_micros(1)),
+            capacity_mah,
+        })
+    } else {
+        None
+    };
+    let mut cans = Vec::new();
+    for (i, p) in parallel.can_packs.iter().enumerate() {
+        let spec = crate::devices::can_bms::CanBmsSpec {
+            profile: lv_profile(p.protocol),
+            cells: p.cells,
+            capacity_ah: p.capacity_ah,
+            max_charge_a: p.max_charge_a.unwrap_or(p.capacity_ah * 0.5),
+            max_discharge_a: p.max_discharge_a.unwrap_or(p.capacity_ah),
+            name: *b"PYLON\0\0\0",
+        };
+        let plant_spec = can_plant(scenario, p);
+        let mut plant = Plant::new(&plant_spec, scenario.seed.wrapping_add(1 + i as u64));
+        // The pack's own switch is modelled by the main contactors; the rack has no precharge.
+        plant.set_contactor(cellwarden_core::ContactorId::Negative, true);
+        let name = p.name.clone().unwrap_or_else(|| format!("can pack {i}"));
+        cans.push(CanPack {
+            link: Link::new(format!("pack{i}"), tap),
+            name,
+            protocol: p.protocol,
+            plant,
+            bms: CanBms::new(spec),
+            relay: false,
+            reader: lv::Reader::new(),
+            reported: None,
+        });
+    }
+    let weights: f64 = parallel.combiner.inverters.iter().map(|s| f64::from(s.share.0)).sum();
+    let mut invs = Vec::new();
+    for (k, e) in parallel.inverters.iter().enumerate() {
+        let spec = crate::devices::inverter::InverterSpec {
+            protocol: match e.protocol {
+                InverterProtocolName::Victron => {
+                    crate::devices::inverter::InverterProtocol::Victron
+                }
+                InverterProtocolName::Sma => crate::devices::inverter::InverterProtocol::Sma,
+                InverterProtocolName::Pylontech => {
+                    crate::devices::inverter::InverterProtocol::Pylontech
+                }
+                InverterProtocolName::Byd => crate::devices::inverter::InverterProtocol::Byd,
+            },
+            obeys_limits: e.obeys_limits,
+            start_at: e.start_at.0,
+            keepalive_stops_at: e.keepalive_stops_at.map(|s| s.0),
+            max_charge_a: e.max_charge_a,
+            max_discharge_a: e.max_discharge_a,
+        };
+        let side = match e.protocol {
+            InverterProtocolName::Byd => {
+                let kwh: f64 = total_capacity_wh(scenario, parallel);
+                Side::Byd(byd_can::Publisher::new(kwh.round() as u32))
+            }
+            p => {
+                let profile = match p {
+                    InverterProtocolName::Victron => lv::Profile::Victron,
+                    InverterProtocolName::Sma => lv::Profile::Sma,
+                    _ => lv::Profile::Pylontech,
+                };
+                let mode = match e.mode {
+                    crate::scenario::parallel::SendMode::Push => {
+                        lv::Mode::Push { period: Duration::from_secs(1) }
+                    }
+                    crate::scenario::parallel::SendMode::Sync => lv::Mode::Sync,
+                };
+                Side::Lv(lv::Publisher::new(
+                    profile,
+                    lv::Dlc::Full,
+                    battery_name(p),
+                    mode,
+                    Duration::ZERO,
+                ))
+            }
+        };
+        let weight = parallel.combiner.inverters.get(k).map_or(0.0, |s| f64::from(s.share.0))
+            / weights.max(1.0);
+        invs.push(Inverter {
+            name: e
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("inverter {k} ({})", protocol_name(e.protocol))),
+            protocol: e.protocol,
+            emu: InverterEmu::new(spec),
+            link: Link::new(format!("inv{k}"), tap),
+            side,
+            weight,
+            current_a: 0.0,
+        });
+    }
+    let combiner = Combiner::new(parallel.combiner.clone(), start)
+        .map_err(|e| format!("Combiner::new: {e:?}"))?;
+    Ok((own, cans, invs, combiner))
+}
+
+/// The plant of a CAN pack: LFP cells of its capacity, one string.
+fn can_plant(
+    scenario: &Scenario,
+    p: &crate::scenario::parallel::CanPackEntry,
+) -> crate::plant::PlantSpec {
+    let mut cell = crate::plant::CellParams::lfp_cell(p.capacity_ah);
+    if let Some(r) = p.r0_mohm {
+        cell.r0_ohm = r / 1000.0;
+    }
+    let base = &scenario.plant;
+    crate::plant::PlantSpec {
+        cell,
+        series_per_module: p.cells,
+        modules: 1,
+        strings: 1,
+        sensors_per_module: 4,
+        initial_soc: p.initial_soc,
+        initial_temp_c: base.initial_temp_c,
+        ambient_c: base.ambient_c,
+        spread: base.spread,
+        bus: base.bus,
+    }
+}
+
+/// Nominal energy of every pack together, Wh (what a BYD-protocol inverter is told).
+fn total_capacity_wh(scenario: &Scenario, parallel: &Parallel) -> f64 {
+    let mut wh = 0.0;
+    if parallel.own_pack {
+        let p = &scenario.plant;
+        let nominal_v = match p.cell.chemistry {
+            crate::plant::Chemistry::Nca => 3.6,
+            crate::plant::Chemistry::Lfp => 3.2,
+        };
+        wh += p.cell.capacity_ah
+            * f64::from(p.strings)
+            * f64::from(p.series_per_module)
+            * f64::from(p.modules)
+            * nominal_v;
+    }
+    for c in &parallel.can_packs {
+        wh += c.capacity_ah * f64::from(c.cells) * 3.2;
+    }
+    wh
+}
+
+/// Runs until `end`, returning the report; used by [`run`] and by the socketcand bridge.
+pub(crate) fn refused(scenario: &Scenario, why: &str) -> Report {
+    crate::engine::refused_report(scenario, why)
+}
+
+/// A frame for the candump log of a run.
+#[derive(Clone, Debug)]
+pub struct LoggedFrame {
+    /// When it was sent.
+    pub at: Instant,
+    /// The bus (`pack0`, `inv1`, ...).
+    pub bus: String,
+    /// The frame.
+    pub frame: Frame,
+}

@@ -1,0 +1,851 @@
+//! The system engine's loop: [`System::step`] advances one tick; [`run`] runs a scenario to its
+//! end and reports.
+
+use cellwarden_core::combiner::{CombinerAction, CombinerInput, PackPhase, Stage};
+use cellwarden_core::proto::byd_can;
+use cellwarden_core::proto::can::Frame;
+use cellwarden_core::{
+    Command, ContactorId, Duration, Input, Instant, MilliAmps, Permille, SequenceState,
+};
+
+use super::{
+    CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
+    TICK, build, describe_action, pack_protocol_name, phase_name, refused, stage_name,
+};
+use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
+use crate::engine::{count_fault, describe, track};
+use crate::profile::{Demand, Profile};
+use crate::report::{
+    InverterSummary, LogEntry, PackSummary, Report, Source, Summary, SystemSummary, TraceRow,
+};
+use crate::scenario::parallel::Parallel;
+use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName, file_name};
+
+/// How many times a run reports its progress.
+const PROGRESS_STEPS: u64 = 200;
+
+/// Runs a parallel-system scenario to its end.
+pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
+    let Some(parallel) = &scenario.parallel else {
+        return refused(scenario, "not a parallel system");
+    };
+    let mut system = match System::new(scenario, parallel, false) {
+        Ok(s) => s,
+        Err(why) => return refused(scenario, &why),
+    };
+    let total = scenario.duration;
+    let step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
+    let mut next_progress = Instant::ZERO;
+    while !system.done() {
+        system.step();
+        if system.now >= next_progress {
+            progress(system.now.saturating_since(Instant::ZERO), total);
+            next_progress += step;
+        }
+    }
+    progress(total, total);
+    system.finish()
+}
+
+/// A parallel system being simulated.
+#[derive(Debug)]
+pub struct System<'s> {
+    scenario: &'s Scenario,
+    /// The virtual time of the last step.
+    pub now: Instant,
+    end: Instant,
+    own: Option<OwnPack>,
+    cans: Vec<CanPack>,
+    invs: Vec<Inverter>,
+    combiner: cellwarden_core::combiner::Combiner,
+    pack_names: Vec<String>,
+    inv_names: Vec<String>,
+    profile: Option<(Profile, Instant)>,
+    next_moment: usize,
+    next_trace: Instant,
+    trace_now: bool,
+    watch: Watch,
+    signals: Signals,
+    log: Vec<LogEntry>,
+    trace: Vec<TraceRow>,
+    summary: Summary,
+    packs: Vec<PackFigures>,
+    inverters: Vec<InverterFigures>,
+    bus_v: f64,
+    /// Frames from outside (the socketcand bridge) waiting for the next step: bus, frame.
+    injected: Vec<(String, Frame)>,
+    /// Per inverter, the limits last written to the event log.
+    logged_limits: Vec<Option<LoggedLimits>>,
+}
+
+/// Charge and discharge limit (mA) and what kinds of reason bind them.
+type LoggedLimits = (i32, i32, u8, u8);
+
+fn reason_kind(r: cellwarden_core::combiner::CombinedReason) -> u8 {
+    use cellwarden_core::combiner::CombinedReason as R;
+    match r {
+        R::NoPack => 0,
+        R::Pack { .. } => 1,
+        R::SumOfPacks => 2,
+        R::PackDisabled { .. } => 3,
+        R::Setpoint => 4,
+        R::InverterCap => 5,
+        R::Escalation => 6,
+        R::Halted => 7,
+    }
+}
+
+fn worth_logging(old: LoggedLimits, new: LoggedLimits) -> bool {
+    let moved = |a: i32, b: i32| {
+        (a == 0) != (b == 0) || (i64::from(a) - i64::from(b)).abs() * 10 > i64::from(a.max(b))
+    };
+    old.2 != new.2 || old.3 != new.3 || moved(old.0, new.0) || moved(old.1, new.1)
+}
+
+impl<'s> System<'s> {
+    /// Builds the system; `tap` keeps every frame for [`take_frames`](Self::take_frames).
+    pub fn new(scenario: &'s Scenario, parallel: &'s Parallel, tap: bool) -> Result<Self, String> {
+        let (own, cans, invs, combiner) = build(scenario, parallel, tap)?;
+        let mut pack_names = Vec::new();
+        if own.is_some() {
+            pack_names.push("own pack".to_string());
+        }
+        pack_names.extend(cans.iter().map(|c| c.name.clone()));
+        let inv_names = invs.iter().map(|i| i.name.clone()).collect();
+        let mut packs = vec![PackFigures::default(); pack_names.len()];
+        let mut k = 0;
+        if let Some(o) = &own {
+            packs[0].soc_start = o.plant.mean_soc();
+            k = 1;
+        }
+        for (i, c) in cans.iter().enumerate() {
+            packs[k + i].soc_start = c.plant.mean_soc();
+        }
+        let inverters = vec![InverterFigures::default(); invs.len()];
+        let mut soc = 0.0;
+        for p in &packs {
+            soc += p.soc_start;
+        }
+        let summary = Summary {
+            soc_start_pct: soc / packs.len().max(1) as f64 * 100.0,
+            ..Summary::default()
+        };
+        Ok(System {
+            scenario,
+            now: Instant::ZERO,
+            end: Instant::ZERO + scenario.duration,
+            own,
+            cans,
+            invs,
+            combiner,
+            pack_names,
+            inv_names,
+            profile: None,
+            next_moment: 0,
+            next_trace: Instant::ZERO,
+            trace_now: false,
+            watch: Watch::new(&scenario.expectations),
+            signals: [0.0; watch::SIGNAL_COUNT],
+            log: Vec::new(),
+            trace: Vec::new(),
+            summary,
+            packs,
+            inverters,
+            bus_v: 0.0,
+            injected: Vec::new(),
+            logged_limits: vec![None; parallel.inverters.len().max(1)],
+        })
+    }
+
+    /// Whether the run has reached its end.
+    pub fn done(&self) -> bool {
+        self.now >= self.end
+    }
+
+    /// The names of the CAN buses: `pack0`, ..., `inv0`, ...
+    pub fn bus_names(&self) -> Vec<String> {
+        self.cans
+            .iter()
+            .map(|c| c.link.name.clone())
+            .chain(self.invs.iter().map(|i| i.link.name.clone()))
+            .collect()
+    }
+
+    /// Puts a frame from outside on a bus, as if a device there sent it, at the next step.
+    pub fn inject(&mut self, bus: &str, frame: Frame) {
+        self.injected.push((bus.to_string(), frame));
+    }
+
+    /// Every frame sent since the last call (only with `tap`).
+    pub fn take_frames(&mut self) -> Vec<LoggedFrame> {
+        let mut out = Vec::new();
+        let links = self
+            .cans
+            .iter_mut()
+            .map(|c| &mut c.link)
+            .chain(self.invs.iter_mut().map(|i| &mut i.link));
+        for link in links {
+            for r in link.bus.tap() {
+                out.push(LoggedFrame { at: r.at, bus: link.name.clone(), frame: r.frame });
+            }
+        }
+        out.sort_by_key(|f| f.at);
+        out
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.now.saturating_since(Instant::ZERO)
+    }
+
+    fn log(&mut self, source: Source, text: String) {
+        self.log.push(LogEntry { at: self.elapsed(), source, text });
+    }
+
+    /// One tick.
+    pub fn step(&mut self) {
+        self.apply_moments();
+        self.electrics();
+        self.now += TICK;
+        self.own_pack();
+        self.can_packs();
+        self.inverter_buses();
+        self.combiner_tick();
+        self.observe();
+    }
+
+    fn apply_moments(&mut self) {
+        while let Some(moment) = self.scenario.timeline.get(self.next_moment) {
+            if Instant::ZERO + moment.at > self.now {
+                break;
+            }
+            self.next_moment += 1;
+            self.apply(moment);
+        }
+    }
+
+    fn apply(&mut self, moment: &Moment) {
+        let line = moment.line;
+        if let Some(note) = &moment.note {
+            self.log(Source::Timeline, format!("note: {note}"));
+        }
+        if let Some(c) = moment.ambient_c {
+            if let Some(o) = &mut self.own {
+                o.plant.set_ambient_c(c);
+            }
+            for p in &mut self.cans {
+                p.plant.set_ambient_c(c);
+            }
+            self.log(Source::Timeline, format!("ambient temperature {c:.1} °C (line {line})"));
+        }
+        if let Some(profile) = &moment.load {
+            self.profile = Some((profile.clone(), self.now));
+            self.log(Source::Timeline, format!("demand: {} (line {line})", profile.describe()));
+        }
+        if let Some(fault) = moment.fault {
+            self.inject_fault(fault);
+            self.watch.event(Happened::plain(self.elapsed(), EventName::FaultInjected));
+            self.log(
+                Source::Timeline,
+                format!("fault injected: {} (line {line})", describe::fault(&fault)),
+            );
+        }
+        if let Some(command) = moment.command {
+            self.log(Source::Timeline, format!("command {} (line {line})", file_name(command)));
+            let mut happened = Happened::plain(self.elapsed(), EventName::Command);
+            happened.what.command = Some(command);
+            self.watch.event(happened);
+            if let Some(o) = &mut self.own {
+                o.bms.handle_input(self.now, Input::Command(command));
+            }
+            self.drain_own();
+        }
+        self.trace_now = true;
+    }
+
+    fn inject_fault(&mut self, fault: FaultSpec) {
+        match fault {
+            FaultSpec::CanPackSilent { can_pack } => {
+                if let Some(p) = self.cans.get_mut(usize::from(can_pack)) {
+                    p.bms.set_silent(true);
+                }
+            }
+            FaultSpec::CanPackRestored { can_pack } => {
+                if let Some(p) = self.cans.get_mut(usize::from(can_pack)) {
+                    p.bms.set_silent(false);
+                }
+            }
+            FaultSpec::InverterIgnoresLimits { inverter } => {
+                if let Some(i) = self.invs.get_mut(usize::from(inverter)) {
+                    i.emu.set_obeys(false);
+                }
+            }
+            FaultSpec::InverterObeysLimits { inverter } => {
+                if let Some(i) = self.invs.get_mut(usize::from(inverter)) {
+                    i.emu.set_obeys(true);
+                }
+            }
+            // Faults of our own pack (the loader only lets them through when there is one).
+            other => {
+                if let Some(o) = &mut self.own {
+                    match other {
+                        FaultSpec::CellLeak { cell, amps } => {
+                            o.plant.set_group_leak_a(usize::from(cell), amps)
+                        }
+                        FaultSpec::CellHeater { cell, watts } => {
+                            o.plant.set_group_heater_w(usize::from(cell), watts)
+                        }
+                        FaultSpec::CellSenseDrift { cell, mv_per_min } => {
+                            o.frontend.set_drift(self.now, usize::from(cell), mv_per_min)
+                        }
+                        FaultSpec::SensorSilent { sensor } => o.frontend.set_silenced(sensor, true),
+                        FaultSpec::SensorRestored { sensor } => {
+                            o.frontend.set_silenced(sensor, false)
+                        }
+                        FaultSpec::CurrentOffset { amps } => o.frontend.set_current_offset_a(amps),
+                        FaultSpec::ContactorWeld { contactor } => o.plant.weld(contactor.into()),
+                        FaultSpec::HardwareFault { active } => {
+                            o.frontend.set_hardware_fault(active)
+                        }
+                        FaultSpec::BusShort { ohms } => o.plant.set_bus_short(Some(ohms)),
+                        FaultSpec::BusShortCleared => o.plant.set_bus_short(None),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// The currents for the coming tick, and the plants stepped over it.
+    fn electrics(&mut self) {
+        let dt = TICK.as_micros() as f64 / 1e6;
+        // Thevenin equivalents of the connected packs (own first, then the CAN packs).
+        let mut th: Vec<Option<(f64, f64)>> = Vec::with_capacity(self.packs.len());
+        if let Some(o) = &mut self.own {
+            th.push(o.plant.connected().then(|| o.plant.thevenin(dt)));
+        }
+        for p in &mut self.cans {
+            let on = p.relay && p.bms.switch_on();
+            th.push(on.then(|| p.plant.thevenin(dt)));
+        }
+        let (g, ge) =
+            th.iter().flatten().fold((0.0, 0.0), |(g, ge), (e, r)| (g + 1.0 / r, ge + e / r));
+        let open_v = if g > 0.0 { ge / g } else { 0.0 };
+        // The inverters' currents at the bus voltage they see now.
+        let demand = self.demand_a(open_v);
+        let mut total = 0.0;
+        for inv in &mut self.invs {
+            inv.current_a = if g > 0.0 {
+                inv.emu.current_a(self.now, demand * inv.weight, self.bus_v.max(open_v * 0.5))
+            } else {
+                0.0
+            };
+            total += inv.current_a;
+        }
+        self.bus_v = if g > 0.0 { (total + ge) / g } else { 0.0 };
+        let mut k = 0;
+        if let Some(o) = &mut self.own {
+            let i = th[0].map_or(0.0, |(e, r)| (self.bus_v - e) / r);
+            o.plant.step(dt, i);
+            self.packs[0].current_a = o.plant.current_a();
+            k = 1;
+        }
+        for (j, p) in self.cans.iter_mut().enumerate() {
+            let i = th[k + j].map_or(0.0, |(e, r)| (self.bus_v - e) / r);
+            // A pack off the bus carries nothing: its plant's path is open.
+            p.plant.set_contactor(ContactorId::Positive, th[k + j].is_some());
+            p.plant.step(dt, i);
+            self.packs[k + j].current_a = if th[k + j].is_some() { i } else { 0.0 };
+        }
+        for (f, t) in self.packs.iter_mut().zip(&th) {
+            if t.is_some() {
+                f.connected = f.connected.saturating_add(TICK);
+            }
+        }
+        self.summary.plant_steps += 1;
+    }
+
+    /// The timeline's total demand now, A (positive charging).
+    fn demand_a(&self, bus_v: f64) -> f64 {
+        let Some((profile, since)) = &self.profile else { return 0.0 };
+        let a = match profile.demand(self.now.saturating_since(*since)) {
+            Demand::Amps(a) => a,
+            Demand::Watts(w) if bus_v > 1.0 => w / bus_v,
+            Demand::Watts(_) => 0.0,
+        };
+        if a.is_finite() { a } else { 0.0 }
+    }
+
+    fn own_pack(&mut self) {
+        let now = self.now;
+        let Some(o) = &mut self.own else { return };
+        if now >= o.next_measure {
+            o.next_measure += o.period;
+            let OwnPack { frontend, plant, bms, .. } = o;
+            frontend.measure(now, plant, &mut |inputs| bms.handle_inputs(now, inputs));
+            self.summary.core_calls += 1;
+            // The pack's report to the combiner: SoC from the plant stands in for the core's own
+            // estimate until soc.rs exists (issue 6).
+            let soc = Permille((o.plant.mean_soc() * 1000.0).round().clamp(0.0, 1000.0) as u16);
+            if let Some(view) = o.bms.battery_view(soc, Permille::FULL, o.capacity_mah) {
+                let connected = o.bms.connected();
+                self.combiner.handle_input(
+                    now,
+                    CombinerInput::Pack { pack: 0, sampled_at: now, view, connected },
+                );
+            }
+        }
+        if let Some(o) = &mut self.own {
+            if o.bms.poll_timeout().is_some_and(|t| t <= now) {
+                o.bms.handle_timeout(now);
+                self.summary.core_calls += 1;
+            }
+        }
+        self.drain_own();
+    }
+
+    fn drain_own(&mut self) {
+        let at = self.elapsed();
+        let mut actions = Vec::new();
+        if let Some(o) = &mut self.own {
+            while let Some(a) = o.bms.poll_action() {
+                actions.push(a);
+            }
+        }
+        for action in actions {
+            use cellwarden_core::Action;
+            match action {
+                Action::Contactor { contactor, closed } => {
+                    if let Some(o) = &mut self.own {
+                        o.plant.set_contactor(contactor, closed);
+                    }
+                    continue;
+                }
+                Action::Balance(_) => continue,
+                Action::Fault(e) if e.change == cellwarden_core::FaultChange::Raised => {
+                    count_fault(&mut self.summary.faults, e.rule, e.tier, at);
+                }
+                _ => {}
+            }
+            self.log(Source::Core, format!("own pack: {}", describe::action(&action)));
+            self.trace_now = true;
+            if let Some(h) = watch::happened(at, &action) {
+                self.watch.event(h);
+            }
+        }
+    }
+
+    fn can_packs(&mut self) {
+        let now = self.now;
+        let k0 = usize::from(self.own.is_some());
+        for (j, p) in self.cans.iter_mut().enumerate() {
+            let reading = reading_of(&p.plant);
+            p.bms.update(now, &reading);
+            while let Some(frame) = p.bms.poll_transmit(now) {
+                p.link.bus.send(p.link.device, now, frame);
+            }
+            while let Some((at, frame)) = p.link.bus.recv(p.link.system) {
+                p.reader.handle_frame(at, &frame);
+            }
+            while let Some((at, frame)) = p.link.bus.recv(p.link.device) {
+                p.bms.handle_frame(at, &frame);
+            }
+            let heard = p.reader.last_heard();
+            if heard != p.reported {
+                if let (Some(at), Some(view)) = (heard, p.reader.view(now, CAN_VIEW_MAX_AGE)) {
+                    p.reported = heard;
+                    let input = CombinerInput::Pack {
+                        pack: (k0 + j) as u8,
+                        sampled_at: at,
+                        view,
+                        connected: p.relay,
+                    };
+                    self.combiner.handle_input(now, input);
+                }
+            }
+        }
+        self.drain_combiner();
+    }
+
+    fn inverter_buses(&mut self) {
+        let now = self.now;
+        let injected = std::mem::take(&mut self.injected);
+        for (bus, frame) in injected {
+            if let Some(p) = self.cans.iter_mut().find(|p| p.link.name == bus) {
+                p.link.bus.send(p.link.device, now, frame);
+            } else if let Some(i) = self.invs.iter_mut().find(|i| i.link.name == bus) {
+                i.link.bus.send(i.link.device, now, frame);
+            }
+        }
+        for (k, inv) in self.invs.iter_mut().enumerate() {
+            let view = self.combiner.view(k as u8);
+            while let Some(frame) = inv.emu.poll_transmit(now) {
+                inv.link.bus.send(inv.link.device, now, frame);
+            }
+            while let Some((at, frame)) = inv.link.bus.recv(inv.link.system) {
+                let alive = match &mut inv.side {
+                    Side::Lv(p) => p.handle_frame(at, &frame).is_some(),
+                    Side::Byd(p) => p
+                        .handle_frame(at, &frame)
+                        .is_some_and(|m| !matches!(m, byd_can::Message::InverterBrand { .. })),
+                };
+                if alive {
+                    self.combiner
+                        .handle_input(now, CombinerInput::InverterAlive { inverter: k as u8, at });
+                }
+            }
+            loop {
+                let frame = match &mut inv.side {
+                    Side::Lv(p) => p.poll_transmit(now, &view),
+                    Side::Byd(p) => p.poll_transmit(now, &view),
+                };
+                let Some(frame) = frame else { break };
+                inv.link.bus.send(inv.link.system, now, frame);
+            }
+            while let Some((at, frame)) = inv.link.bus.recv(inv.link.device) {
+                inv.emu.handle_frame(at, &frame);
+            }
+            // What each inverter draws, as a meter on its output would read it.
+            let ma = MilliAmps((inv.current_a * 1000.0).round() as i32);
+            self.combiner.handle_input(
+                now,
+                CombinerInput::InverterCurrent { inverter: k as u8, sampled_at: now, ma },
+            );
+        }
+        self.drain_combiner();
+    }
+
+    fn combiner_tick(&mut self) {
+        if self.combiner.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.combiner.handle_timeout(self.now);
+        }
+        self.drain_combiner();
+    }
+
+    fn drain_combiner(&mut self) {
+        let at = self.elapsed();
+        let k0 = usize::from(self.own.is_some());
+        while let Some(action) = self.combiner.poll_action() {
+            let event = match action {
+                CombinerAction::Connect { pack } | CombinerAction::Disconnect { pack, .. } => {
+                    let connect = matches!(action, CombinerAction::Connect { .. });
+                    let p = usize::from(pack);
+                    if p < k0 {
+                        let command = if connect { Command::Start } else { Command::Stop };
+                        if let Some(o) = &mut self.own {
+                            o.bms.handle_input(self.now, Input::Command(command));
+                        }
+                    } else if let Some(c) = self.cans.get_mut(p - k0) {
+                        c.relay = connect;
+                    }
+                    None
+                }
+                CombinerAction::PackJoined { .. } => Some(EventName::PackJoined),
+                CombinerAction::PackRefused { .. } => Some(EventName::PackRefused),
+                CombinerAction::PackDropped { .. } => Some(EventName::PackDropped),
+                CombinerAction::Obedience { stage: Stage::Warned, .. } => {
+                    Some(EventName::InverterWarned)
+                }
+                CombinerAction::Obedience { stage: Stage::ZeroRequested, .. } => {
+                    Some(EventName::InverterZeroed)
+                }
+                CombinerAction::Obedience { stage: Stage::Opened, .. } => {
+                    Some(EventName::SystemOpened)
+                }
+                CombinerAction::InverterMissing { .. } => Some(EventName::InverterMissing),
+                CombinerAction::Limits { .. } => Some(EventName::LimitsChanged),
+                _ => None,
+            };
+            if let CombinerAction::Limits {
+                inverter,
+                charge_ma,
+                discharge_ma,
+                charge_reason,
+                discharge_reason,
+            } = action
+            {
+                // The event log gets a line when what binds a limit changes kind, or a limit
+                // moves by a tenth; every change still goes out on the bus.
+                let now = (
+                    charge_ma.0,
+                    discharge_ma.0,
+                    reason_kind(charge_reason),
+                    reason_kind(discharge_reason),
+                );
+                let last = self.logged_limits.len() - 1;
+                let slot = &mut self.logged_limits[usize::from(inverter).min(last)];
+                if slot.is_some_and(|old| !worth_logging(old, now)) {
+                    if let Some(e) = event {
+                        self.watch.event(Happened::plain(at, e));
+                    }
+                    continue;
+                }
+                *slot = Some(now);
+            }
+            let text = describe_action(&action, &self.pack_names, &self.inv_names);
+            self.log(Source::Core, format!("combiner: {text}"));
+            self.trace_now = true;
+            if let Some(e) = event {
+                self.watch.event(Happened::plain(at, e));
+            }
+        }
+        self.drain_own();
+    }
+
+    /// Samples the signals, feeds the expectations, writes trace rows.
+    fn observe(&mut self) {
+        let at = self.elapsed();
+        let mut cells: Vec<f64> = Vec::new();
+        let mut temps: Vec<f64> = Vec::new();
+        let mut socs: Vec<f64> = Vec::new();
+        let mut connected = 0.0;
+        let status = self.combiner.status();
+        // Each pack's current against its own limit, as the pack itself reports it.
+        let mut over = f64::MIN;
+        let mut k = 0;
+        if let Some(o) = &self.own {
+            cells.extend_from_slice(o.plant.group_voltages());
+            temps.extend_from_slice(o.plant.group_temps_c());
+            socs.extend_from_slice(o.plant.group_socs());
+            connected += f64::from(u8::from(o.plant.connected()));
+            k = 1;
+        }
+        for p in &self.cans {
+            cells.extend_from_slice(p.plant.group_voltages());
+            temps.extend_from_slice(p.plant.group_temps_c());
+            socs.extend_from_slice(p.plant.group_socs());
+            connected += f64::from(u8::from(p.relay && p.bms.switch_on()));
+        }
+        for (i, f) in self.packs.iter_mut().enumerate() {
+            let limits = status.packs.get(i).and_then(|p| p.report).map(|(_, v)| v);
+            let limit_a = |ma: MilliAmps| f64::from(ma.0) / 1000.0;
+            let own_limit = if i < k {
+                // While its contactors are not closed our pack's limits say "contactors open";
+                // its own limits apply from the first measurement after closing.
+                self.own
+                    .as_ref()
+                    .filter(|o| o.bms.status().sequence == SequenceState::Closed)
+                    .and_then(|o| {
+                        let l = o.bms.status().limits;
+                        let open = cellwarden_core::LimitReason::ContactorsOpen;
+                        (l.charge_reason != open && l.discharge_reason != open)
+                            .then(|| (limit_a(l.charge_ma), limit_a(l.discharge_ma)))
+                    })
+            } else {
+                self.cans.get(i - k).map(|c| {
+                    let v = c.bms.view();
+                    (limit_a(v.charge_limit_ma), limit_a(v.discharge_limit_ma))
+                })
+            };
+            let _ = limits;
+            if let Some((c, d)) = own_limit {
+                let excess = if f.current_a >= 0.0 { f.current_a - c } else { -f.current_a - d };
+                // Only current that flows counts; a pack at a zero limit carrying nothing is in.
+                if f.current_a.abs() > 0.5 {
+                    f.over_limit_a_max =
+                        Some(f.over_limit_a_max.map_or(excess, |m: f64| m.max(excess)));
+                    over = over.max(excess);
+                }
+            }
+            f.charge_a_max = f.charge_a_max.max(f.current_a);
+            f.discharge_a_max = f.discharge_a_max.max(-f.current_a);
+        }
+        let mut inv_over = f64::MIN;
+        let mut total = 0.0;
+        for (k, (inv, fig)) in self.invs.iter().zip(&mut self.inverters).enumerate() {
+            let view = self.combiner.view(k as u8);
+            let c = f64::from(view.charge_limit_ma.0) / 1000.0;
+            let d = f64::from(view.discharge_limit_ma.0) / 1000.0;
+            let excess = if inv.current_a >= 0.0 { inv.current_a - c } else { -inv.current_a - d };
+            if inv.current_a.abs() > 0.5 {
+                inv_over = inv_over.max(excess);
+                fig.over_limit_a_max = fig.over_limit_a_max.max(excess);
+            }
+            fig.charge_a_max = fig.charge_a_max.max(inv.current_a);
+            fig.discharge_a_max = fig.discharge_a_max.max(-inv.current_a);
+            total += inv.current_a;
+        }
+        let (v_min, v_mean, v_max, i_min, i_max) = min_mean_max(&cells);
+        let (t_min, _, t_max, it_min, it_max) = min_mean_max(&temps);
+        let (soc_min, soc_mean, soc_max, _, _) = min_mean_max(&socs);
+        let combined = status.combined;
+        let latched = self.own.as_ref().is_some_and(|o| o.bms.status().latched().is_some());
+        let s = &mut self.signals;
+        s[signal_index(Signal::CellMvMax)] = v_max * 1000.0;
+        s[signal_index(Signal::CellMvMin)] = v_min * 1000.0;
+        s[signal_index(Signal::CellSpreadMv)] = (v_max - v_min) * 1000.0;
+        s[signal_index(Signal::TempCMax)] = t_max;
+        s[signal_index(Signal::TempCMin)] = t_min;
+        s[signal_index(Signal::CurrentA)] = total;
+        s[signal_index(Signal::CurrentAbsA)] = total.abs();
+        s[signal_index(Signal::PackV)] = self.bus_v;
+        s[signal_index(Signal::BusV)] = self.bus_v;
+        s[signal_index(Signal::SocPctMin)] = soc_min * 100.0;
+        s[signal_index(Signal::SocPctMax)] = soc_max * 100.0;
+        s[signal_index(Signal::ChargeLimitA)] = f64::from(combined.charge_limit_ma.0) / 1000.0;
+        s[signal_index(Signal::DischargeLimitA)] =
+            f64::from(combined.discharge_limit_ma.0) / 1000.0;
+        s[signal_index(Signal::ContactorsClosed)] = f64::from(u8::from(connected > 0.0));
+        s[signal_index(Signal::ClosedWithLatchedFault)] =
+            f64::from(u8::from(latched && self.own.as_ref().is_some_and(|o| o.plant.connected())));
+        s[signal_index(Signal::PacksConnected)] = connected;
+        s[signal_index(Signal::PackOverLimitA)] = if over == f64::MIN { -1.0e3 } else { over };
+        s[signal_index(Signal::InverterOverLimitA)] =
+            if inv_over == f64::MIN { -1.0e3 } else { inv_over };
+        self.watch.observe(at, &self.signals);
+
+        let first = self.trace.is_empty();
+        let sm = &mut self.summary;
+        track(&mut sm.cell_v_max, first, v_max, at, i_max, |n, o| n > o);
+        track(&mut sm.cell_v_min, first, v_min, at, i_min, |n, o| n < o);
+        track(&mut sm.temp_c_max, first, t_max, at, it_max, |n, o| n > o);
+        track(&mut sm.temp_c_min, first, t_min, at, it_min, |n, o| n < o);
+        track(&mut sm.charge_a_max, false, total, at, 0, |n, o| n > o);
+        track(&mut sm.discharge_a_max, false, -total, at, 0, |n, o| n > o);
+
+        if self.now >= self.next_trace || self.trace_now || self.now >= self.end {
+            while self.next_trace <= self.now {
+                self.next_trace += self.scenario.trace_interval.max(Duration::from_micros(1));
+            }
+            self.trace_now = false;
+            let row = TraceRow {
+                at,
+                current_a: total,
+                current_measured_a: total,
+                pack_v: self.bus_v,
+                bus_v: self.bus_v,
+                cell_v_min: v_min,
+                cell_v_mean: v_mean,
+                cell_v_max: v_max,
+                soc_min_pct: soc_min * 100.0,
+                soc_mean_pct: soc_mean * 100.0,
+                soc_max_pct: soc_max * 100.0,
+                temp_c_min: t_min,
+                temp_c_max: t_max,
+                charge_limit_a: f64::from(combined.charge_limit_ma.0) / 1000.0,
+                discharge_limit_a: f64::from(combined.discharge_limit_ma.0) / 1000.0,
+                contactors: [connected > 0.0, false, connected > 0.0],
+                state: if connected > 0.0 { "closed" } else { "open" },
+                latched,
+            };
+            if self.trace.last().is_some_and(|r| r.at == at) {
+                self.trace.pop();
+            }
+            self.trace.push(row);
+        }
+    }
+
+    /// Ends the run and reports.
+    pub fn finish(self) -> Report {
+        let end = self.elapsed();
+        let status = self.combiner.status().clone();
+        let mut packs = Vec::new();
+        let k = usize::from(self.own.is_some());
+        let mut socs_end = Vec::new();
+        if let Some(o) = &self.own {
+            socs_end.push(("own".to_string(), o.plant.mean_soc()));
+        }
+        for c in &self.cans {
+            socs_end.push((pack_protocol_name(c.protocol).to_string(), c.plant.mean_soc()));
+        }
+        for (i, ((kind, soc_end), f)) in socs_end.iter().zip(&self.packs).enumerate() {
+            packs.push(PackSummary {
+                name: self.pack_names[i].clone(),
+                kind: kind.clone(),
+                soc_start_pct: f.soc_start * 100.0,
+                soc_end_pct: soc_end * 100.0,
+                charge_a_max: f.charge_a_max,
+                discharge_a_max: f.discharge_a_max,
+                over_limit_a_max: f.over_limit_a_max.unwrap_or(f64::NAN),
+                connected: f.connected,
+                final_phase: phase_name(status.packs[i].phase).to_string(),
+            });
+        }
+        let _ = k;
+        let mut inverters = Vec::new();
+        for (i, (inv, f)) in self.invs.iter().zip(&self.inverters).enumerate() {
+            inverters.push(InverterSummary {
+                name: inv.name.clone(),
+                protocol: super::protocol_name(inv.protocol).to_string(),
+                frames_from: inv.link.bus.sent(inv.link.device),
+                frames_to: inv.link.bus.sent(inv.link.system),
+                charge_a_max: f.charge_a_max,
+                discharge_a_max: f.discharge_a_max,
+                over_limit_a_max: f.over_limit_a_max,
+                final_stage: stage_name(status.inverters[i].stage).to_string(),
+            });
+        }
+        let state = if self.signals[signal_index(Signal::PacksConnected)] > 0.0 {
+            StateName::Closed
+        } else {
+            StateName::Open
+        };
+        let all_latched: Vec<_> = match &self.own {
+            Some(o) => cellwarden_core::RuleId::ALL
+                .into_iter()
+                .filter(|r| o.bms.status().rules[r.index()].latched)
+                .collect(),
+            None => Vec::new(),
+        };
+        let outcomes = self.watch.finish(end, &self.signals, state, &all_latched);
+        let mut summary = self.summary;
+        let n = socs_end.len().max(1) as f64;
+        summary.soc_end_pct = socs_end.iter().map(|(_, s)| s).sum::<f64>() / n * 100.0;
+        let mut energy = crate::plant::Energy::default();
+        if let Some(o) = &self.own {
+            add_energy(&mut energy, o.plant.energy());
+        }
+        for c in &self.cans {
+            add_energy(&mut energy, c.plant.energy());
+        }
+        summary.energy = energy;
+        summary.final_state = match state {
+            StateName::Closed => "closed".to_string(),
+            _ => "open".to_string(),
+        };
+        if let Some(o) = &self.own {
+            summary.latched_at_end = o.bms.status().latched();
+            summary.counters = o.bms.status().counters;
+            if o.bms.status().sequence != SequenceState::Open {
+                let _ = PackPhase::Joined;
+            }
+        }
+        summary.system = Some(SystemSummary { packs, inverters });
+        let sc = self.scenario;
+        Report {
+            name: sc.name.clone(),
+            source: sc.source.display().to_string(),
+            description: sc.description.clone(),
+            seed: sc.seed,
+            duration: sc.duration,
+            log: self.log,
+            outcomes,
+            summary,
+            trace: self.trace,
+        }
+    }
+}
+
+fn add_energy(total: &mut crate::plant::Energy, e: crate::plant::Energy) {
+    total.charged_wh += e.charged_wh;
+    total.discharged_wh += e.discharged_wh;
+    total.heat_wh += e.heat_wh;
+}
+
+fn reading_of(plant: &crate::plant::Plant) -> crate::devices::can_bms::PackReading {
+    let (v_min, _, v_max, _, _) = min_mean_max(plant.group_voltages());
+    let (t_min, _, t_max, _, _) = min_mean_max(plant.group_temps_c());
+    crate::devices::can_bms::PackReading {
+        cell_min_v: v_min,
+        cell_max_v: v_max,
+        pack_v: plant.pack_voltage_v(),
+        current_a: plant.current_a(),
+        temp_min_c: t_min,
+        temp_max_c: t_max,
+        soc: plant.mean_soc(),
+    }
+}
+
+/// Minimum, mean, maximum and the indices of the extremes; zeros for an empty slice.
+fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
+    crate::engine::min_mean_max(values)
+}

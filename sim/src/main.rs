@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 mod serve;
+mod serve_can;
 
 /// Where `run` and `all` write their outputs unless told otherwise, relative to the current
 /// directory.
@@ -99,6 +100,7 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     ServeRing(serve::ServeRingArgs),
+    SocketcandHub(serve_can::SocketcandHubArgs),
 }
 
 /// How a command ended; the process exit code.
@@ -115,6 +117,13 @@ fn main() -> ExitCode {
         Command::All { paths, out, no_plot } => all(&paths, &out, !no_plot),
         Command::Check { paths } => check(&paths),
         Command::ServeRing(args) => match serve::serve_ring(&args) {
+            Ok(()) => Verdict::Passed,
+            Err(err) => {
+                eprintln!("error: {err}");
+                Verdict::Unusable
+            }
+        },
+        Command::SocketcandHub(args) => match serve_can::socketcand_hub(&args) {
             Ok(()) => Verdict::Passed,
             Err(err) => {
                 eprintln!("error: {err}");

@@ -10,7 +10,10 @@
 //! - [`tesla_master`]: the core's Tesla bus master on a port ([`MasterDriver`]).
 //! - [`tesla_ring`]: the emulated ring of Tesla module boards served on a port
 //!   ([`RingServer`]), with fixed or plant-driven analogue inputs.
+//! - [`can`]: CAN buses: a deterministic in-memory bus for the engine, and ports over
+//!   socketcand, SocketCAN or in-process channels, with the candump log format.
 
+pub mod can;
 pub mod serial;
 pub mod tesla_master;
 pub mod tesla_ring;

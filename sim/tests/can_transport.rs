@@ -1,0 +1,735 @@
+//! CAN transports: the in-memory bus, the candump log format, socketcand client and hub over
+//! loopback TCP, the port abstraction, and SocketCAN where the kernel has it.
+//!
+//! Time limits here only keep a broken build from hanging; nothing asserts how long anything
+//! takes.
+
+use std::future::Future;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::time::Duration as StdDuration;
+
+use cellwarden_core::{Duration, Instant};
+use cellwarden_sim::transport::can::candump::{ParseError, ReplayError};
+use cellwarden_sim::transport::can::socketcand::wire::{self, Scanner};
+use cellwarden_sim::transport::can::{
+    CanPort, ChannelPort, Frame, LogWriter, MemoryBus, Replay, SocketCanPort, SocketcandClient,
+    SocketcandHub, format_line, parse_line,
+};
+use proptest::prelude::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// Far longer than anything here takes; only there to turn a hang into a failure.
+const LIMIT: StdDuration = StdDuration::from_secs(30);
+
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+fn frame(id: u16, data: &[u8]) -> Frame {
+    Frame::standard(id, data).unwrap()
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Reads exactly `n` bytes as text.
+async fn read_text(stream: &mut TcpStream, n: usize) -> String {
+    let mut buf = vec![0; n];
+    within("reading from the hub", stream.read_exact(&mut buf)).await.unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+/// Reads up to and including the next `>`.
+async fn read_message(stream: &mut TcpStream) -> String {
+    let mut text = Vec::new();
+    loop {
+        let byte = within("reading a message", stream.read_u8()).await.unwrap();
+        text.push(byte);
+        if byte == b'>' {
+            return String::from_utf8(text).unwrap();
+        }
+    }
+}
+
+/// A raw TCP client that has done the handshake by hand, checking each reply byte for byte.
+async fn raw_client(addr: SocketAddr, bus: &str) -> TcpStream {
+    let mut stream = within("connecting", TcpStream::connect(addr)).await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+    stream.write_all(format!("< open {bus} >").as_bytes()).await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< ok >");
+    stream.write_all(b"< rawmode >").await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< ok >");
+    stream
+}
+
+async fn recv(client: &mut SocketcandClient) -> Frame {
+    within("a frame at a client", client.recv()).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory bus
+
+#[test]
+fn memory_bus_fans_out_in_order_without_self_echo() {
+    let mut bus = MemoryBus::new();
+    let bms = bus.attach("bms");
+    let inverter = bus.attach("inverter");
+    let logger = bus.attach("logger");
+    let (a, b, c) = (frame(0x351, &[1]), frame(0x355, &[2]), frame(0x305, &[]));
+    bus.send(bms, Instant::from_millis(1), a);
+    bus.send(bms, Instant::from_millis(2), b);
+    bus.send(inverter, Instant::from_millis(3), c);
+
+    assert_eq!(bus.recv(inverter), Some((Instant::from_millis(1), a)));
+    assert_eq!(bus.recv(inverter), Some((Instant::from_millis(2), b)));
+    assert_eq!(bus.recv(inverter), None, "the inverter got its own frame back");
+    assert_eq!(bus.pending(logger), 3);
+    let seen: Vec<Frame> = std::iter::from_fn(|| bus.recv(logger)).map(|(_, f)| f).collect();
+    assert_eq!(seen, [a, b, c]);
+    assert_eq!(bus.recv(bms), Some((Instant::from_millis(3), c)));
+    assert_eq!(bus.recv(bms), None);
+    assert!(bus.nodes().all(|node| bus.dropped(node) == 0));
+}
+
+#[test]
+fn memory_bus_queues_are_bounded_and_drop_the_oldest() {
+    let mut bus = MemoryBus::with_capacity(4);
+    let sender = bus.attach("sender");
+    let idle = bus.attach("idle");
+    for n in 0..10u8 {
+        bus.send(sender, Instant::from_millis(u64::from(n)), frame(0x100, &[n]));
+    }
+    assert_eq!(bus.pending(idle), 4);
+    assert_eq!(bus.dropped(idle), 6);
+    let kept: Vec<u8> = std::iter::from_fn(|| bus.recv(idle)).map(|(_, f)| f.data()[0]).collect();
+    assert_eq!(kept, [6, 7, 8, 9]);
+    assert_eq!(bus.dropped(sender), 0);
+}
+
+#[test]
+fn memory_bus_tap_becomes_a_candump_log() {
+    let mut bus = MemoryBus::new();
+    bus.enable_tap(16);
+    let bms = bus.attach("bms");
+    let inverter = bus.attach("inverter");
+    bus.send(bms, Instant::from_micros(1_500), frame(0x351, &[0x33, 0x02]));
+    bus.send(
+        inverter,
+        Instant::from_micros(2_000_000),
+        Frame::new(0x18FF_50E5, true, &[]).unwrap(),
+    );
+
+    let mut log = LogWriter::new(Vec::new(), StdDuration::from_secs(1_795_257_579));
+    for record in bus.tap() {
+        log.write(record.at, "can0", &record.frame).unwrap();
+    }
+    assert!(bus.tap().is_empty(), "the tap is drained");
+    let text = String::from_utf8(log.into_inner()).unwrap();
+    assert_eq!(text, "(1795257579.001500) can0 351#3302\n(1795257581.000000) can0 18FF50E5#\n");
+}
+
+#[test]
+fn memory_bus_tap_is_bounded() {
+    let mut bus = MemoryBus::new();
+    bus.enable_tap(2);
+    let node = bus.attach("n");
+    for n in 0..5u8 {
+        bus.send(node, Instant::ZERO, frame(0x1, &[n]));
+    }
+    assert_eq!(bus.tap_dropped(), 3);
+    let kept: Vec<u8> = bus.tap().iter().map(|r| r.frame.data()[0]).collect();
+    assert_eq!(kept, [3, 4]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// candump logs
+
+#[test]
+fn candump_lines_round_trip() {
+    for (text, id, extended, data) in [
+        (
+            "(1795257579.781249) can0 351#330209240924D501",
+            0x351,
+            false,
+            &[0x33, 2, 9, 0x24, 9, 0x24, 0xD5, 1][..],
+        ),
+        ("(0.000000) vcan0 123#", 0x123, false, &[][..]),
+        (
+            "(12.000001) can1 18FF50E5#0102030405060708",
+            0x18FF_50E5,
+            true,
+            &[1, 2, 3, 4, 5, 6, 7, 8][..],
+        ),
+        ("(1.100000) can0 000#00", 0, false, &[0][..]),
+    ] {
+        let line = parse_line(text).unwrap();
+        assert_eq!(
+            (line.frame.id(), line.frame.is_extended(), line.frame.data()),
+            (id, extended, data)
+        );
+        assert_eq!(format_line(line.sec, line.usec, &line.iface, &line.frame), text);
+    }
+    // Lower-case hex and a CRLF ending are read; the output is canonical.
+    let line = parse_line("(5.000010) can0 35a#aa0a\r\n").unwrap();
+    assert_eq!(
+        format_line(line.sec, line.usec, &line.iface, &line.frame),
+        "(5.000010) can0 35A#AA0A"
+    );
+}
+
+#[test]
+fn candump_parsing_is_strict_and_says_what_is_wrong() {
+    let cases: &[(&str, ParseError, &str)] = &[
+        ("can0 123#00", ParseError::Timestamp("can0".into()), "timestamp"),
+        ("(1.5) can0 123#00", ParseError::Timestamp("(1.5)".into()), "six decimals"),
+        ("(1.000000)can0 123#00", ParseError::MissingInterface, "interface"),
+        ("(1.000000) can0", ParseError::MissingFrame, "frame"),
+        ("(1.000000) can0 ", ParseError::MissingFrame, "frame"),
+        ("(1.000000) can0 12300", ParseError::MissingHash("12300".into()), "no `#`"),
+        ("(1.000000) can0 1234#00", ParseError::Id("1234".into()), "3 hex digits"),
+        ("(1.000000) can0 12G#00", ParseError::Id("12G".into()), "3 hex digits"),
+        (
+            "(1.000000) can0 800#00",
+            ParseError::IdOutOfRange { id: 0x800, extended: false },
+            "11 bits",
+        ),
+        (
+            "(1.000000) can0 20000000#",
+            ParseError::IdOutOfRange { id: 0x2000_0000, extended: true },
+            "29 bits",
+        ),
+        ("(1.000000) can0 123#R", ParseError::RemoteFrame, "remote frames"),
+        ("(1.000000) can0 123#R4", ParseError::RemoteFrame, "remote frames"),
+        ("(1.000000) can0 123##1001122", ParseError::FdFrame, "CAN FD"),
+        ("(1.000000) can0 123#0", ParseError::Data("0".into()), "pairs of hex"),
+        ("(1.000000) can0 123#0x11", ParseError::Data("0x11".into()), "pairs of hex"),
+        ("(1.000000) can0 123#11.22", ParseError::Data("11.22".into()), "pairs of hex"),
+        ("(1.000000) can0 123#001122334455667788", ParseError::TooManyBytes(9), "at most 8"),
+        ("(1.000000) can0 123#00 T", ParseError::Trailing(" T".into()), "after the frame"),
+        (
+            "(1.000000) averyveryverylongname 123#00",
+            ParseError::Interface("averyveryverylongname".into()),
+            "interface name",
+        ),
+    ];
+    for (text, expected, words) in cases {
+        let err = parse_line(text).unwrap_err();
+        assert_eq!(&err, expected, "{text}");
+        assert!(err.to_string().contains(words), "{text}: {err}");
+    }
+}
+
+#[test]
+fn replay_times_frames_from_the_first_and_names_bad_lines() {
+    let log = "# captured on the bench\n\
+               \n\
+               (100.250000) can0 351#01\n\
+               (100.260000) can0 355#\n\
+               (100.2600) can0 356#\n\
+               (101.250000) can1 18FF50E5#AABB\n";
+    let items: Vec<_> = Replay::from_reader(Cursor::new(log)).collect();
+    assert_eq!(items.len(), 4);
+    let ok = |i: usize| items[i].as_ref().unwrap();
+    assert_eq!((ok(0).offset, ok(0).iface.as_str(), ok(0).line), (Duration::ZERO, "can0", 3));
+    assert_eq!(ok(0).frame, frame(0x351, &[1]));
+    assert_eq!((ok(1).offset, ok(1).line), (Duration::from_millis(10), 4));
+    match &items[2] {
+        Err(err @ ReplayError::Parse { line: 5, error: ParseError::Timestamp(_) }) => {
+            assert!(err.to_string().starts_with("line 5: "), "{err}");
+        }
+        other => panic!("line 5: {other:?}"),
+    }
+    assert_eq!((ok(3).offset, ok(3).iface.as_str()), (Duration::from_secs(1), "can1"));
+}
+
+#[test]
+fn replay_survives_overlong_and_binary_lines() {
+    let mut log = b"(1.000000) can0 001#01\n".to_vec();
+    log.extend(std::iter::repeat_n(b'x', 10_000));
+    log.extend(b"\n\xff\xfe\n(2.000000) can0 002#02\n");
+    let items: Vec<_> = Replay::from_reader(Cursor::new(log)).collect();
+    assert_eq!(items.len(), 4);
+    assert!(matches!(items[1], Err(ReplayError::TooLong { line: 2 })), "{:?}", items[1]);
+    assert!(matches!(items[2], Err(ReplayError::NotText { line: 3 })), "{:?}", items[2]);
+    let last = items[3].as_ref().unwrap();
+    assert_eq!((last.line, last.offset, last.frame), (4, Duration::from_secs(1), frame(2, &[2])));
+}
+
+#[test]
+fn replay_opens_files_and_names_missing_ones() {
+    let dir = std::env::temp_dir().join(format!("cellwarden-candump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bench.log");
+    std::fs::write(&path, "(3.000000) can0 123#\n").unwrap();
+    let frames: Vec<_> = Replay::open(&path).unwrap().map(Result::unwrap).collect();
+    assert_eq!(frames.len(), 1);
+    let err = Replay::open(dir.join("missing.log")).unwrap_err();
+    assert!(err.to_string().contains("missing.log"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn any_frame() -> impl Strategy<Value = Frame> {
+    (any::<bool>(), any::<u32>(), proptest::collection::vec(any::<u8>(), 0..=8)).prop_map(
+        |(extended, id, data)| {
+            let id = if extended { id & 0x1FFF_FFFF } else { id & 0x7FF };
+            Frame::new(id, extended, &data).unwrap()
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn candump_parse_never_panics(text in ".*") {
+        let _ = parse_line(&text);
+    }
+
+    #[test]
+    fn candump_parse_never_panics_near_the_format(
+        text in r"\(?[0-9]{0,22}\.?[0-9]{0,8}\)? ?[a-z0-9#]{0,17} ?[0-9A-Fa-fRr#]{0,24} ?.{0,3}"
+    ) {
+        let _ = parse_line(&text);
+    }
+
+    #[test]
+    fn candump_format_then_parse_round_trips(
+        sec in any::<u64>(), usec in 0u32..1_000_000, iface in "[a-z]{1,5}[0-9]{0,3}", f in any_frame()
+    ) {
+        let line = parse_line(&format_line(sec, usec, &iface, &f)).unwrap();
+        prop_assert_eq!((line.sec, line.usec, line.iface.as_str(), line.frame), (sec, usec, iface.as_str(), f));
+    }
+
+    #[test]
+    fn socketcand_scanner_and_parser_never_panic_and_stay_bounded(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048)
+    ) {
+        let mut scanner = Scanner::new();
+        for byte in bytes {
+            if let Some(Ok(text)) = scanner.push(byte) {
+                prop_assert!(text.len() + 2 <= wire::MAX_MESSAGE_LEN);
+                let _ = wire::parse(text);
+            }
+        }
+    }
+
+    #[test]
+    fn socketcand_frames_and_sends_round_trip(f in any_frame(), sec in any::<u64>(), usec in 0u32..1_000_000) {
+        let stamp = wire::Stamp { sec, usec };
+        let text = wire::format_frame(&f, stamp);
+        prop_assert_eq!(wire::parse(&text[1..text.len() - 1]), Ok(wire::Message::Frame(f, stamp)));
+        let text = wire::format_send(&f);
+        prop_assert_eq!(wire::parse(&text[1..text.len() - 1]), Ok(wire::Message::Send(f)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// socketcand
+
+#[tokio::test]
+async fn socketcand_handshake_is_byte_exact_and_no_frame_precedes_the_rawmode_ok() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let local = hub.bus("can0").unwrap();
+    // Frames flow on the bus during the whole handshake.
+    let chatter = tokio::spawn(async move {
+        for n in 0u32.. {
+            local.send_now(&Frame::new(0x100, false, &n.to_le_bytes()).unwrap());
+            tokio::time::sleep(StdDuration::from_millis(1)).await;
+        }
+    });
+    let mut stream = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+    stream.write_all(b"< open can0 >").await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< ok >");
+    stream.write_all(b"< rawmode >").await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< ok >");
+    let first = read_message(&mut stream).await;
+    assert!(first.starts_with("< frame 100 ") && first.ends_with(" >"), "{first}");
+    chatter.abort();
+}
+
+#[tokio::test]
+async fn socketcand_hub_relays_between_clients_and_the_local_port_without_self_echo() {
+    let hub = SocketcandHub::bind(loopback(), &["can0", "can1"]).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    let mut other_bus = hub.bus("can1").unwrap();
+    let mut a = within("a", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    let mut b = within("b", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    assert_eq!(a.bus(), "can0");
+
+    let f1 = frame(0x351, &[0x33, 0x02, 0xB8, 0x0B]);
+    a.send(&f1).await.unwrap();
+    assert_eq!(recv(&mut b).await, f1);
+    assert_eq!(within("local", local.recv()).await.unwrap(), f1);
+
+    // B's reply is A's next frame: A did not get its own f1 back.
+    let f2 = Frame::new(0x18FF_50E5, true, &[]).unwrap();
+    b.send(&f2).await.unwrap();
+    assert_eq!(recv(&mut a).await, f2);
+    assert_eq!(within("local", local.recv()).await.unwrap(), f2);
+
+    let f3 = frame(0x35A, &[0xAA; 8]);
+    local.send(&f3).await.unwrap();
+    assert_eq!(recv(&mut a).await, f3);
+    assert_eq!(recv(&mut b).await, f3);
+
+    // A's next frame is the local port's next one: neither client got f3 twice, and the local
+    // port did not get f3 back.
+    let f4 = frame(0x7FF, &[1]);
+    a.send(&f4).await.unwrap();
+    assert_eq!(within("local", local.recv()).await.unwrap(), f4);
+    assert_eq!(local.try_recv(), None);
+    assert_eq!(other_bus.try_recv(), None, "a frame crossed to another bus");
+    assert_eq!(recv(&mut b).await, f4);
+
+    let (_, stamp) = {
+        local.send_now(&f1);
+        within("stamped", a.recv_stamped()).await.unwrap()
+    };
+    assert!(stamp.sec > 1_600_000_000, "the frame carries the wall-clock time: {stamp:?}");
+    let counters = hub.counters();
+    assert_eq!((counters.clients, counters.dropped, counters.bad_messages), (2, 0, 0));
+    assert_eq!(a.counters(), Default::default());
+}
+
+#[tokio::test]
+async fn socketcand_hub_accepts_python_can_sends_and_writes_socketcand_frames() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    let mut raw = raw_client(hub.local_addr(), "can0").await;
+
+    raw.write_all(b"< send 351 6 33 2 b8 b b8 b >").await.unwrap();
+    assert_eq!(
+        within("local", local.recv()).await.unwrap(),
+        frame(0x351, &[0x33, 0x02, 0xB8, 0x0B, 0xB8, 0x0B])
+    );
+    raw.write_all(b"< send 18ff50e5 0 >< send 00000001 1 Ff >").await.unwrap();
+    assert_eq!(
+        within("local", local.recv()).await.unwrap(),
+        Frame::new(0x18FF_50E5, true, &[]).unwrap()
+    );
+    assert_eq!(within("local", local.recv()).await.unwrap(), Frame::new(1, true, &[0xFF]).unwrap());
+
+    local.send_now(&frame(0x359, &[0, 0, 0, 0, 5, 0x50, 0x4E, 0]));
+    let message = read_message(&mut raw).await;
+    let fields: Vec<&str> = message.split(' ').collect();
+    assert_eq!(fields.len(), 6, "{message}");
+    assert_eq!(
+        (fields[0], fields[1], fields[2], fields[4], fields[5]),
+        ("<", "frame", "359", "0000000005504E00", ">")
+    );
+    let (sec, usec) = fields[3].split_once('.').unwrap();
+    assert!(
+        sec.parse::<u64>().is_ok() && usec.len() == 6 && usec.parse::<u32>().is_ok(),
+        "{message}"
+    );
+
+    local.send_now(&frame(0x123, &[]));
+    let message = read_message(&mut raw).await;
+    assert!(message.starts_with("< frame 123 ") && message.ends_with("  >"), "{message:?}");
+}
+
+#[tokio::test]
+async fn socketcand_hub_reassembles_messages_split_across_reads() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    let mut raw = raw_client(hub.local_addr(), "can0").await;
+    raw.set_nodelay(true).unwrap();
+    for piece in ["< se", "nd 12", "3 2 0", "1 02 >< send 1", "24 0 >"] {
+        raw.write_all(piece.as_bytes()).await.unwrap();
+        raw.flush().await.unwrap();
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+    }
+    assert_eq!(within("local", local.recv()).await.unwrap(), frame(0x123, &[1, 2]));
+    assert_eq!(within("local", local.recv()).await.unwrap(), frame(0x124, &[]));
+}
+
+#[tokio::test]
+async fn socketcand_hub_skips_garbage_and_oversized_messages() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    let mut raw = raw_client(hub.local_addr(), "can0").await;
+
+    let mut junk = b"garbage \x00\xff\x7f between messages".to_vec();
+    junk.extend(b"< send ");
+    junk.extend(std::iter::repeat_n(b'A', 100_000));
+    junk.extend(b" >< send 123 1 \x01 >< send 123 1 >< cut short < send 800 0 >");
+    junk.extend((0..=255u8).cycle().take(10_000));
+    junk.extend(b"< send 0AB 1 cd >");
+    raw.write_all(&junk).await.unwrap();
+    assert_eq!(within("the valid frame", local.recv()).await.unwrap(), frame(0x0AB, &[0xCD]));
+    assert_eq!(local.try_recv(), None);
+    assert!(hub.counters().bad_messages >= 4, "{:?}", hub.counters());
+
+    // Malformed sends are answered with an error; the connection stays usable.
+    let mut replies = Vec::new();
+    while replies.len() < 2 {
+        replies.push(read_message(&mut raw).await);
+    }
+    assert!(replies.iter().all(|r| r.starts_with("< error ")), "{replies:?}");
+    raw.write_all(b"< echo >").await.unwrap();
+    loop {
+        let reply = read_message(&mut raw).await;
+        if reply == "< echo >" {
+            break;
+        }
+        assert!(reply.starts_with("< error "), "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn socketcand_hub_answers_echo_and_unknown_commands() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut stream = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+    stream.write_all(b"< echo >").await.unwrap();
+    assert_eq!(read_text(&mut stream, 8).await, "< echo >");
+    stream.write_all(b"< bcmmode >").await.unwrap();
+    assert_eq!(read_message(&mut stream).await, "< error unknown command >");
+    let mut raw = raw_client(hub.local_addr(), "can0").await;
+    raw.write_all(b"< echo >< statistics 1000 >").await.unwrap();
+    assert_eq!(read_message(&mut raw).await, "< echo >");
+    assert_eq!(read_message(&mut raw).await, "< error unknown command >");
+}
+
+#[tokio::test]
+async fn socketcand_hub_refuses_unknown_buses() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let err =
+        within("connect", SocketcandClient::connect(hub.local_addr(), "can7")).await.unwrap_err();
+    assert!(err.to_string().contains("no such bus can7"), "{err}");
+
+    let mut stream = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+    stream.write_all(b"< open vcan9 >").await.unwrap();
+    assert_eq!(read_message(&mut stream).await, "< error no such bus vcan9 >");
+    let mut rest = Vec::new();
+    within("the hub closes", stream.read_to_end(&mut rest)).await.unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(hub.counters().refused, 2);
+
+    assert!(hub.bus("can7").unwrap_err().to_string().contains("no bus can7"));
+    assert!(SocketcandHub::bind(loopback(), &[]).await.is_err());
+    assert!(SocketcandHub::bind(loopback(), &["can0", "can0"]).await.is_err());
+    assert!(SocketcandHub::bind(loopback(), &["has space"]).await.is_err());
+}
+
+#[tokio::test]
+async fn socketcand_hub_survives_connection_churn() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    for round in 0..50 {
+        match round % 3 {
+            // A full client that sends one frame and leaves.
+            0 => {
+                let mut client =
+                    within("churn", SocketcandClient::connect(hub.local_addr(), "can0"))
+                        .await
+                        .unwrap();
+                client.send(&frame(0x200, &[round as u8])).await.unwrap();
+                assert_eq!(
+                    within("local", local.recv()).await.unwrap(),
+                    frame(0x200, &[round as u8])
+                );
+            }
+            // Gone right after connecting.
+            1 => drop(within("churn", TcpStream::connect(hub.local_addr())).await.unwrap()),
+            // Gone in the middle of the handshake.
+            _ => {
+                let mut stream =
+                    within("churn", TcpStream::connect(hub.local_addr())).await.unwrap();
+                assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+                stream.write_all(b"< open can0 >").await.unwrap();
+            }
+        }
+        // Frames on the bus while clients come and go.
+        local.send_now(&frame(0x201, &[round as u8]));
+    }
+
+    let mut a = within("a", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    let mut b = within("b", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    a.send(&frame(0x300, &[1])).await.unwrap();
+    assert_eq!(recv(&mut b).await, frame(0x300, &[1]));
+    local.send_now(&frame(0x301, &[2]));
+    assert_eq!(recv(&mut a).await, frame(0x301, &[2]));
+
+    // Every departed client gives up its place.
+    within("departures noticed", async {
+        while hub.counters().clients != 2 {
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(hub.counters().connections >= 52);
+}
+
+#[tokio::test]
+async fn socketcand_hub_drops_for_a_stalled_client_without_slowing_the_others() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let local = hub.bus("can0").unwrap();
+    // A client that completes the handshake and then never reads, with a small buffer.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = within("connect", socket.connect(hub.local_addr())).await.unwrap();
+    assert_eq!(read_text(&mut stalled, 6).await, "< hi >");
+    stalled.write_all(b"< open can0 >").await.unwrap();
+    assert_eq!(read_text(&mut stalled, 6).await, "< ok >");
+    stalled.write_all(b"< rawmode >").await.unwrap();
+    assert_eq!(read_text(&mut stalled, 6).await, "< ok >");
+
+    let mut reader =
+        within("reader", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    const BATCH: u32 = 200;
+    let mut sent = 0u32;
+    // The stalled client's buffers and queue fill up within a few hundred batches.
+    for _ in 0..20_000 {
+        for _ in 0..BATCH {
+            local.send_now(&Frame::new(0x100, false, &sent.to_le_bytes()).unwrap());
+            sent += 1;
+        }
+        for expected in sent - BATCH..sent {
+            let got = recv(&mut reader).await;
+            assert_eq!(got.data(), expected.to_le_bytes(), "the active client lost frames");
+        }
+        if hub.counters().dropped > 0 {
+            break;
+        }
+    }
+    assert!(hub.counters().dropped > 0, "the stalled client's queue never filled");
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn socketcand_hub_limits_its_clients_and_frees_their_places() {
+    use cellwarden_sim::transport::can::socketcand::MAX_CLIENTS;
+
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..MAX_CLIENTS {
+        let mut stream = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+        assert_eq!(read_text(&mut stream, 6).await, "< hi >");
+        held.push(stream);
+    }
+    let mut extra = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    let mut reply = String::new();
+    within("the refusal", extra.read_to_string(&mut reply)).await.unwrap();
+    assert_eq!(reply, "< error too many clients >");
+
+    drop(held.pop());
+    within("a place frees up", async {
+        loop {
+            let mut stream = TcpStream::connect(hub.local_addr()).await.unwrap();
+            let mut first = [0u8; 6];
+            if stream.read_exact(&mut first).await.is_ok() && &first == b"< hi >" {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(hub.counters().refused >= 1);
+}
+
+#[tokio::test]
+async fn socketcand_client_copes_with_a_server_that_splits_merges_and_chatters() {
+    let listener = TcpListener::bind(loopback()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(b"< h").await.unwrap();
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+        stream.write_all(b"i >").await.unwrap();
+        assert_eq!(read_message(&mut stream).await, "< open vcan0 >");
+        stream.write_all(b"< ok >").await.unwrap();
+        assert_eq!(read_message(&mut stream).await, "< rawmode >");
+        // The rawmode `< ok >` and frames in one write, then a frame split in two.
+        stream
+            .write_all(b"< ok >< frame 123 1.000000 01 >noise< error bus off >< frame 1")
+            .await
+            .unwrap();
+        tokio::time::sleep(StdDuration::from_millis(5)).await;
+        stream.write_all(b"8ff50e5 2.5 0102 >< frame 124 3.000000  >").await.unwrap();
+        assert_eq!(read_message(&mut stream).await, "< send 351 2 01 02 >");
+        assert_eq!(read_message(&mut stream).await, "< send 18FF50E5 0 >");
+    });
+
+    let mut client = within("connect", SocketcandClient::connect(addr, "vcan0")).await.unwrap();
+    assert_eq!(recv(&mut client).await, frame(0x123, &[1]));
+    let (second, stamp) = within("frame", client.recv_stamped()).await.unwrap();
+    assert_eq!(second, Frame::new(0x18FF_50E5, true, &[1, 2]).unwrap());
+    assert_eq!((stamp.sec, stamp.usec), (2, 500_000));
+    assert_eq!(recv(&mut client).await, frame(0x124, &[]));
+    let counters = client.counters();
+    assert_eq!((counters.server_errors, counters.garbage_bytes), (1, 5));
+    client.send(&frame(0x351, &[1, 2])).await.unwrap();
+    client.send(&Frame::new(0x18FF_50E5, true, &[]).unwrap()).await.unwrap();
+    within("server", server).await.unwrap();
+    // The server has gone: the client says so.
+    let err = within("eof", client.recv()).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+#[tokio::test]
+async fn can_ports_open_by_name_and_carry_frames() {
+    let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
+    let spec = format!("socketcand:{}/can0", hub.local_addr());
+    let mut remote = within("open", CanPort::open(&spec)).await.unwrap();
+    let mut local = CanPort::Hub(hub.bus("can0").unwrap());
+    remote.send(&frame(0x351, &[9])).await.unwrap();
+    assert_eq!(within("hub port", local.recv()).await.unwrap(), frame(0x351, &[9]));
+    local.send(&frame(0x305, &[])).await.unwrap();
+    assert_eq!(within("remote", remote.recv()).await.unwrap(), frame(0x305, &[]));
+
+    for spec in ["can0", "socketcand:127.0.0.1/can0", "serial:/dev/ttyUSB0"] {
+        let err = CanPort::open(spec).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("expected socketcand:HOST:PORT/BUS"), "{err}");
+    }
+
+    let (a, b) = ChannelPort::pair(4);
+    let (mut a, mut b) = (CanPort::Channel(a), CanPort::Channel(b));
+    a.send(&frame(1, &[1])).await.unwrap();
+    a.send(&frame(2, &[2])).await.unwrap();
+    assert_eq!(b.recv().await.unwrap(), frame(1, &[1]));
+    b.send(&frame(3, &[])).await.unwrap();
+    assert_eq!(a.recv().await.unwrap(), frame(3, &[]));
+    drop(a);
+    assert_eq!(b.recv().await.unwrap(), frame(2, &[2]));
+    assert_eq!(b.recv().await.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    assert_eq!(b.send(&frame(4, &[])).await.unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+}
+
+/// Exchanges frames between two sockets on a virtual CAN interface, when this kernel has one:
+/// `vcan0`, or the interface named by `CELLWARDEN_VCAN`. Set one up with
+/// `modprobe vcan; ip link add dev vcan0 type vcan; ip link set up vcan0`.
+#[tokio::test]
+async fn socketcan_exchanges_frames_on_a_virtual_interface_when_there_is_one() {
+    let iface = std::env::var("CELLWARDEN_VCAN").unwrap_or_else(|_| "vcan0".to_owned());
+    let (mut a, mut b) = match (SocketCanPort::open(&iface), SocketCanPort::open(&iface)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(err), _) | (_, Err(err)) => {
+            println!("SocketCAN not exercised on this kernel: cannot open {iface}: {err}");
+            return;
+        }
+    };
+    assert_eq!(a.iface(), iface);
+    let standard = frame(0x351, &[0x33, 0x02]);
+    let extended = Frame::new(0x18FF_50E5, true, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    a.send(&standard).await.unwrap();
+    a.send(&extended).await.unwrap();
+    // Other traffic may share the interface: look for ours.
+    within("frames on the interface", async {
+        let mut seen = Vec::new();
+        while !(seen.contains(&standard) && seen.contains(&extended)) {
+            seen.push(b.recv().await.unwrap());
+        }
+    })
+    .await;
+    b.send(&frame(0x123, &[])).await.unwrap();
+    within("the reply", async { while a.recv().await.unwrap() != frame(0x123, &[]) {} }).await;
+}

@@ -92,7 +92,7 @@ struct CanPack {
 /// The battery side of one inverter's bus.
 #[derive(Debug)]
 enum Side {
-    Lv(lv::Publisher),
+    Lv(Box<lv::Publisher>),
     Byd(byd_can::Publisher),
 }
 
@@ -264,12 +264,12 @@ fn describe_action(a: &CombinerAction, pack_names: &[String], inv_names: &[Strin
     }
 }
 
-/// Builds the system of a scenario, or the report of why it cannot run.
+/// Builds the system of a scenario, or says why it cannot run.
 fn build(
     scenario: &Scenario,
     parallel: &Parallel,
     tap: bool,
-) -> Result<(Option<OwnPack>, Vec<CanPack>, Vec<Inverter>, Combiner), String> {
+) -> Result<Built, String> {
     let start = Instant::ZERO;
     let own = if parallel.own_pack {
         let plant = Plant::new(&scenario.plant, scenario.seed);
@@ -356,13 +356,13 @@ fn build(
                     }
                     crate::scenario::parallel::SendMode::Sync => lv::Mode::Sync,
                 };
-                Side::Lv(lv::Publisher::new(
+                Side::Lv(Box::new(lv::Publisher::new(
                     profile,
                     lv::Dlc::Full,
                     battery_name(p),
                     mode,
                     Duration::ZERO,
-                ))
+                )))
             }
         };
         let weight = parallel.combiner.inverters.get(k).map_or(0.0, |s| f64::from(s.share.0))
@@ -382,7 +382,16 @@ fn build(
     }
     let combiner = Combiner::new(parallel.combiner.clone(), start)
         .map_err(|e| format!("Combiner::new: {e:?}"))?;
-    Ok((own, cans, invs, combiner))
+    Ok(Built { own, cans, invs, combiner })
+}
+
+/// A system as [`build`] makes it.
+#[derive(Debug)]
+struct Built {
+    own: Option<OwnPack>,
+    cans: Vec<CanPack>,
+    invs: Vec<Inverter>,
+    combiner: Combiner,
 }
 
 /// The plant of a CAN pack: LFP cells of its capacity, one string.

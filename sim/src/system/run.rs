@@ -105,7 +105,7 @@ fn worth_logging(old: LoggedLimits, new: LoggedLimits) -> bool {
 impl<'s> System<'s> {
     /// Builds the system; `tap` keeps every frame for [`take_frames`](Self::take_frames).
     pub fn new(scenario: &'s Scenario, parallel: &'s Parallel, tap: bool) -> Result<Self, String> {
-        let (own, cans, invs, combiner) = build(scenario, parallel, tap)?;
+        let super::Built { own, cans, invs, combiner } = build(scenario, parallel, tap)?;
         let mut pack_names = Vec::new();
         if own.is_some() {
             pack_names.push("own pack".to_string());

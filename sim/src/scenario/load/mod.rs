@@ -175,16 +175,13 @@ impl Ctx<'_> {
             _ => PathBuf::from("."),
         };
         let mut timeline = Vec::with_capacity(file.timeline.len());
+        let scope = timeline::FaultScope {
+            cells: config.cell_count,
+            boards: board_count,
+            parallel: parallel.as_ref(),
+        };
         for (i, entry) in file.timeline.iter().enumerate() {
-            timeline.push(self.moment(
-                i,
-                entry,
-                &file,
-                &config,
-                board_count,
-                parallel.as_ref(),
-                &base_dir,
-            )?);
+            timeline.push(self.moment(i, entry, &file, &scope, &base_dir)?);
         }
         timeline.sort_by_key(|m| m.at);
         let mut expectations = Vec::with_capacity(file.expect.len());

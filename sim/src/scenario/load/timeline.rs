@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use cellwarden_core::{Command, Config};
+use cellwarden_core::Command;
 
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
@@ -10,15 +10,23 @@ use crate::scenario::Moment;
 use crate::scenario::parallel::Parallel;
 use crate::scenario::schema::{FaultSpec, ScenarioFile, SensorName, TimelineEntry};
 
+/// What a timeline fault may refer to.
+pub(super) struct FaultScope<'a> {
+    /// Series groups of our own pack.
+    pub cells: u16,
+    /// Emulated boards, if any.
+    pub boards: Option<u16>,
+    /// The parallel system, if it is one.
+    pub parallel: Option<&'a Parallel>,
+}
+
 impl Ctx<'_> {
     pub(super) fn moment(
         &self,
         i: usize,
         entry: &TimelineEntry,
         file: &ScenarioFile,
-        config: &Config,
-        boards: Option<u16>,
-        parallel: Option<&Parallel>,
+        scope: &FaultScope<'_>,
         base_dir: &Path,
     ) -> Checked<Moment> {
         let here = format!("timeline[{i}]");
@@ -52,7 +60,7 @@ impl Ctx<'_> {
             None => None,
         };
         if let Some(fault) = &entry.fault {
-            self.fault(&format!("{here}.fault"), fault, config.cell_count, boards, parallel)?;
+            self.fault(&format!("{here}.fault"), fault, scope)?;
         }
         let ambient_c = match entry.ambient_c {
             Some(t) => {
@@ -72,14 +80,8 @@ impl Ctx<'_> {
         })
     }
 
-    fn fault(
-        &self,
-        here: &str,
-        fault: &FaultSpec,
-        cells: u16,
-        boards: Option<u16>,
-        parallel: Option<&Parallel>,
-    ) -> Checked<()> {
+    fn fault(&self, here: &str, fault: &FaultSpec, scope: &FaultScope<'_>) -> Checked<()> {
+        let FaultScope { cells, boards, parallel } = *scope;
         let own_pack = parallel.is_none_or(|p| p.own_pack);
         let system_only = |what: &str| {
             self.value_error(

@@ -101,6 +101,7 @@ enum Command {
     },
     ServeRing(serve::ServeRingArgs),
     SocketcandHub(serve_can::SocketcandHubArgs),
+    ServeCan(serve_can::ServeCanArgs),
 }
 
 /// How a command ended; the process exit code.
@@ -111,25 +112,25 @@ enum Verdict {
     Unusable = 2,
 }
 
+/// The verdict of a serving command: its error, if any, goes to stderr.
+fn served(result: Result<(), String>) -> Verdict {
+    match result {
+        Ok(()) => Verdict::Passed,
+        Err(err) => {
+            eprintln!("error: {err}");
+            Verdict::Unusable
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let verdict = match Cli::parse().command {
         Command::Run { scenario, out, quiet, no_plot } => run(&scenario, out, quiet, !no_plot),
         Command::All { paths, out, no_plot } => all(&paths, &out, !no_plot),
         Command::Check { paths } => check(&paths),
-        Command::ServeRing(args) => match serve::serve_ring(&args) {
-            Ok(()) => Verdict::Passed,
-            Err(err) => {
-                eprintln!("error: {err}");
-                Verdict::Unusable
-            }
-        },
-        Command::SocketcandHub(args) => match serve_can::socketcand_hub(&args) {
-            Ok(()) => Verdict::Passed,
-            Err(err) => {
-                eprintln!("error: {err}");
-                Verdict::Unusable
-            }
-        },
+        Command::ServeRing(args) => served(serve::serve_ring(&args)),
+        Command::ServeCan(args) => served(serve_can::serve_can(&args)),
+        Command::SocketcandHub(args) => served(serve_can::socketcand_hub(&args)),
     };
     ExitCode::from(verdict as u8)
 }

@@ -79,3 +79,105 @@ async fn sleep_for(limit: Option<std::time::Duration>) {
         None => std::future::pending().await,
     }
 }
+
+/// Run a parallel-system scenario in real time with its CAN buses on socketcand.
+///
+/// The scenario's system (packs, combiner, inverters) runs paced to the wall clock, `--speed`
+/// times faster. Every frame on each of its buses (`pack0`, `pack1`, ... between the combiner
+/// and each CAN rack; `inv0`, ... between our battery side and each inverter) goes to the
+/// socketcand clients of that bus, and a frame a client sends goes onto the bus as if a device
+/// there had sent it: a candump, python-can or another cellwarden process can listen, or act as
+/// an extra inverter. The first line on stdout gives the address and the buses. Runs until the
+/// scenario ends, `--for` passes, or Ctrl-C. Exit code 0 after a clean stop, 2 when the
+/// scenario cannot be loaded or the address cannot be used.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    cellwarden-sim serve-can scenarios/can_three_pylontech_packs.toml\n  \
+    cellwarden-sim serve-can scenarios/can_two_inverters.toml --listen 127.0.0.1:0 --speed 10")]
+pub struct ServeCanArgs {
+    /// A scenario with `[[can_packs]]` or `[[inverters]]`.
+    #[arg(value_name = "SCENARIO")]
+    scenario: std::path::PathBuf,
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:29536")]
+    listen: SocketAddr,
+    /// Run this many times faster than real time.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    speed: f64,
+    /// Stop after this long of wall-clock time (e.g. 30s, 10m) instead of at the scenario's end.
+    #[arg(long = "for", value_name = "DURATION", value_parser = Span::parse)]
+    run_for: Option<Span>,
+}
+
+/// Runs `serve-can`; the error says why it cannot run.
+pub fn serve_can(args: &ServeCanArgs) -> Result<(), String> {
+    if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
+        return Err(format!("--speed {}: must be above 0 and at most 1000", args.speed));
+    }
+    let scenario = cellwarden_sim::scenario::load(&args.scenario).map_err(|e| e.to_string())?;
+    let Some(parallel) = &scenario.parallel else {
+        return Err(format!(
+            "{}: not a parallel system (no [[can_packs]] or [[inverters]]), so it has no CAN \
+             buses to serve; `serve-ring` serves a module-board ring",
+            args.scenario.display()
+        ));
+    };
+    let system = cellwarden_sim::system::System::new(&scenario, parallel, true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("cannot start the runtime: {err}"))?;
+    runtime.block_on(serve_system(args, system))
+}
+
+async fn serve_system(
+    args: &ServeCanArgs,
+    mut system: cellwarden_sim::system::System<'_>,
+) -> Result<(), String> {
+    let names = system.bus_names();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let hub = SocketcandHub::bind(args.listen, &refs)
+        .await
+        .map_err(|err| format!("socketcand hub on {}: {err}", args.listen))?;
+    let mut ports = Vec::new();
+    for name in &names {
+        ports.push(hub.bus(name).map_err(|e| format!("bus {name}: {e}"))?);
+    }
+    println!("socketcand on {}, buses: {}", hub.local_addr(), names.join(", "));
+    let _ = std::io::stdout().flush();
+
+    let start = tokio::time::Instant::now();
+    let limit = args.run_for.map(|span| std::time::Duration::from_micros(span.micros()));
+    let mut frames = 0u64;
+    let mut injected = 0u64;
+    let run = async {
+        while !system.done() {
+            system.step();
+            for logged in system.take_frames() {
+                if let Some(i) = names.iter().position(|n| *n == logged.bus) {
+                    ports[i].send_now(&logged.frame);
+                    frames += 1;
+                }
+            }
+            for (name, port) in names.iter().zip(&mut ports) {
+                while let Some(frame) = port.try_recv() {
+                    system.inject(name, frame);
+                    injected += 1;
+                }
+            }
+            let virtual_us = system.now.saturating_since(cellwarden_core::Instant::ZERO).as_micros();
+            let wall = std::time::Duration::from_micros((virtual_us as f64 / args.speed) as u64);
+            tokio::time::sleep_until(start + wall).await;
+        }
+    };
+    tokio::select! {
+        () = run => {}
+        _ = tokio::signal::ctrl_c() => {}
+        () = sleep_for(limit) => {}
+    }
+    eprintln!(
+        "stopped at {} of simulated time: {frames} frames served, {injected} injected by clients",
+        cellwarden_sim::report::clock(system.now.saturating_since(cellwarden_core::Instant::ZERO))
+    );
+    Ok(())
+}

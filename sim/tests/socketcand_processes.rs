@@ -1,5 +1,7 @@
 //! Two processes on one virtual CAN bus: the real `cellwarden-sim socketcand-hub` binary serves
-//! the bus, and clients in this test process talk through it over TCP.
+//! the bus, and clients in this test process talk through it over TCP; and the real
+//! `cellwarden-sim serve-can`, which runs a scenario's whole system with its buses on socketcand,
+//! talking to this process acting as an inverter.
 //!
 //! Time limits here only keep a broken build from hanging; nothing asserts how long anything
 //! takes.
@@ -10,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration as StdDuration;
 
+use cellwarden_core::proto::{byd_can, lv};
+use cellwarden_core::{Duration, Instant, MilliVolts};
 use cellwarden_sim::transport::can::{CanPort, Frame, SocketcandClient};
 
 const LIMIT: StdDuration = StdDuration::from_secs(30);
@@ -26,12 +30,18 @@ impl Drop for KillOnDrop {
 
 /// Starts the hub on a free port and returns it with the address from its first line.
 fn start_hub(buses: &[&str]) -> (KillOnDrop, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cellwarden-sim"));
-    command.args(["socketcand-hub", "--listen", "127.0.0.1:0"]);
+    let mut args = vec!["socketcand-hub", "--listen", "127.0.0.1:0"];
     for bus in buses {
-        command.args(["--bus", bus]);
+        args.extend(["--bus", bus]);
     }
-    let mut child = command
+    start(&args, buses)
+}
+
+/// Starts `cellwarden-sim ARGS` and returns it with the address from its first line, which
+/// must name `buses`.
+fn start(args: &[&str], buses: &[&str]) -> (KillOnDrop, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cellwarden-sim"))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -92,4 +102,57 @@ async fn frames_cross_the_hub_process_both_ways() {
     // The hub refuses a bus it does not serve.
     let err = within("refused", SocketcandClient::connect(addr, "can9")).await.unwrap_err();
     assert!(err.to_string().contains("no such bus can9"), "{err}");
+}
+
+/// The simulator runs three racks, the combiner and two inverters; this process plays a
+/// BYD-protocol inverter on `inv1` before the scenario's own one starts (at 30 s). Our battery
+/// side stays silent on that bus until it hears an inverter, then answers the identify request
+/// with the identification burst and sends the limits the combiner computed.
+#[tokio::test]
+async fn a_scenario_system_talks_to_an_inverter_in_another_process() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/can_two_inverters.toml");
+    let args = ["serve-can", scenario, "--listen", "127.0.0.1:0", "--speed", "2", "--for", "60s"];
+    let (_sim, addr) = start(&args, &["pack0", "pack1", "pack2", "inv0", "inv1"]);
+
+    // The Victron bus already carries the combined limits, decoded here byte for byte.
+    let mut victron_bus = within("inv0", SocketcandClient::connect(addr, "inv0")).await.unwrap();
+    let mut reader = lv::Reader::new();
+    let view = within("a complete frame set on inv0", async {
+        let mut t = 0u64;
+        loop {
+            let frame = victron_bus.recv().await.unwrap();
+            t += 1;
+            reader.handle_frame(Instant::from_millis(t), &frame);
+            if let Some(view) = reader.view(Instant::from_millis(t), Duration::from_secs(3600)) {
+                if view.modules == 3 {
+                    return view;
+                }
+            }
+        }
+    })
+    .await;
+    // Three 15-cell racks at 3.55 V per cell; half of the combined limits each.
+    assert_eq!(view.charge_voltage_mv, MilliVolts(53_200));
+    assert!(view.charge_limit_ma.0 > 0 && view.discharge_limit_ma.0 > 0, "{view:?}");
+
+    // Nothing from the battery side on inv1 before an inverter speaks; then an identify request
+    // brings the burst.
+    let mut byd_bus = within("inv1", SocketcandClient::connect(addr, "inv1")).await.unwrap();
+    let quiet = tokio::time::timeout(StdDuration::from_millis(500), byd_bus.recv()).await;
+    assert!(quiet.is_err(), "the battery side spoke first on inv1: {quiet:?}");
+    byd_bus.send(&byd_can::encode_identify_request()).await.unwrap();
+    let mut byd = byd_can::Reader::new();
+    within("the identification burst and the limits", async {
+        let mut t = 0u64;
+        loop {
+            let frame = byd_bus.recv().await.unwrap();
+            t += 1;
+            byd.handle_frame(Instant::from_millis(t), &frame);
+            if byd.identified() && byd.view(Instant::from_millis(t), Duration::from_secs(3600)).is_some() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert_eq!(byd.model(), Some("Battery-Box Premium HVS"));
 }

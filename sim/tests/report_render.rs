@@ -9,8 +9,8 @@ use cellwarden_sim::plant::Energy;
 use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{
-    BusSummary, Extreme, FaultCount, LogEntry, Outcome, Report, Source, SpreadSummary, Summary,
-    TraceRow,
+    BusSummary, Extreme, FaultCount, InverterSummary, LogEntry, Outcome, PackSummary, Report,
+    Source, SpreadSummary, Summary, SystemSummary, TraceRow,
 };
 
 fn ms(millis: u64) -> Duration {
@@ -125,6 +125,40 @@ fn sample() -> Report {
                 retries: 27,
                 enumerations: 1,
             }),
+            system: Some(SystemSummary {
+                packs: vec![
+                    PackSummary {
+                        name: "rack A".into(),
+                        kind: "pylontech".into(),
+                        soc_start_pct: 45.0,
+                        soc_end_pct: 52.64,
+                        charge_a_max: 14.2,
+                        discharge_a_max: 8.4,
+                        over_limit_a_max: -10.85,
+                        connected: ms(2_399_990),
+                        final_phase: "joined".into(),
+                    },
+                    PackSummary {
+                        name: "rack C (empty)".into(),
+                        kind: "pylontech".into(),
+                        soc_start_pct: 3.0,
+                        soc_end_pct: 3.0,
+                        over_limit_a_max: f64::NAN,
+                        final_phase: "refused".into(),
+                        ..PackSummary::default()
+                    },
+                ],
+                inverters: vec![InverterSummary {
+                    name: "Victron GX".into(),
+                    protocol: "victron".into(),
+                    frames_from: 7203,
+                    frames_to: 19199,
+                    charge_a_max: 80.0,
+                    discharge_a_max: 40.0,
+                    over_limit_a_max: 35.0,
+                    final_stage: "opened the system".into(),
+                }],
+            }),
         },
         trace: vec![
             row(Duration::ZERO, 0.0, false, false),
@@ -156,6 +190,12 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
     // The description is wrapped at 100 columns.
     assert!(text.lines().all(|line| line.chars().count() <= 100), "{text}");
     assert!(text.contains("\n  A runaway cell climbs by 20 mV a minute"));
+    assert!(text.contains("\n  Pack rack C (empty)    pylontech, SoC 3.0 % → 3.0 %, on the bus 0s, refused at the end\n                         max 0.0 A in / 0.0 A out, carried no current\n"), "{text}");
+    assert!(
+        text.contains("max 14.2 A in / 8.4 A out, within its own limits by 10.8 A\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n  Inverter Victron GX    victron, 7203 frames sent / 19199 received, opened the system at the end\n"), "{text}");
 
     // Times as HH:MM:SS.mmm, right-aligned against the longest (a day count), tags padded.
     assert!(text.contains("\n     00:00:00.000  timeline  command start (line 21)\n"), "{text}");

@@ -64,16 +64,26 @@ enum Task {
     /// scenario's battery as emulated Tesla module boards on a pseudo-terminal, in real time, for
     /// an outside BMS (the pty's path is printed first); until Ctrl-C or `--for DURATION`.
     ///
+    /// With `--socketcand` it runs `cellwarden-sim serve-can <SCENARIO> [ARGS...]`: a parallel
+    /// system (`[[can_packs]]`, `[[inverters]]`) in real time with its CAN buses served as
+    /// socketcand on loopback (127.0.0.1:29536 unless `--listen ADDR`), for candump, python-can
+    /// or another process; `--speed FACTOR` runs it faster.
+    ///
     /// Examples: `cargo xtask sim over_voltage_charging --no-plot`,
-    /// `cargo xtask sim --pty home_day --for 10m`
+    /// `cargo xtask sim --pty home_day --for 10m`,
+    /// `cargo xtask sim --socketcand can_two_inverters --speed 10`
     Sim {
         /// Serve the scenario's Tesla module boards on a pseudo-terminal instead of running it.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "socketcand")]
         pty: bool,
+        /// Serve the scenario's CAN buses as socketcand on loopback instead of running it.
+        #[arg(long)]
+        socketcand: bool,
         /// The scenario: a name in scenarios/ or a path to a .toml file.
         scenario: String,
         /// Options for `cellwarden-sim run`: `--out DIR`, `--quiet`, `--no-plot`; with `--pty`,
-        /// for `cellwarden-sim serve-ring`: `--for DURATION`.
+        /// for `cellwarden-sim serve-ring`: `--for DURATION`; with `--socketcand`, for
+        /// `cellwarden-sim serve-can`: `--listen ADDR`, `--speed FACTOR`, `--for DURATION`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -104,7 +114,16 @@ fn main() -> ExitCode {
         Task::Test { args } => ci::test(&args),
         Task::Bench { args } => ci::bench(&args),
         Task::Demo => ci::demo(),
-        Task::Sim { scenario, pty, args } => sim::sim(&scenario, pty, &args),
+        Task::Sim { scenario, pty, socketcand, args } => {
+            let serve = if pty {
+                sim::Serve::Pty
+            } else if socketcand {
+                sim::Serve::Socketcand
+            } else {
+                sim::Serve::No
+            };
+            sim::sim(&scenario, serve, &args)
+        }
         Task::Scenarios { args } => sim::scenarios(&args),
         Task::Tidy => tidy::tidy(),
     };

@@ -1,6 +1,7 @@
 //! `cargo xtask sim` and `cargo xtask scenarios`: the simulator's command line, built in release
 //! mode and run from the workspace root. `cargo xtask sim --pty` serves the scenario's battery as
-//! emulated Tesla module boards on a pseudo-terminal instead of running it.
+//! emulated Tesla module boards on a pseudo-terminal instead of running it; `--socketcand` serves
+//! a parallel system's CAN buses as socketcand on loopback.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,17 +13,33 @@ const RUN_SIM: &[&str] = &["run", "--release", "-q", "-p", "cellwarden-sim", "--
 /// The scenario directory, relative to the workspace root.
 const SCENARIOS: &str = "scenarios";
 
-/// Runs one scenario, `cellwarden-sim run <scenario> <extra...>`; with `pty`, serves it instead
-/// for an outside BMS, `cellwarden-sim serve-ring <scenario> <extra...>`.
-pub fn sim(scenario: &str, pty: bool, extra: &[String]) -> Result {
+/// Whether `cargo xtask sim` runs the scenario or serves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serve {
+    /// Run it and report.
+    No,
+    /// Its module boards on a pseudo-terminal (`serve-ring`).
+    Pty,
+    /// Its CAN buses as socketcand (`serve-can`).
+    Socketcand,
+}
+
+/// Runs one scenario, `cellwarden-sim run <scenario> <extra...>`, or serves it:
+/// `serve-ring` for an outside BMS on a pty, `serve-can` for CAN clients over socketcand.
+pub fn sim(scenario: &str, serve: Serve, extra: &[String]) -> Result {
     let root = cmd::root();
     let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
     let path = resolve(&root, &cwd, scenario)?;
+    let (command, label) = match serve {
+        Serve::No => ("run", "sim"),
+        Serve::Pty => ("serve-ring", "sim --pty"),
+        Serve::Socketcand => ("serve-can", "sim --socketcand"),
+    };
     let mut args = strings(RUN_SIM);
-    args.push(if pty { "serve-ring" } else { "run" }.to_owned());
+    args.push(command.to_owned());
     args.push(path);
     args.extend_from_slice(extra);
-    cmd::cargo(if pty { "sim --pty" } else { "sim" }, &args)
+    cmd::cargo(label, &args)
 }
 
 /// Runs every scenario: `cellwarden-sim all scenarios/ <extra...>`.
@@ -134,15 +151,29 @@ mod tests {
 
         let cli = Cli::try_parse_from(["cargo xtask", "sim", "a", "--quiet", "--out", "x"])
             .expect("parses");
-        let Task::Sim { scenario, pty, args } = cli.task else { panic!("not the sim task") };
+        let Task::Sim { scenario, pty, socketcand, args } = cli.task else {
+            panic!("not the sim task")
+        };
         assert_eq!(scenario, "a");
-        assert!(!pty);
+        assert!(!pty && !socketcand);
         assert_eq!(args, ["--quiet", "--out", "x"]);
+
+        let cli = Cli::try_parse_from(["cargo xtask", "sim", "--socketcand", "b", "--speed", "5"])
+            .expect("parses");
+        let Task::Sim { scenario, socketcand, args, .. } = cli.task else {
+            panic!("not the sim task")
+        };
+        assert_eq!(scenario, "b");
+        assert!(socketcand);
+        assert_eq!(args, ["--speed", "5"]);
+        assert!(Cli::try_parse_from(["cargo xtask", "sim", "--pty", "--socketcand", "b"]).is_err());
 
         for order in [["--pty", "a", "--for", "10m"], ["a", "--pty", "--for", "10m"]] {
             let cli = Cli::try_parse_from(["cargo xtask", "sim"].into_iter().chain(order))
                 .expect("parses");
-            let Task::Sim { scenario, pty, args } = cli.task else { panic!("not the sim task") };
+            let Task::Sim { scenario, pty, args, .. } = cli.task else {
+                panic!("not the sim task")
+            };
             assert_eq!(scenario, "a");
             assert!(pty, "{order:?}");
             assert_eq!(args, ["--for", "10m"]);

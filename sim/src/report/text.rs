@@ -215,50 +215,45 @@ impl Report {
     }
 }
 
-/// Per pack and per inverter of a parallel system.
+/// Per pack and per inverter of a parallel system, two lines each.
 fn render_system(out: &mut String, system: &super::SystemSummary) {
     for p in &system.packs {
-        let over = if p.over_limit_a_max.is_nan() {
-            "never carried current".to_string()
+        let limits = if p.over_limit_a_max.is_nan() {
+            "carried no current".to_string()
         } else if p.over_limit_a_max > 0.0 {
-            format!("exceeded its own limit by up to {} A", fixed(p.over_limit_a_max, 1))
+            format!("over its own limit by up to {} A", fixed(p.over_limit_a_max, 1))
         } else {
-            format!("at least {} A inside its own limits", fixed(-p.over_limit_a_max, 1))
+            format!("within its own limits by {} A", fixed(-p.over_limit_a_max, 1))
         };
-        field(
-            out,
-            INDENT,
-            &format!("Pack {}", p.name),
-            &format!(
-                "{}, SoC {} % → {} %, charge max {} A, discharge max {} A, {over}, on the bus {}, \
-                 {} at the end",
-                p.kind,
-                fixed(p.soc_start_pct, 1),
-                fixed(p.soc_end_pct, 1),
-                fixed(p.charge_a_max, 1),
-                fixed(p.discharge_a_max, 1),
-                format_span(p.connected),
-                p.final_phase
-            ),
+        let first = format!(
+            "{}, SoC {} % → {} %, on the bus {}, {} at the end",
+            p.kind,
+            fixed(p.soc_start_pct, 1),
+            fixed(p.soc_end_pct, 1),
+            format_span(p.connected),
+            p.final_phase
         );
+        field(out, INDENT, &format!("Pack {}", p.name), &first);
+        let second = format!(
+            "max {} A in / {} A out, {limits}",
+            fixed(p.charge_a_max, 1),
+            fixed(p.discharge_a_max, 1)
+        );
+        field(out, INDENT, "", &second);
     }
     for i in &system.inverters {
-        field(
-            out,
-            INDENT,
-            &format!("Inverter {}", i.name),
-            &format!(
-                "{}, {} frames sent / {} received, charge max {} A, discharge max {} A, most over \
-                 its limits {} A, {} at the end",
-                i.protocol,
-                i.frames_from,
-                i.frames_to,
-                fixed(i.charge_a_max, 1),
-                fixed(i.discharge_a_max, 1),
-                fixed(i.over_limit_a_max.max(0.0), 1),
-                i.final_stage
-            ),
+        let first = format!(
+            "{}, {} frames sent / {} received, {} at the end",
+            i.protocol, i.frames_from, i.frames_to, i.final_stage
         );
+        field(out, INDENT, &format!("Inverter {}", i.name), &first);
+        let second = format!(
+            "max {} A in / {} A out, at most {} A over its limits",
+            fixed(i.charge_a_max, 1),
+            fixed(i.discharge_a_max, 1),
+            fixed(i.over_limit_a_max.max(0.0), 1)
+        );
+        field(out, INDENT, "", &second);
     }
 }
 

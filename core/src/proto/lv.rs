@@ -1,1 +1,0 @@
-//! Low-voltage CAN BMS protocol (Pylontech, SMA, Victron): `shared/protocols.md` §2. (Being written.)

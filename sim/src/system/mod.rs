@@ -35,7 +35,7 @@ use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
 use crate::transport::can::memory::{MemoryBus, NodeId};
 
-pub use self::run::{System, run};
+pub use self::run::{System, run, run_logged};
 
 /// The engine's step.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -195,12 +195,13 @@ fn drop_reason(r: DropReason) -> &'static str {
     }
 }
 
-/// What binds a combined limit, for the event log.
+/// What binds a combined limit, for the event log: a pack with the share of the current it
+/// carries, the sum of the packs' limits, the setpoint, the inverter's cap, an escalation.
 fn reason(r: CombinedReason, pack_names: &[String]) -> String {
     let pack =
         |p: u8| pack_names.get(usize::from(p)).cloned().unwrap_or_else(|| format!("pack {p}"));
     match r {
-        CombinedReason::NoPack => "no pack on the bus".to_string(),
+        CombinedReason::NoPack => "no pack".to_string(),
         CombinedReason::Pack { pack: p, share } => {
             format!(
                 "{}'s limit at {} % of the current",
@@ -208,12 +209,12 @@ fn reason(r: CombinedReason, pack_names: &[String]) -> String {
                 crate::report::text::fixed(f64::from(share.0) / 10.0, 1)
             )
         }
-        CombinedReason::SumOfPacks => "sum of the packs".to_string(),
-        CombinedReason::PackDisabled { pack: p } => format!("{} does not allow it", pack(p)),
+        CombinedReason::SumOfPacks => "sum".to_string(),
+        CombinedReason::PackDisabled { pack: p } => format!("{} forbids it", pack(p)),
         CombinedReason::Setpoint => "remote setpoint".to_string(),
-        CombinedReason::InverterCap => "inverter cap".to_string(),
-        CombinedReason::Escalation => "inverter does not obey".to_string(),
-        CombinedReason::Halted => "halted after an escalation".to_string(),
+        CombinedReason::InverterCap => "its cap".to_string(),
+        CombinedReason::Escalation => "not obeying".to_string(),
+        CombinedReason::Halted => "halted".to_string(),
     }
 }
 
@@ -265,11 +266,7 @@ fn describe_action(a: &CombinerAction, pack_names: &[String], inv_names: &[Strin
 }
 
 /// Builds the system of a scenario, or says why it cannot run.
-fn build(
-    scenario: &Scenario,
-    parallel: &Parallel,
-    tap: bool,
-) -> Result<Built, String> {
+fn build(scenario: &Scenario, parallel: &Parallel, tap: bool) -> Result<Built, String> {
     let start = Instant::ZERO;
     let own = if parallel.own_pack {
         let plant = Plant::new(&scenario.plant, scenario.seed);

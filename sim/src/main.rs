@@ -11,16 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cellwarden_core::Duration;
-use cellwarden_sim::engine;
 use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{Report, clock};
 use cellwarden_sim::scenario::{self, Scenario};
+use cellwarden_sim::{engine, system};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
+mod can_decode;
+mod can_log;
 mod serve;
 mod serve_can;
+
+use can_log::CanLog;
 
 /// Where `run` and `all` write their outputs unless told otherwise, relative to the current
 /// directory.
@@ -48,11 +52,14 @@ enum Command {
     /// Run one scenario, print its report and write report.txt, trace.csv and plot.svg.
     ///
     /// The report goes to stdout, the progress bar (only when stderr is a terminal) and the
-    /// paths of the written files to stderr. Exit code 0 when every expectation holds, 1 when
-    /// one fails, 2 when the scenario cannot be loaded or an output cannot be written.
+    /// paths of the written files to stderr. With --candump, a parallel system (one with
+    /// [[can_packs]] or [[inverters]]) also writes every frame of its CAN buses to can.log;
+    /// `can-decode` reads it. Exit code 0 when every expectation holds, 1 when one fails, 2
+    /// when the scenario cannot be loaded or an output cannot be written.
     #[command(after_help = "Examples:\n  \
         cellwarden-sim run scenarios/precharge_success.toml\n  \
-        cellwarden-sim run scenarios/cell_overvoltage.toml --out /tmp/ov --no-plot")]
+        cellwarden-sim run scenarios/cell_overvoltage.toml --out /tmp/ov --no-plot\n  \
+        cellwarden-sim run scenarios/can_three_pylontech_packs.toml --candump")]
     Run {
         /// The scenario file.
         #[arg(value_name = "SCENARIO")]
@@ -66,6 +73,8 @@ enum Command {
         /// Do not draw plot.svg.
         #[arg(long)]
         no_plot: bool,
+        #[arg(long, help = CANDUMP_HELP)]
+        candump: bool,
     },
     /// Run many scenarios and print one summary line each, then a total.
     ///
@@ -75,7 +84,8 @@ enum Command {
     /// cannot be written.
     #[command(after_help = "Examples:\n  \
         cellwarden-sim all\n  \
-        cellwarden-sim all scenarios/ extra/my_pack.toml --out /tmp/runs")]
+        cellwarden-sim all scenarios/ extra/my_pack.toml --out /tmp/runs\n  \
+        cellwarden-sim all scenarios/can_*.toml --candump")]
     All {
         /// Scenario files and directories [default: scenarios/].
         #[arg(value_name = "DIR_OR_FILES")]
@@ -86,6 +96,8 @@ enum Command {
         /// Do not draw the plots.
         #[arg(long)]
         no_plot: bool,
+        #[arg(long, help = CANDUMP_HELP)]
+        candump: bool,
     },
     /// Load and check scenario files without running them; print each error.
     ///
@@ -102,7 +114,13 @@ enum Command {
     ServeRing(serve::ServeRingArgs),
     SocketcandHub(serve_can::SocketcandHubArgs),
     ServeCan(serve_can::ServeCanArgs),
+    CanDecode(can_decode::CanDecodeArgs),
 }
+
+/// The help of `--candump`, the same for `run` and `all`.
+const CANDUMP_HELP: &str = "Also write every frame of every CAN bus to can.log next to the \
+    report, in candump format stamped with virtual time from 0 (parallel systems only; the \
+    report stays the same)";
 
 /// How a command ended; the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,17 +143,20 @@ fn served(result: Result<(), String>) -> Verdict {
 
 fn main() -> ExitCode {
     let verdict = match Cli::parse().command {
-        Command::Run { scenario, out, quiet, no_plot } => run(&scenario, out, quiet, !no_plot),
-        Command::All { paths, out, no_plot } => all(&paths, &out, !no_plot),
+        Command::Run { scenario, out, quiet, no_plot, candump } => {
+            run(&scenario, out, quiet, !no_plot, candump)
+        }
+        Command::All { paths, out, no_plot, candump } => all(&paths, &out, !no_plot, candump),
         Command::Check { paths } => check(&paths),
         Command::ServeRing(args) => served(serve::serve_ring(&args)),
         Command::ServeCan(args) => served(serve_can::serve_can(&args)),
         Command::SocketcandHub(args) => served(serve_can::socketcand_hub(&args)),
+        Command::CanDecode(args) => served(can_decode::can_decode(&args)),
     };
     ExitCode::from(verdict as u8)
 }
 
-fn run(path: &Path, out: Option<PathBuf>, quiet: bool, plot: bool) -> Verdict {
+fn run(path: &Path, out: Option<PathBuf>, quiet: bool, plot: bool, candump: bool) -> Verdict {
     let scenario = match scenario::load(path) {
         Ok(scenario) => scenario,
         Err(err) => {
@@ -144,7 +165,17 @@ fn run(path: &Path, out: Option<PathBuf>, quiet: bool, plot: bool) -> Verdict {
         }
     };
     let out = out.unwrap_or_else(|| Path::new(DEFAULT_OUT).join(stem(path)));
-    let report = run_with_progress(&scenario, &stem(path), !quiet);
+    let mut can_log = None;
+    if candump {
+        match CanLog::create(scenario.parallel.is_some(), &out, &stem(path)) {
+            Ok(log) => can_log = log,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Verdict::Unusable;
+            }
+        }
+    }
+    let report = run_with_progress(&scenario, &stem(path), !quiet, can_log.as_mut());
 
     if quiet {
         println!("{}", report.verdict());
@@ -153,12 +184,19 @@ fn run(path: &Path, out: Option<PathBuf>, quiet: bool, plot: bool) -> Verdict {
     }
     let _ = std::io::stdout().flush();
 
-    match write_outputs(&report, &out, plot) {
+    let written = write_outputs(&report, &out, plot).and_then(|written| {
+        let mut lines: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        if let Some((path, frames)) = finish_can_log(can_log)? {
+            lines.push(format!("{} ({})", path.display(), plural_u64(frames, "frame", "frames")));
+        }
+        Ok(lines)
+    });
+    match written {
         Ok(written) => {
             eprintln!();
             for (index, file) in written.iter().enumerate() {
                 let lead = if index == 0 { "wrote" } else { "     " };
-                eprintln!("{lead} {}", file.display());
+                eprintln!("{lead} {file}");
             }
         }
         Err(err) => {
@@ -169,7 +207,7 @@ fn run(path: &Path, out: Option<PathBuf>, quiet: bool, plot: bool) -> Verdict {
     if report.passed() { Verdict::Passed } else { Verdict::Failed }
 }
 
-fn all(paths: &[PathBuf], out: &Path, plot: bool) -> Verdict {
+fn all(paths: &[PathBuf], out: &Path, plot: bool, candump: bool) -> Verdict {
     let default = [PathBuf::from(DEFAULT_SCENARIOS)];
     let paths = if paths.is_empty() { &default[..] } else { paths };
     let files = match scenario_files(paths) {
@@ -198,7 +236,15 @@ fn all(paths: &[PathBuf], out: &Path, plot: bool) -> Verdict {
                 continue;
             }
         };
-        let report = run_with_progress(&scenario, &stem, true);
+        let dir = out.join(&stem);
+        let (mut can_log, mut can_error) = (None, None);
+        if candump {
+            match CanLog::create(scenario.parallel.is_some(), &dir, &stem) {
+                Ok(log) => can_log = log,
+                Err(err) => can_error = Some(err),
+            }
+        }
+        let report = run_with_progress(&scenario, &stem, true, can_log.as_mut());
         println!("{}", report.render_summary_line());
         for outcome in report.outcomes.iter().filter(|o| !o.passed) {
             println!("      FAIL  {}  (line {})", outcome.label, outcome.line);
@@ -206,7 +252,10 @@ fn all(paths: &[PathBuf], out: &Path, plot: bool) -> Verdict {
                 println!("{}", indent(outcome.detail.trim_end(), "            "));
             }
         }
-        if let Err(err) = write_outputs(&report, &out.join(&stem), plot) {
+        let written = write_outputs(&report, &dir, plot)
+            .and_then(|_| can_error.map_or(Ok(()), Err))
+            .and_then(|()| finish_can_log(can_log));
+        if let Err(err) = written {
             println!("      error: {err}");
             unusable += 1;
         } else if report.passed() {
@@ -263,8 +312,14 @@ fn check(paths: &[PathBuf]) -> Verdict {
     }
 }
 
-/// Runs the engine with a progress bar on stderr when `show` and stderr is a terminal.
-fn run_with_progress(scenario: &Scenario, label: &str, show: bool) -> Report {
+/// Runs the engine with a progress bar on stderr when `show` and stderr is a terminal; every
+/// CAN frame goes to `can_log` when there is one (it exists only for parallel systems).
+fn run_with_progress(
+    scenario: &Scenario,
+    label: &str,
+    show: bool,
+    can_log: Option<&mut CanLog>,
+) -> Report {
     let bar = if show && std::io::stderr().is_terminal() {
         progress_bar(label)
     } else {
@@ -274,7 +329,10 @@ fn run_with_progress(scenario: &Scenario, label: &str, show: bool) -> Report {
         bar.set_length(total.as_millis());
         bar.set_position(done.as_millis());
     };
-    let report = engine::run(scenario, &mut progress);
+    let report = match can_log {
+        Some(log) => system::run_logged(scenario, &mut progress, &mut |frame| log.write(frame)),
+        None => engine::run(scenario, &mut progress),
+    };
     bar.finish_and_clear();
     report
 }
@@ -328,6 +386,11 @@ fn write_outputs(report: &Report, dir: &Path, plot: bool) -> Result<Vec<PathBuf>
     Ok(written)
 }
 
+/// Flushes the CAN log, if any: its path and frame count, or why it could not be written.
+fn finish_can_log(can_log: Option<CanLog>) -> Result<Option<(PathBuf, u64)>, String> {
+    can_log.map(CanLog::finish).transpose()
+}
+
 /// The scenario files named by `paths`: files as given, directories as their *.toml files in
 /// sorted order.
 fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
@@ -369,6 +432,10 @@ fn indent(text: &str, prefix: &str) -> String {
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
+    plural_u64(n as u64, one, many)
+}
+
+fn plural_u64(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

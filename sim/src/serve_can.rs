@@ -165,7 +165,8 @@ async fn serve_system(
                     injected += 1;
                 }
             }
-            let virtual_us = system.now.saturating_since(cellwarden_core::Instant::ZERO).as_micros();
+            let virtual_us =
+                system.now.saturating_since(cellwarden_core::Instant::ZERO).as_micros();
             let wall = std::time::Duration::from_micros((virtual_us as f64 / args.speed) as u64);
             tokio::time::sleep_until(start + wall).await;
         }

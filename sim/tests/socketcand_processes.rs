@@ -148,7 +148,9 @@ async fn a_scenario_system_talks_to_an_inverter_in_another_process() {
             let frame = byd_bus.recv().await.unwrap();
             t += 1;
             byd.handle_frame(Instant::from_millis(t), &frame);
-            if byd.identified() && byd.view(Instant::from_millis(t), Duration::from_secs(3600)).is_some() {
+            if byd.identified()
+                && byd.view(Instant::from_millis(t), Duration::from_secs(3600)).is_some()
+            {
                 break;
             }
         }

@@ -103,7 +103,8 @@ enum Task {
     ///
     /// No f32/f64, unsafe or std:: paths in the code of core/src; no ignored tests in any .rs
     /// file; README.md names `cargo xtask ci` (on a line of its own) and `cargo xtask sim`; no
-    /// file in core/src longer than 800 lines; only *.toml, README.md and data/*.csv in scenarios/.
+    /// file in core/src longer than 800 lines; only *.toml, README.md, data/*.csv and
+    /// data/*.candump in scenarios/.
     Tidy,
 }
 

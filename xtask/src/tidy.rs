@@ -181,18 +181,18 @@ fn check_readme(readme: Option<&str>, out: &mut Vec<Violation>) {
 }
 
 /// Scenario files are TOML; beside them live only their README and, in `scenarios/data/`, the
-/// CSV profiles they import.
+/// CSV profiles they import and candump logs (`*.candump`) for `cellwarden-sim can-decode`.
 fn check_scenario_name(path: &str, out: &mut Vec<Violation>) {
     let Some(rest) = path.strip_prefix("scenarios/") else { return };
     let allowed = match rest.strip_prefix("data/") {
-        Some(data) => !data.contains('/') && data.ends_with(".csv"),
+        Some(data) => !data.contains('/') && (data.ends_with(".csv") || data.ends_with(".candump")),
         None => !rest.contains('/') && (rest.ends_with(".toml") || rest == "README.md"),
     };
     if !allowed {
         out.push(Violation::new(
             path,
             None,
-            "scenarios/ holds *.toml, README.md and data/*.csv only",
+            "scenarios/ holds *.toml, README.md, data/*.csv and data/*.candump only",
         ));
     }
 }
@@ -394,7 +394,12 @@ mod tests {
     #[test]
     fn scenario_files_are_toml() {
         let mut out = Vec::new();
-        for fine in ["scenarios/precharge.toml", "scenarios/README.md", "scenarios/data/home.csv"] {
+        for fine in [
+            "scenarios/precharge.toml",
+            "scenarios/README.md",
+            "scenarios/data/home.csv",
+            "scenarios/data/stack.candump",
+        ] {
             check_scenario_name(fine, &mut out);
         }
         assert_eq!(out, []);

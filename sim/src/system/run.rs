@@ -1,5 +1,5 @@
 //! The system engine's loop: [`System::step`] advances one tick; [`run`] runs a scenario to its
-//! end and reports.
+//! end and reports, [`run_logged`] also hands out every CAN frame.
 
 use cellwarden_core::combiner::{CombinerAction, CombinerInput, PackPhase, Stage};
 use cellwarden_core::proto::byd_can;
@@ -26,10 +26,30 @@ const PROGRESS_STEPS: u64 = 200;
 
 /// Runs a parallel-system scenario to its end.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
+    drive(scenario, progress, None)
+}
+
+/// Runs a parallel-system scenario to its end like [`run`], and hands every frame of every CAN
+/// bus to `on_frame` as it goes: after each step, in time order (frames of the same instant in
+/// bus order). The report is the one [`run`] gives: listening changes nothing in the system.
+pub fn run_logged(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(Duration, Duration),
+    on_frame: &mut dyn FnMut(&LoggedFrame),
+) -> Report {
+    drive(scenario, progress, Some(on_frame))
+}
+
+/// The loop of [`run`] and [`run_logged`]; the buses are tapped only when there is `on_frame`.
+fn drive(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(Duration, Duration),
+    mut on_frame: Option<&mut dyn FnMut(&LoggedFrame)>,
+) -> Report {
     let Some(parallel) = &scenario.parallel else {
         return refused(scenario, "not a parallel system");
     };
-    let mut system = match System::new(scenario, parallel, false) {
+    let mut system = match System::new(scenario, parallel, on_frame.is_some()) {
         Ok(s) => s,
         Err(why) => return refused(scenario, &why),
     };
@@ -38,6 +58,12 @@ pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) ->
     let mut next_progress = Instant::ZERO;
     while !system.done() {
         system.step();
+        if let Some(on_frame) = on_frame.as_mut() {
+            // Taken every step, so the tap never holds more than one tick's frames.
+            for frame in system.take_frames() {
+                on_frame(&frame);
+            }
+        }
         if system.now >= next_progress {
             progress(system.now.saturating_since(Instant::ZERO), total);
             next_progress += step;

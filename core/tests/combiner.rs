@@ -511,3 +511,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_pack_joins_only_while_the_bank_rests() {
+    let views = [pack_view(52_000, 100, 100, 0), pack_view(52_100, 100, 100, 0)];
+    let config = CombinerConfig::equal_packs(2, 100 * AH, MilliAmps(500_000));
+    let mut rig = Rig::new(config, &views);
+    // Pack 1 is silent at first; pack 0 starts the bank on its own once the wait is over.
+    rig.run(7_000, &[0]);
+    assert_eq!(rig.phase(0), PackPhase::Joined);
+    // The bank discharges at 40 A; pack 1 appears with a matching voltage but must wait.
+    rig.views[0].current_ma = MilliAmps(-40_000);
+    rig.run(10_000, &[0, 1]);
+    assert_eq!(rig.phase(1), PackPhase::Waiting, "no join under load");
+    assert!(!rig.relay[1]);
+    // The load stops: it joins.
+    rig.views[0].current_ma = MilliAmps(-1_000);
+    rig.run(2_000, &[0, 1]);
+    assert!(
+        matches!(rig.phase(1), PackPhase::Joining { .. } | PackPhase::Joined),
+        "{:?}",
+        rig.phase(1)
+    );
+}
+
+#[test]
+fn a_shrinking_share_is_followed_slowly_and_a_growing_one_at_once() {
+    let mut views = [pack_view(52_000, 100, 100, 0), pack_view(52_000, 100, 100, 0)];
+    let config = CombinerConfig::equal_packs(2, 100 * AH, MilliAmps(500_000));
+    let mut rig = Rig::new(config, &views);
+    rig.run(2_000, &[0, 1]);
+    views[0].current_ma = MilliAmps(80_000);
+    views[1].current_ma = MilliAmps(20_000);
+    rig.views[..2].copy_from_slice(&views);
+    rig.run(1_000, &[0, 1]);
+    assert_eq!(rig.c.status().packs[0].charge_share, Permille(800), "taken at once");
+    views[0].current_ma = MilliAmps(50_000);
+    views[1].current_ma = MilliAmps(50_000);
+    rig.views[..2].copy_from_slice(&views);
+    rig.run(1_000, &[0, 1]);
+    // An eighth of the way from 800 to 500, rounded up: 762.
+    assert_eq!(rig.c.status().packs[0].charge_share, Permille(762));
+    assert_eq!(rig.c.status().packs[1].charge_share, Permille(500), "pack 1's grew at once");
+    rig.run(60_000, &[0, 1]);
+    assert_eq!(rig.c.status().packs[0].charge_share, Permille(500), "and it gets there");
+}

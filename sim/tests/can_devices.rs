@@ -171,7 +171,10 @@ fn inverter(protocol: InverterProtocol) -> InverterSpec {
 
 fn rack_pair(profile: lv::Profile, protocol: InverterProtocol, r: PackReading) -> Pair {
     let bms = CanBms::new(CanBmsSpec::us3000c_like(profile));
-    Pair::new(Battery::Rack { bms: Box::new(bms), reading: r }, InverterEmu::new(inverter(protocol)))
+    Pair::new(
+        Battery::Rack { bms: Box::new(bms), reading: r },
+        InverterEmu::new(inverter(protocol)),
+    )
 }
 
 fn data(frame: &Frame) -> String {

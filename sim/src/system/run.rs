@@ -356,12 +356,14 @@ impl<'s> System<'s> {
         let (g, ge) =
             th.iter().flatten().fold((0.0, 0.0), |(g, ge), (e, r)| (g + 1.0 / r, ge + e / r));
         let open_v = if g > 0.0 { ge / g } else { 0.0 };
-        // The inverters' currents at the bus voltage they see now.
+        // The inverters' currents at the bus voltage they see now: the last tick's, or the
+        // packs' resting voltage on the first tick with a pack on the bus.
         let demand = self.demand_a(open_v);
+        let seen_v = if self.bus_v > 0.0 { self.bus_v } else { open_v };
         let mut total = 0.0;
         for inv in &mut self.invs {
             inv.current_a = if g > 0.0 {
-                inv.emu.current_a(self.now, demand * inv.weight, self.bus_v.max(open_v * 0.5))
+                inv.emu.current_a(self.now, demand * inv.weight, seen_v)
             } else {
                 0.0
             };

@@ -58,7 +58,7 @@ enum Command {
     /// when the scenario cannot be loaded or an output cannot be written.
     #[command(after_help = "Examples:\n  \
         cellwarden-sim run scenarios/precharge_success.toml\n  \
-        cellwarden-sim run scenarios/cell_overvoltage.toml --out /tmp/ov --no-plot\n  \
+        cellwarden-sim run scenarios/over_voltage_charging.toml --out /tmp/ov --no-plot\n  \
         cellwarden-sim run scenarios/can_three_pylontech_packs.toml --candump")]
     Run {
         /// The scenario file.
@@ -105,7 +105,7 @@ enum Command {
     /// one is not.
     #[command(after_help = "Examples:\n  \
         cellwarden-sim check scenarios/\n  \
-        cellwarden-sim check scenarios/precharge_success.toml scenarios/cell_overvoltage.toml")]
+        cellwarden-sim check scenarios/precharge_success.toml scenarios/over_voltage_charging.toml")]
     Check {
         /// Scenario files and directories.
         #[arg(value_name = "FILES", required = true)]

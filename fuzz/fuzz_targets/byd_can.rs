@@ -1,8 +1,8 @@
 //! The BYD HVS CAN codec and both of its state machines on arbitrary frames at arbitrary times.
 //!
 //! The first 36 bytes make the battery's view (any values the type holds, sane or not) and its
-//! capacity; the rest is a program of operations: frames with any identifier (mostly those of
-//! the protocol), any length and any bytes, and steps of the clock. Every frame goes to
+//! capacity; the rest is a program of up to 256 operations: frames with any identifier (mostly
+//! those of the protocol), any length and any bytes, and steps of the clock. Every frame goes to
 //! `decode`, to an inverter-side `Reader` and to a battery-side `Publisher`; what the publisher
 //! sends goes to a second reader, as on a bus. Whatever decodes must encode back, nothing may
 //! panic, and both sides must keep their invariants.

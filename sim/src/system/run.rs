@@ -1,7 +1,7 @@
 //! The system engine's loop: [`System::step`] advances one tick; [`run`] runs a scenario to its
 //! end and reports, [`run_logged`] also hands out every CAN frame.
 
-use cellwarden_core::combiner::{CombinerAction, CombinerInput, PackPhase, Stage};
+use cellwarden_core::combiner::{CombinerAction, CombinerInput, Stage};
 use cellwarden_core::proto::byd_can;
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::{
@@ -644,7 +644,6 @@ impl<'s> System<'s> {
             connected += f64::from(u8::from(p.relay && p.bms.switch_on()));
         }
         for (i, f) in self.packs.iter_mut().enumerate() {
-            let limits = status.packs.get(i).and_then(|p| p.report).map(|(_, v)| v);
             let limit_a = |ma: MilliAmps| f64::from(ma.0) / 1000.0;
             let own_limit = if i < k {
                 // While its contactors are not closed our pack's limits say "contactors open";
@@ -664,7 +663,6 @@ impl<'s> System<'s> {
                     (limit_a(v.charge_limit_ma), limit_a(v.discharge_limit_ma))
                 })
             };
-            let _ = limits;
             if let Some((c, d)) = own_limit {
                 let excess = if f.current_a >= 0.0 { f.current_a - c } else { -f.current_a - d };
                 // Only current that flows counts; a pack at a zero limit carrying nothing is in.
@@ -767,7 +765,6 @@ impl<'s> System<'s> {
         let end = self.elapsed();
         let status = self.combiner.status().clone();
         let mut packs = Vec::new();
-        let k = usize::from(self.own.is_some());
         let mut socs_end = Vec::new();
         if let Some(o) = &self.own {
             socs_end.push(("own".to_string(), o.plant.mean_soc()));
@@ -788,7 +785,6 @@ impl<'s> System<'s> {
                 final_phase: phase_name(status.packs[i].phase).to_string(),
             });
         }
-        let _ = k;
         let mut inverters = Vec::new();
         for (i, (inv, f)) in self.invs.iter().zip(&self.inverters).enumerate() {
             inverters.push(InverterSummary {
@@ -833,9 +829,6 @@ impl<'s> System<'s> {
         if let Some(o) = &self.own {
             summary.latched_at_end = o.bms.status().latched();
             summary.counters = o.bms.status().counters;
-            if o.bms.status().sequence != SequenceState::Open {
-                let _ = PackPhase::Joined;
-            }
         }
         summary.system = Some(SystemSummary { packs, inverters });
         let sc = self.scenario;

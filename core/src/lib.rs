@@ -1,10 +1,12 @@
 //! # cellwarden-core
 //!
 //! Every decision of the cellwarden battery management system: protection, contactor
-//! sequencing, current limits and passive balancing ([`balance`]). It also holds the wire
-//! protocols as byte-exact codecs and sans-IO drivers ([`proto`]), such as the bus master for
-//! the Tesla Model S module boards, which the adapter drives with received bytes and the time
-//! just as it drives [`Bms`]. The crate is `#![no_std]`, allocates nothing, contains no
+//! sequencing, current limits and passive balancing ([`balance`]) in the pack controller
+//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters; and, not
+//! yet wired into the pack controller, charge control ([`charge`]) and state of charge and health
+//! ([`soc`]). It also holds the wire protocols as byte-exact codecs and sans-IO drivers
+//! ([`proto`]), such as the bus master for the Tesla Model S module boards, which the adapter
+//! drives with received bytes and the time just as it drives [`Bms`]. The crate is `#![no_std]`, allocates nothing, contains no
 //! `unsafe` and no floating point, and performs no IO: it never reads a clock, touches a pin or
 //! sends a byte. The same code runs on an RP2040 next to the battery, in the Linux daemon and in
 //! the simulator, and gives bit-identical results everywhere.
@@ -59,6 +61,7 @@
 mod action;
 pub mod balance;
 mod bms;
+pub mod charge;
 pub mod combiner;
 mod config;
 mod contactor;
@@ -69,6 +72,7 @@ mod pack_view;
 mod presets;
 pub mod protection;
 pub mod proto;
+pub mod soc;
 mod status;
 mod time;
 mod units;

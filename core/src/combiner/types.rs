@@ -11,7 +11,7 @@ use super::{MAX_INVERTERS, MAX_PACKS};
 pub enum CombinerInput {
     /// A pack's report: what it would tell an inverter on its own, and whether it is on the bus.
     Pack {
-        /// The pack's number (index into [`CombinerConfig::packs`]).
+        /// The pack's number (index into [`CombinerConfig::packs`](super::CombinerConfig::packs)).
         pack: u8,
         /// When the report was made (for a CAN BMS: when its last frame arrived).
         sampled_at: Instant,

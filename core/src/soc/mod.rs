@@ -5,7 +5,7 @@
 //! cell for the empty anchor and plausibility, and the pack current, which flows through every
 //! series cell alike. Five mechanisms work together:
 //!
-//! - **Coulomb counting**: the charge `I·dt` in [`MilliAmpSeconds`], charging current scaled by
+//! - **Coulomb counting**: the charge `I·dt` in [`MilliAmpSeconds`](crate::MilliAmpSeconds), charging current scaled by
 //!   the charge efficiency, divided by the capacity estimate. The current of a sample is taken to
 //!   have flowed since the previous sample (the sensor averages over its period).
 //! - **Model-based correction**: an extended Kalman filter on a 1-RC equivalent circuit of the

@@ -53,25 +53,7 @@ pub enum Protocol {
 
 /// The identifiers `--protocol auto` gives to the BYD decoder: every one BYD defines, the
 /// battery's and the inverter's.
-pub const BYD_IDS: [u16; 14] = {
-    use byd_can::id::*;
-    [
-        LIMITS,
-        STATES,
-        ALARM,
-        BATTERY_INFO,
-        CELL_INFO,
-        PRODUCT,
-        OPAQUE,
-        VENDOR,
-        MODEL,
-        INVERTER_IDENTIFY,
-        INVERTER_BATTERY,
-        INVERTER_SOC,
-        INVERTER_TIME,
-        INVERTER_STATUS,
-    ]
-};
+pub const BYD_IDS: [u16; 14] = byd_can::id::ALL;
 
 /// How old, before an interface's last frame, a frame may be and still count in its summary.
 /// Generous: the slowest BYD frames come every 60 s, the low-voltage ones about every second.

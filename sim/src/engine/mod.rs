@@ -14,6 +14,7 @@
 mod boards;
 pub mod describe;
 pub(crate) mod frontend;
+pub(crate) mod timeline;
 pub mod watch;
 
 use cellwarden_core::{
@@ -25,7 +26,7 @@ use cellwarden_core::proto::tesla::regs;
 
 use self::boards::Boards;
 use self::frontend::FrontEnd;
-use self::watch::{Happened, Signals, Watch, signal_index};
+use self::watch::{Signals, Watch, signal_index};
 use crate::devices::tesla::Analog;
 use crate::plant::Plant;
 use crate::profile::{Demand, Profile};
@@ -33,7 +34,7 @@ use crate::report::{
     BusSummary, Extreme, FaultCount, LogEntry, Outcome, Report, SPREAD_TARGET_MV, Source,
     SpreadSummary, Summary, TraceRow,
 };
-use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName, file_name};
+use crate::scenario::{Moment, Scenario, Signal, StateName};
 
 /// Balance resistor of each cell when the pack has no emulated boards: about 85 mA from an
 /// NCA cell at 4 V and 72 mA from an LFP cell at 3.4 V, inside the 50–100 mA of common boards.
@@ -313,79 +314,26 @@ impl<'s> Engine<'s> {
     }
 
     fn apply_moments(&mut self) {
-        while let Some(moment) = self.scenario.timeline.get(self.next_moment) {
-            if Instant::ZERO + moment.at > self.now {
-                break;
-            }
-            self.next_moment += 1;
+        let scenario = self.scenario;
+        while let Some(moment) =
+            timeline::next_due(&scenario.timeline, &mut self.next_moment, self.now)
+        {
             self.apply(moment);
         }
     }
 
     fn apply(&mut self, moment: &Moment) {
-        let line = moment.line;
-        if let Some(note) = &moment.note {
-            self.log(Source::Timeline, format!("note: {note}"));
-        }
+        let at = self.elapsed();
+        timeline::record(moment, at, "inverter demand", &mut self.log, &mut self.watch);
         if let Some(c) = moment.ambient_c {
             self.plant.set_ambient_c(c);
-            self.log(Source::Timeline, format!("ambient temperature {c:.1} °C (line {line})"));
         }
         if let Some(profile) = &moment.load {
             self.inverter.profile = Some((profile.clone(), self.now));
-            self.log(
-                Source::Timeline,
-                format!("inverter demand: {} (line {line})", profile.describe()),
-            );
         }
         if let Some(fault) = moment.fault {
-            self.inject(fault);
-            self.watch.event(Happened::plain(self.elapsed(), EventName::FaultInjected));
-            self.log(
-                Source::Timeline,
-                format!("fault injected: {} (line {line})", describe::fault(&fault)),
-            );
-        }
-        if let Some(command) = moment.command {
-            self.log(Source::Timeline, format!("command {} (line {line})", file_name(command)));
-            let mut happened = Happened::plain(self.elapsed(), EventName::Command);
-            happened.what.command = Some(command);
-            self.watch.event(happened);
-            self.bms.handle_input(self.now, Input::Command(command));
-            self.summary.core_calls += 1;
-            self.drain();
-        }
-        self.trace_now = true;
-    }
-
-    fn inject(&mut self, fault: FaultSpec) {
-        match fault {
-            FaultSpec::BusShort { ohms } => self.plant.set_bus_short(Some(ohms)),
-            FaultSpec::BusShortCleared => self.plant.set_bus_short(None),
-            FaultSpec::SensorSilent { sensor } => self.frontend.set_silenced(sensor, true),
-            FaultSpec::SensorRestored { sensor } => self.frontend.set_silenced(sensor, false),
-            FaultSpec::CurrentOffset { amps } => self.frontend.set_current_offset_a(amps),
-            FaultSpec::ContactorWeld { contactor } => self.plant.weld(contactor.into()),
-            FaultSpec::CellLeak { cell, amps } => {
-                self.plant.set_group_leak_a(usize::from(cell), amps)
-            }
-            FaultSpec::CellHeater { cell, watts } => {
-                self.plant.set_group_heater_w(usize::from(cell), watts);
-            }
-            FaultSpec::CellSenseDrift { cell, mv_per_min } => {
-                self.frontend.set_drift(self.now, usize::from(cell), mv_per_min);
-            }
-            FaultSpec::HardwareFault { active } => self.frontend.set_hardware_fault(active),
-            FaultSpec::BoardCorrupt { .. }
-            | FaultSpec::BoardDrop { .. }
-            | FaultSpec::BoardDelay { .. }
-            | FaultSpec::BoardSilent { .. }
-            | FaultSpec::BoardFrozen { .. }
-            | FaultSpec::BoardRestored { .. }
-            | FaultSpec::CanPackSilent { .. }
-            | FaultSpec::CanPackRestored { .. }
-            | FaultSpec::InverterIgnoresLimits { .. }
-            | FaultSpec::InverterObeysLimits { .. } => {
+            let (plant, frontend) = (&mut self.plant, &mut self.frontend);
+            if !timeline::inject_pack_fault(plant, frontend, self.now, fault) {
                 // The loader refuses board faults without boards, and parallel-system faults
                 // outside a parallel system (which the system engine runs).
                 if let Some(boards) = &mut self.boards {
@@ -393,6 +341,12 @@ impl<'s> Engine<'s> {
                 }
             }
         }
+        if let Some(command) = moment.command {
+            self.bms.handle_input(self.now, Input::Command(command));
+            self.summary.core_calls += 1;
+            self.drain();
+        }
+        self.trace_now = true;
     }
 
     /// Moves the board bus up to now: bytes, deadlines, and the readings of every finished

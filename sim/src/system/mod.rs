@@ -30,7 +30,6 @@ use crate::devices::can_bms::CanBms;
 use crate::devices::inverter::InverterEmu;
 use crate::engine::frontend::FrontEnd;
 use crate::plant::Plant;
-use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
 use crate::transport::can::memory::{MemoryBus, NodeId};
@@ -434,11 +433,6 @@ fn total_capacity_wh(scenario: &Scenario, parallel: &Parallel) -> f64 {
         wh += c.capacity_ah * f64::from(c.cells) * 3.2;
     }
     wh
-}
-
-/// Runs until `end`, returning the report; used by [`run`] and by the socketcand bridge.
-pub(crate) fn refused(scenario: &Scenario, why: &str) -> Report {
-    crate::engine::refused_report(scenario, why)
 }
 
 /// A frame for the candump log of a run.

@@ -2,7 +2,6 @@
 //! end and reports, [`run_logged`] also hands out every CAN frame.
 
 use cellwarden_core::combiner::{CombinerAction, CombinerInput, Stage};
-use cellwarden_core::proto::byd_can;
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::{
     Command, ContactorId, Duration, Input, Instant, MilliAmps, Permille, SequenceState,
@@ -10,16 +9,16 @@ use cellwarden_core::{
 
 use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
-    TICK, build, describe_action, pack_protocol_name, phase_name, refused, stage_name,
+    TICK, build, describe_action, pack_protocol_name, phase_name, stage_name,
 };
 use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
-use crate::engine::{count_fault, describe, track};
+use crate::engine::{count_fault, describe, refused_report, timeline, track};
 use crate::profile::{Demand, Profile};
 use crate::report::{
     InverterSummary, LogEntry, PackSummary, Report, Source, Summary, SystemSummary, TraceRow,
 };
 use crate::scenario::parallel::Parallel;
-use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName, file_name};
+use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName};
 
 /// How many times a run reports its progress.
 const PROGRESS_STEPS: u64 = 200;
@@ -47,11 +46,11 @@ fn drive(
     mut on_frame: Option<&mut dyn FnMut(&LoggedFrame)>,
 ) -> Report {
     let Some(parallel) = &scenario.parallel else {
-        return refused(scenario, "not a parallel system");
+        return refused_report(scenario, "not a parallel system");
     };
     let mut system = match System::new(scenario, parallel, on_frame.is_some()) {
         Ok(s) => s,
-        Err(why) => return refused(scenario, &why),
+        Err(why) => return refused_report(scenario, &why),
     };
     let total = scenario.duration;
     let step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
@@ -240,20 +239,17 @@ impl<'s> System<'s> {
     }
 
     fn apply_moments(&mut self) {
-        while let Some(moment) = self.scenario.timeline.get(self.next_moment) {
-            if Instant::ZERO + moment.at > self.now {
-                break;
-            }
-            self.next_moment += 1;
+        let scenario = self.scenario;
+        while let Some(moment) =
+            timeline::next_due(&scenario.timeline, &mut self.next_moment, self.now)
+        {
             self.apply(moment);
         }
     }
 
     fn apply(&mut self, moment: &Moment) {
-        let line = moment.line;
-        if let Some(note) = &moment.note {
-            self.log(Source::Timeline, format!("note: {note}"));
-        }
+        let at = self.elapsed();
+        timeline::record(moment, at, "demand", &mut self.log, &mut self.watch);
         if let Some(c) = moment.ambient_c {
             if let Some(o) = &mut self.own {
                 o.plant.set_ambient_c(c);
@@ -261,25 +257,14 @@ impl<'s> System<'s> {
             for p in &mut self.cans {
                 p.plant.set_ambient_c(c);
             }
-            self.log(Source::Timeline, format!("ambient temperature {c:.1} °C (line {line})"));
         }
         if let Some(profile) = &moment.load {
             self.profile = Some((profile.clone(), self.now));
-            self.log(Source::Timeline, format!("demand: {} (line {line})", profile.describe()));
         }
         if let Some(fault) = moment.fault {
             self.inject_fault(fault);
-            self.watch.event(Happened::plain(self.elapsed(), EventName::FaultInjected));
-            self.log(
-                Source::Timeline,
-                format!("fault injected: {} (line {line})", describe::fault(&fault)),
-            );
         }
         if let Some(command) = moment.command {
-            self.log(Source::Timeline, format!("command {} (line {line})", file_name(command)));
-            let mut happened = Happened::plain(self.elapsed(), EventName::Command);
-            happened.what.command = Some(command);
-            self.watch.event(happened);
             if let Some(o) = &mut self.own {
                 o.bms.handle_input(self.now, Input::Command(command));
             }
@@ -290,52 +275,23 @@ impl<'s> System<'s> {
 
     fn inject_fault(&mut self, fault: FaultSpec) {
         match fault {
-            FaultSpec::CanPackSilent { can_pack } => {
+            FaultSpec::CanPackSilent { can_pack } | FaultSpec::CanPackRestored { can_pack } => {
+                let silent = matches!(fault, FaultSpec::CanPackSilent { .. });
                 if let Some(p) = self.cans.get_mut(usize::from(can_pack)) {
-                    p.bms.set_silent(true);
+                    p.bms.set_silent(silent);
                 }
             }
-            FaultSpec::CanPackRestored { can_pack } => {
-                if let Some(p) = self.cans.get_mut(usize::from(can_pack)) {
-                    p.bms.set_silent(false);
-                }
-            }
-            FaultSpec::InverterIgnoresLimits { inverter } => {
+            FaultSpec::InverterIgnoresLimits { inverter }
+            | FaultSpec::InverterObeysLimits { inverter } => {
+                let obeys = matches!(fault, FaultSpec::InverterObeysLimits { .. });
                 if let Some(i) = self.invs.get_mut(usize::from(inverter)) {
-                    i.emu.set_obeys(false);
-                }
-            }
-            FaultSpec::InverterObeysLimits { inverter } => {
-                if let Some(i) = self.invs.get_mut(usize::from(inverter)) {
-                    i.emu.set_obeys(true);
+                    i.emu.set_obeys(obeys);
                 }
             }
             // Faults of our own pack (the loader only lets them through when there is one).
             other => {
                 if let Some(o) = &mut self.own {
-                    match other {
-                        FaultSpec::CellLeak { cell, amps } => {
-                            o.plant.set_group_leak_a(usize::from(cell), amps)
-                        }
-                        FaultSpec::CellHeater { cell, watts } => {
-                            o.plant.set_group_heater_w(usize::from(cell), watts)
-                        }
-                        FaultSpec::CellSenseDrift { cell, mv_per_min } => {
-                            o.frontend.set_drift(self.now, usize::from(cell), mv_per_min)
-                        }
-                        FaultSpec::SensorSilent { sensor } => o.frontend.set_silenced(sensor, true),
-                        FaultSpec::SensorRestored { sensor } => {
-                            o.frontend.set_silenced(sensor, false)
-                        }
-                        FaultSpec::CurrentOffset { amps } => o.frontend.set_current_offset_a(amps),
-                        FaultSpec::ContactorWeld { contactor } => o.plant.weld(contactor.into()),
-                        FaultSpec::HardwareFault { active } => {
-                            o.frontend.set_hardware_fault(active)
-                        }
-                        FaultSpec::BusShort { ohms } => o.plant.set_bus_short(Some(ohms)),
-                        FaultSpec::BusShortCleared => o.plant.set_bus_short(None),
-                        _ => {}
-                    }
+                    timeline::inject_pack_fault(&mut o.plant, &mut o.frontend, self.now, other);
                 }
             }
         }
@@ -510,11 +466,10 @@ impl<'s> System<'s> {
                 inv.link.bus.send(inv.link.device, now, frame);
             }
             while let Some((at, frame)) = inv.link.bus.recv(inv.link.system) {
+                // Any frame the battery side recognises as the inverter's is a sign of life.
                 let alive = match &mut inv.side {
                     Side::Lv(p) => p.handle_frame(at, &frame).is_some(),
-                    Side::Byd(p) => p
-                        .handle_frame(at, &frame)
-                        .is_some_and(|m| !matches!(m, byd_can::Message::InverterBrand { .. })),
+                    Side::Byd(p) => p.handle_frame(at, &frame).is_some(),
                 };
                 if alive {
                     self.combiner

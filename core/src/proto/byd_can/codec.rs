@@ -572,18 +572,7 @@ pub fn text(bytes: &[u8]) -> Option<&str> {
 const PPTT_FULL: u16 = 10_000;
 
 fn is_known(id: u16) -> bool {
-    const BATTERY: [u16; 9] = [
-        id::LIMITS,
-        id::STATES,
-        id::BATTERY_INFO,
-        id::CELL_INFO,
-        id::ALARM,
-        id::PRODUCT,
-        id::OPAQUE,
-        id::VENDOR,
-        id::MODEL,
-    ];
-    BATTERY.contains(&id) || id::INVERTER.contains(&id)
+    id::ALL.contains(&id)
 }
 
 /// A standard data frame. Every identifier used here is below 0x800 and every payload is 8

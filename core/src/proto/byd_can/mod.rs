@@ -82,6 +82,25 @@ pub mod id {
     /// Every identifier an inverter sends; hearing any of them wakes the battery (§3.2).
     pub const INVERTER: [u16; 5] =
         [INVERTER_IDENTIFY, INVERTER_BATTERY, INVERTER_SOC, INVERTER_TIME, INVERTER_STATUS];
+
+    /// Every identifier the battery sends.
+    pub const BATTERY: [u16; 9] =
+        [LIMITS, STATES, BATTERY_INFO, CELL_INFO, ALARM, PRODUCT, OPAQUE, VENDOR, MODEL];
+
+    /// Every identifier of the protocol: the battery's, then the inverter's.
+    pub const ALL: [u16; 14] = {
+        let mut all = [0; 14];
+        let mut i = 0;
+        while i < BATTERY.len() {
+            all[i] = BATTERY[i];
+            i += 1;
+        }
+        while i < all.len() {
+            all[i] = INVERTER[i - BATTERY.len()];
+            i += 1;
+        }
+        all
+    };
 }
 
 /// The model name the identification burst spells out in its 0x3D0 fragments.

@@ -43,8 +43,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run every criterion benchmark (core cycle, plant, closed loop, Tesla scan) and print their
-    /// figures.
+    /// Run every criterion benchmark (core cycle, plant, closed loop, Tesla scan, parallel system)
+    /// and print their figures.
     Bench {
         /// Arguments for criterion, e.g. a benchmark name filter or `--save-baseline main`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

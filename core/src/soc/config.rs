@@ -54,6 +54,13 @@ pub struct SocConfig {
     /// The longest gap between samples counted as such; a longer gap counts only this much
     /// (the current in between is unknown).
     pub max_sample_gap_ms: u32,
+    /// The rested cell voltage shown as 0 % usable ([`SocStatus::usable`](super::SocStatus)):
+    /// the bottom of the window the pack is run in.
+    pub usable_empty_ocv_mv: MilliVolts,
+    /// The rested cell voltage shown as 100 % usable: the top of the window, normally the
+    /// charge target, so a finished charge reads 100 % although the cells are not at the top
+    /// of their OCV table.
+    pub usable_full_ocv_mv: MilliVolts,
     /// The mean cell's equivalent circuit and filter tuning.
     pub model: CellModel,
 }
@@ -138,6 +145,9 @@ impl SocConfig {
             resistance_step_ma: MilliAmps(c / 5),
             resistance_period_ms: 2_000,
             max_sample_gap_ms: 10_000,
+            // 7.5 % and 95.6 % of the table: the charge target of 4.10 V is 100 % usable.
+            usable_empty_ocv_mv: MilliVolts(3_300),
+            usable_full_ocv_mv: MilliVolts(4_100),
             model: CellModel {
                 r0_uohm: per_capacity(NCA_R0_UOHM_AH, capacity_mah),
                 r1_uohm: per_capacity(NCA_R1_UOHM_AH, capacity_mah),
@@ -175,6 +185,10 @@ impl SocConfig {
             resistance_step_ma: MilliAmps(c / 5),
             resistance_period_ms: 2_000,
             max_sample_gap_ms: 10_000,
+            // 3.8 % and 98.4 % of the table; a pack charged to 3.50 V per cell rests at about
+            // 3.45 V.
+            usable_empty_ocv_mv: MilliVolts(3_000),
+            usable_full_ocv_mv: MilliVolts(3_450),
             model: CellModel {
                 r0_uohm: per_capacity(LFP_R0_UOHM_AH, capacity_mah),
                 r1_uohm: per_capacity(LFP_R1_UOHM_AH, capacity_mah),
@@ -227,6 +241,17 @@ impl SocConfig {
         if r > 1000 {
             let problem = Problem::OutOfRange { value: r, min: 0, max: 1000 };
             return Err(SocConfigError { field: "model.resistance_uncertainty", problem });
+        }
+        let (lo, hi) = self.chemistry.ocv_range_mv();
+        let empty = i64::from(self.usable_empty_ocv_mv.0);
+        let full = i64::from(self.usable_full_ocv_mv.0);
+        if !(lo..hi).contains(&empty) {
+            let problem = Problem::OutOfRange { value: empty, min: lo, max: hi - 1 };
+            return Err(SocConfigError { field: "usable_empty_ocv_mv", problem });
+        }
+        if !(empty + 1..=hi).contains(&full) {
+            let problem = Problem::OutOfRange { value: full, min: empty + 1, max: hi };
+            return Err(SocConfigError { field: "usable_full_ocv_mv", problem });
         }
         let period = i64::from(self.resistance_period_ms);
         if !(1..=60_000).contains(&period) {

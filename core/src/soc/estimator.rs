@@ -369,16 +369,14 @@ impl SocEstimator {
         track(&mut self.full_since, &mut self.full_done, full, at);
         if full && !self.full_done && held(self.full_since, c.full_hold_ms) {
             self.full_done = true;
-            let rc = i64::from(c.model.r1_uohm) * i64::from(current_ma) / 1000;
-            self.anchor(at, Anchor::Full, SOC_ONE, SIGMA_FULL_PPB, rc, true);
+            self.relaxed_anchor(at, Anchor::Full, mean_mv, current_ma, SIGMA_FULL_PPB);
         }
 
         let empty = input.cell_min_mv.0 <= c.empty_cell_mv.0 && magnitude <= c.empty_current_ma.0;
         track(&mut self.empty_since, &mut self.empty_done, empty, at);
         if empty && !self.empty_done && held(self.empty_since, c.empty_hold_ms) {
             self.empty_done = true;
-            let rc = i64::from(c.model.r1_uohm) * i64::from(current_ma) / 1000;
-            self.anchor(at, Anchor::Empty, 0, SIGMA_EMPTY_PPB, rc, true);
+            self.relaxed_anchor(at, Anchor::Empty, mean_mv, current_ma, SIGMA_EMPTY_PPB);
         }
 
         let rest = magnitude <= c.rest_current_ma.0;
@@ -389,6 +387,26 @@ impl SocEstimator {
             self.rest_done = true;
             self.rested_ocv_anchor(at, mean_mv);
         }
+    }
+
+    /// A full or empty anchor: the table's SoC at the relaxed voltage (the mean cell less the
+    /// drop over R0 and the model's RC pair), with the anchor's own standard deviation: the
+    /// condition itself (a finished charge, a cell at its cut-off) says the cell is at an end
+    /// of its window, even where a coarse table's neighbouring segment is flat. The RC state is
+    /// kept: the current still flows.
+    fn relaxed_anchor(
+        &mut self,
+        at: Instant,
+        kind: Anchor,
+        mean_mv: i32,
+        current_ma: i32,
+        sigma: i64,
+    ) {
+        let r0_drop_uv = i64::from(self.config.model.r0_uohm) * i64::from(current_ma) / 1000;
+        let relaxed_uv = i64::from(mean_mv) * 1000 - r0_drop_uv - self.ekf.rc_uv;
+        let (table_ppb, _) = self.ocv_reading(relaxed_uv);
+        let rc = self.ekf.rc_uv;
+        self.anchor(at, kind, table_ppb, sigma, rc, true);
     }
 
     /// Blends the table's SoC at the rested voltage with the estimate, each weighted by the
@@ -477,9 +495,17 @@ impl SocEstimator {
         let soc_ppm = (self.ekf.soc_ppb / 1000).clamp(0, 1_000_000) as u32;
         let sigma = self.ekf.sigma_ppb();
         let lost = (sigma.min(SIGMA_ZERO_CONFIDENCE_PPB) / 100_000) as u16;
+        let chem = self.config.chemistry;
+        let window = |mv: crate::units::MilliVolts| {
+            i64::from(chem.soc_ppm_from_ocv_uv(mv.0.saturating_mul(1000)))
+        };
+        let (lo, hi) =
+            (window(self.config.usable_empty_ocv_mv), window(self.config.usable_full_ocv_mv));
+        let usable = (i64::from(soc_ppm) - lo) * 1000 / (hi - lo).max(1);
         self.status = SocStatus {
             soc: Permille((soc_ppm / 1000) as u16),
             soc_ppm,
+            usable: Permille(usable.clamp(0, 1000) as u16),
             confidence: Permille(1000 - lost),
             sigma_ppm: (sigma / 1000).clamp(0, u32::MAX.into()) as u32,
             capacity_mah: (self.capacity_mas / 3600).clamp(0, u32::MAX.into()) as u32,
@@ -503,6 +529,7 @@ impl SocEstimator {
 const EMPTY_STATUS: SocStatus = SocStatus {
     soc: Permille(0),
     soc_ppm: 0,
+    usable: Permille(0),
     confidence: Permille(0),
     sigma_ppm: 0,
     capacity_mah: 0,

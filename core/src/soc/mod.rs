@@ -28,9 +28,12 @@
 //! shrinks at anchors (and on steep parts of the curve under load) and grows linearly with the
 //! charge counted (sensor gain) and the time elapsed (sensor offset) since.
 //!
-//! SoC is on the scale of the chemistry's OCV table (0 % and 100 % are its ends: 2.50 V and
-//! 4.17 V for NCA, 2.01 V and 3.60 V for LFP); the full and empty anchors set 100 % and 0 %.
-//! A pack run in a narrower window sees its anchors and the table disagree by that margin.
+//! [`SocStatus::soc`] is on the scale of the chemistry's OCV table (0 % and 100 % are its ends:
+//! 2.50 V and 4.17 V for NCA, 2.01 V and 3.60 V for LFP), which is the cells' true state of
+//! charge as far as the table is right; the full and empty anchors read the table at the
+//! relaxed voltage the model gives (the terminal voltage less the drop over R0 and the RC pair),
+//! so they agree with it. [`SocStatus::usable`] maps the window the pack is actually run in to
+//! 0–100 %, so a pack charged to its target reads 100 %.
 //!
 //! Every input is hostile: a sample older than the previous one, from the future, or with
 //! implausible values is ignored or clamped and counted in [`SocCounters`], never a panic, and
@@ -126,6 +129,11 @@ pub struct SocStatus {
     pub soc: Permille,
     /// State of charge in ppm (1 000 000 = 100 %).
     pub soc_ppm: u32,
+    /// The state of charge in the window the pack is run in
+    /// ([`usable_empty_ocv_mv`](SocConfig::usable_empty_ocv_mv) to
+    /// [`usable_full_ocv_mv`](SocConfig::usable_full_ocv_mv)), rounded down: what a user and an
+    /// inverter are shown, 100 % when a charge to the target has finished.
+    pub usable: Permille,
     /// How far to trust `soc`: 1000 at a standard deviation of 0, falling by 1 per 0.01 %, so
     /// 950 at 0.5 % and 0 at 10 % or more.
     pub confidence: Permille,

@@ -102,6 +102,12 @@ impl Chemistry {
         (above as u32 - 1) * STEP_PPM + frac as u32
     }
 
+    /// The lowest and highest voltage of the table, in mV (rounded inwards).
+    pub fn ocv_range_mv(self) -> (i64, i64) {
+        let t = self.ocv_table_100uv();
+        ((i64::from(t[0]) + 9) / 10, i64::from(t[OCV_POINTS - 1]) / 10)
+    }
+
     /// The SoC whose OCV is `ocv`, in permille, rounded down.
     pub fn soc_from_ocv(self, ocv: MilliVolts) -> crate::units::Permille {
         let ocv_uv = ocv.0.saturating_mul(1000);

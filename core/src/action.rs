@@ -65,6 +65,8 @@ pub enum LimitReason {
     ContactorsOpen,
     /// A graceful stop is asking for zero current before opening.
     Stopping,
+    /// The charge controller ([`crate::charge`]) asks for less than protection allows.
+    Charge(crate::charge::ChargeLimitReason),
 }
 
 /// A change of a protection fault.

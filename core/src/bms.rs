@@ -2,6 +2,7 @@
 
 use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent};
 use crate::balance::{Balancer, CellMask};
+use crate::charging::Charging;
 use crate::config::{Config, ConfigError};
 use crate::contactor::{SequenceState, Sequencer, has_feedback};
 use crate::input::{Command, ContactorId, Input};
@@ -22,6 +23,7 @@ pub struct Bms {
     protection: Protection,
     sequencer: Sequencer,
     balancer: Balancer,
+    charging: Charging,
     outbox: Outbox,
     /// Last contactor command delivered per contactor; `None` until first delivered.
     sent_contactors: [Option<bool>; 3],
@@ -47,6 +49,7 @@ impl Bms {
         config.validate()?;
         let protection = Protection::new(&config);
         let balancer = Balancer::new(&config, now);
+        let charging = Charging::new(&config, now);
         let limits = CurrentLimits {
             charge_ma: MilliAmps(0),
             charge_reason: LimitReason::ContactorsOpen,
@@ -67,6 +70,8 @@ impl Bms {
             current_ma: None,
             pack_mv: None,
             bus_mv: None,
+            charge: charging.charge_status(),
+            soc: None,
             counters: Counters::default(),
         };
         let mut bms = Bms {
@@ -75,6 +80,7 @@ impl Bms {
             protection,
             sequencer: Sequencer::new(),
             balancer,
+            charging,
             outbox: Outbox::new(),
             sent_contactors: [None; 3],
             sent_limits: None,
@@ -223,6 +229,20 @@ impl Bms {
         &self.config
     }
 
+    /// Restarts the SoC estimator from `initial` (a persisted snapshot, a known SoC) with the
+    /// next current sample. Without a call, it starts from the OCV table at the first complete
+    /// set of cell voltages, which is right for a pack that has rested with its contactors
+    /// open. Does nothing without a `soc` section in the configuration.
+    pub fn restore_soc(&mut self, initial: crate::soc::Initial) {
+        self.charging.restore_soc(initial);
+    }
+
+    /// What the adapter should persist to resume the SoC estimate after a restart; `None`
+    /// before the estimator has started or without a `soc` section.
+    pub fn soc_snapshot(&self) -> Option<crate::soc::SocSnapshot> {
+        self.charging.soc_snapshot(self.status.now)
+    }
+
     fn monotonic(&mut self, now: Instant) -> Instant {
         if now < self.status.now {
             let c = &mut self.status.counters;
@@ -279,6 +299,8 @@ impl Bms {
         }
         let latched = self.protection.latched();
         let blocker = self.blocker(latched, &summary);
+        let (config, m) = (&self.config, &self.measurements);
+        self.charging.update(now, config, m, &summary, self.sequencer.state);
         if let Some((rule, location, value)) = self.sequencer.step(
             now,
             &self.config,
@@ -308,6 +330,7 @@ impl Bms {
             self.protection.next_deadline(&summary, &self.measurements),
             self.sequencer.next_deadline(now, &self.config),
             self.balancer.next_deadline(now, &self.config, &self.measurements, &summary),
+            self.charging.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -315,12 +338,15 @@ impl Bms {
         self.refresh_status(now, summary, blocker, limits);
     }
 
-    /// Rule limits, overridden by the sequence: nothing flows unless closed, and a graceful stop
-    /// asks for zero.
+    /// Rule limits, lowered by the charge controller, overridden by the sequence: nothing flows
+    /// unless closed, and a graceful stop asks for zero.
     fn limits(&self, summary: &Summary) -> CurrentLimits {
         let mut limits = self.protection.limits(&self.config, summary);
         let override_reason = match self.sequencer.state {
-            SequenceState::Closed => None,
+            SequenceState::Closed => {
+                self.charging.apply(&mut limits);
+                None
+            }
             SequenceState::Stopping { .. } => Some(LimitReason::Stopping),
             _ => Some(LimitReason::ContactorsOpen),
         };
@@ -402,6 +428,8 @@ impl Bms {
         s.current_ma = m.current.map(|v| v.value);
         s.pack_mv = m.pack.map(|v| v.value);
         s.bus_mv = m.bus.map(|v| v.value);
+        s.charge = self.charging.charge_status();
+        s.soc = self.charging.soc_status();
         s.counters.dropped_events = self.outbox.dropped;
     }
 }

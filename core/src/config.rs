@@ -49,6 +49,15 @@ pub struct Config {
     pub contactors: ContactorConfig,
     /// Passive balancing.
     pub balance: BalanceConfig,
+    /// Charge control ([`crate::charge`]): the charge voltage limit and the current-limit
+    /// tables, which can only lower the limits protection allows. `None` leaves protection's
+    /// limits alone and reports no charge voltage limit of its own.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub charge: Option<crate::charge::ChargeConfig>,
+    /// State of charge and health ([`crate::soc`]). `None`: no estimate; the charge
+    /// controller's SoC tables then do not bind.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub soc: Option<crate::soc::SocConfig>,
 }
 
 /// Three-tier thresholds for one protected quantity, after foxBMS: operating limit (warn and
@@ -253,6 +262,8 @@ pub struct ConfigError {
 /// What is wrong with a configuration value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Problem {
+    /// A limit table is malformed.
+    Table(crate::charge::TableError),
     /// A safety limit that must be set is missing.
     Required,
     /// The value must lie in `min..=max`.
@@ -290,8 +301,13 @@ impl fmt::Display for ConfigError {
         if let Some(part) = self.part {
             write!(f, ".{part}")?;
         }
-        f.write_str(": ")?;
-        match self.problem {
+        write!(f, ": {}", self.problem)
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             Problem::Required => f.write_str("must be set (a safety limit cannot be left out)"),
             Problem::OutOfRange { value, min, max } => {
                 write!(f, "{value} is out of range, allowed {min}..={max}")
@@ -302,6 +318,7 @@ impl fmt::Display for ConfigError {
             Problem::MustBeBelow { other, value, other_value } => {
                 write!(f, "{value} must be less than {other} ({other_value})")
             }
+            Problem::Table(t) => write!(f, "{t}"),
         }
     }
 }
@@ -410,7 +427,33 @@ impl Config {
         )?;
         self.freshness.validate()?;
         self.contactors.validate()?;
-        self.balance.validate()
+        self.balance.validate()?;
+        self.validate_estimation()
+    }
+
+    /// The charge and SoC sections: each valid on its own and sized for this pack.
+    fn validate_estimation(&self) -> Result<(), ConfigError> {
+        let cells = i64::from(self.cell_count);
+        if let Some(charge) = &self.charge {
+            charge.validate().map_err(|e| ConfigError {
+                field: "charge",
+                part: Some(e.field),
+                problem: match e.problem {
+                    crate::charge::ChargeProblem::Value(p) => p,
+                    crate::charge::ChargeProblem::Table(t) => Problem::Table(t),
+                },
+            })?;
+            range("charge", Some("cell_count"), charge.cell_count.into(), cells, cells)?;
+        }
+        if let Some(soc) = &self.soc {
+            soc.validate().map_err(|e| ConfigError {
+                field: "soc",
+                part: Some(e.field),
+                problem: e.problem,
+            })?;
+            range("soc", Some("cells_in_series"), soc.cells_in_series.into(), cells, cells)?;
+        }
+        Ok(())
     }
 }
 

@@ -62,6 +62,7 @@ mod action;
 pub mod balance;
 mod bms;
 pub mod charge;
+mod charging;
 pub mod combiner;
 mod config;
 mod contactor;

@@ -40,20 +40,21 @@ impl Bms {
 
     /// What this pack would tell an inverter on its own, for the
     /// [combiner](crate::combiner). `None` until the pack voltage, the current, every cell and
-    /// every temperature have been received: nothing is reported from data never seen.
+    /// every temperature have been received, and until the SoC estimator has started (a pack
+    /// without a `soc` section never reports): nothing is reported from data never seen.
     ///
-    /// - Current limits: the ones in force ([`Status::limits`](crate::Status::limits)).
-    /// - Charge voltage limit: cells × (operating over-voltage limit − its hysteresis), the
-    ///   discharge voltage limit likewise above the operating under-voltage limit. (The charge
-    ///   controller of `charge.rs` will replace this fixed figure.)
+    /// - Current limits: the ones in force ([`Status::limits`](crate::Status::limits)), which
+    ///   include the charge controller's.
+    /// - Charge voltage limit: the charge controller's ([`ChargeStatus::cvl_mv`]); without a
+    ///   `charge` section, cells × (operating over-voltage limit − its hysteresis). The
+    ///   discharge voltage limit: cells × (operating under-voltage limit + its hysteresis).
     /// - Alarms: every latched maximum-safety rule; warnings: every other active tier.
-    /// - SoC, SoH and capacity are the caller's until the core estimates them itself (`soc.rs`).
-    pub fn battery_view(
-        &self,
-        soc: Permille,
-        soh: Permille,
-        capacity_mah: u32,
-    ) -> Option<BatteryView> {
+    /// - SoC: the usable SoC ([`SocStatus::usable`]); capacity: the learned one; SoH: that
+    ///   capacity against the configured one, at most 100 %.
+    ///
+    /// [`ChargeStatus::cvl_mv`]: crate::charge::ChargeStatus::cvl_mv
+    /// [`SocStatus::usable`]: crate::soc::SocStatus::usable
+    pub fn battery_view(&self) -> Option<BatteryView> {
         let status = self.status();
         let config = self.config();
         let summary = status.summary;
@@ -62,13 +63,22 @@ impl Bms {
             return None;
         }
         let (t_min, t_max) = (summary.temperature_min?, summary.temperature_max?);
+        let (soc_status, soc_config) = (status.soc?, config.soc?);
         let cells = i32::from(config.cell_count);
         let p = &config.protection;
         let per_cell = |limit: Option<MilliVolts>, offset: i32| {
             limit.map_or(0, |mv| mv.0.saturating_add(offset)).saturating_mul(cells)
         };
-        let cvl = per_cell(p.cell_over_voltage_mv.operating, -p.cell_over_voltage_mv.hysteresis.0);
+        let cvl = match &status.charge {
+            Some(charge) => charge.cvl_mv.0,
+            None => {
+                per_cell(p.cell_over_voltage_mv.operating, -p.cell_over_voltage_mv.hysteresis.0)
+            }
+        };
         let dvl = per_cell(p.cell_under_voltage_mv.operating, p.cell_under_voltage_mv.hysteresis.0);
+        let capacity_mah = soc_status.capacity_mah;
+        let soh = u64::from(capacity_mah) * 1000 / u64::from(soc_config.capacity_mah.max(1));
+        let soh = Permille(soh.min(1000) as u16);
         let (mut alarms, mut warnings) = (AlarmSet::EMPTY, AlarmSet::EMPTY);
         for rule in RuleId::ALL {
             let r = &status.rules[rule.index()];
@@ -84,11 +94,11 @@ impl Bms {
             discharge_voltage_mv: MilliVolts(dvl),
             charge_limit_ma: limits.charge_ma,
             discharge_limit_ma: limits.discharge_ma,
-            soc,
+            soc: soc_status.usable,
             soh,
             voltage_mv: status.pack_mv?,
             current_ma: status.current_ma?,
-            temperature_dc: DeciCelsius((t_min.value + t_max.value) / 2),
+            temperature_dc: DeciCelsius(crate::units::mean_i32(t_min.value, t_max.value)),
             cell_mv: Some((MilliVolts(cell_min.value), MilliVolts(cell_max.value))),
             cell_dc: Some((DeciCelsius(t_min.value), DeciCelsius(t_max.value))),
             capacity_mah,

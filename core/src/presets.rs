@@ -159,6 +159,9 @@ fn balance(
     }
 }
 
+use crate::charge::ChargeConfig;
+use crate::soc::SocConfig;
+
 impl Config {
     /// A string of `modules` Tesla Model S modules (6 series groups of 74 Panasonic NCA cells
     /// each, 233 Ah), two temperature sensors per module, charged up to 4.15 V per cell before
@@ -184,6 +187,8 @@ impl Config {
             // one module board per 6 cells. With 1 mV of measurement noise a 5 mV delta and 2 mV
             // of hysteresis bring the spread below about 6 mV.
             balance: balance(3_900, 5, 2, true, modules.saturating_mul(6), 6),
+            charge: Some(ChargeConfig::tesla_model_s(modules)),
+            soc: Some(SocConfig::tesla_model_s(modules)),
         }
     }
 
@@ -212,6 +217,8 @@ impl Config {
             // balance from 3.40 V whatever the current, with a wider delta for the steep knee.
             // One board carries all 16 cells and the four sensors.
             balance: balance(3_400, 10, 5, false, 16, 16),
+            charge: Some(ChargeConfig::lfp_16s(capacity_ah)),
+            soc: Some(SocConfig::lfp_16s(capacity_ah)),
         }
     }
 }

@@ -3,10 +3,12 @@
 
 use crate::action::{CurrentLimits, PrechargeFailure};
 use crate::balance::BalanceStatus;
+use crate::charge::ChargeStatus;
 use crate::contactor::SequenceState;
 use crate::input::ContactorId;
 use crate::measure::Summary;
 use crate::protection::{RULE_COUNT, RuleId, RuleStatus};
+use crate::soc::SocStatus;
 use crate::time::Instant;
 use crate::units::{MilliAmps, MilliVolts};
 
@@ -84,6 +86,12 @@ pub struct Status {
     pub pack_mv: Option<MilliVolts>,
     /// Latest bus voltage, if ever received.
     pub bus_mv: Option<MilliVolts>,
+    /// The charge controller: stage, charge voltage limit and its current limits with their
+    /// reasons; `None` without a `charge` section.
+    pub charge: Option<ChargeStatus>,
+    /// State of charge and health; `None` without a `soc` section, and until the first
+    /// complete set of measurements.
+    pub soc: Option<SocStatus>,
     /// Rejected inputs and dropped events.
     pub counters: Counters,
 }

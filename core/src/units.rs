@@ -80,6 +80,11 @@ impl Permille {
     }
 }
 
+/// The mean of two values, rounded towards zero, without overflow.
+pub(crate) fn mean_i32(a: i32, b: i32) -> i32 {
+    ((i64::from(a) + i64::from(b)) / 2) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use cellwarden_core::{
     Bms, Config, ConfigError, DeciCelsius, Instant, MAX_CELLS, MAX_CONFIG_MS, MAX_TEMPERATURES,
-    MilliAmps, MilliVolts, Problem,
+    MilliAmps, MilliVolts, Permille, Problem,
 };
 
 fn lfp() -> Config {
@@ -78,9 +78,32 @@ fn cell_count_must_lie_in_1_to_max_cells() {
     config.cell_count = MAX_CELLS as u16 + 1;
     assert_eq!(error(&config), out_of_range("cell_count", None, 193, 1, MAX_CELLS as i64));
     // MAX_CELLS itself is fine as far as the count goes (the preset's pack limits follow 16 cells
-    // but nothing ties them to the count).
+    // but nothing ties them to the count)...
     config.cell_count = MAX_CELLS as u16;
+    let e = error(&config);
+    // ... but the charge controller and the SoC estimator must be sized for the same pack.
+    assert_eq!(e, out_of_range("charge", Some("cell_count"), 16, 192, 192));
+    config.charge = None;
+    assert_eq!(error(&config), out_of_range("soc", Some("cells_in_series"), 16, 192, 192));
+    config.soc = None;
     assert_eq!(config.validate(), Ok(()));
+}
+
+#[test]
+fn charge_and_soc_sections_are_validated_with_their_field_named() {
+    let mut config = lfp();
+    if let Some(charge) = &mut config.charge {
+        charge.cvl_gain = Permille(5_000);
+    }
+    let e = error(&config);
+    assert_eq!((e.field, e.part), ("charge", Some("cvl_gain")));
+    assert!(e.to_string().starts_with("charge.cvl_gain: 5000 is out of range"), "{e}");
+    let mut config = lfp();
+    if let Some(soc) = &mut config.soc {
+        soc.usable_full_ocv_mv = soc.usable_empty_ocv_mv;
+    }
+    let e = error(&config);
+    assert_eq!((e.field, e.part), ("soc", Some("usable_full_ocv_mv")));
 }
 
 #[test]

@@ -423,10 +423,21 @@ proptest! {
                 .any(|e| matches!(e, SequenceEvent::PrechargeFailed { .. })),
             "precharge failed: {:?}", rig.sequence_events()
         );
-        let limits = rig.bms.status().limits;
-        prop_assert_eq!(limits.charge_ma, config.charge_current_max_ma);
-        prop_assert_eq!(limits.charge_reason, LimitReason::ConfiguredMaximum);
-        prop_assert_eq!(limits.discharge_ma, config.discharge_current_max_ma);
-        prop_assert_eq!(limits.discharge_reason, LimitReason::ConfiguredMaximum);
+        // Protection leaves the configured maxima; only the charge controller's tables
+        // (which begin to taper inside the operating window) may lower them.
+        let status = rig.bms.status();
+        let (limits, charge) = (status.limits, status.charge.expect("the preset has charge control"));
+        let allowed = |max: MilliAmps, by_charge: MilliAmps| MilliAmps(max.0.min(by_charge.0));
+        prop_assert_eq!(limits.charge_ma, allowed(config.charge_current_max_ma, charge.charge_limit_ma));
+        prop_assert_eq!(
+            limits.discharge_ma,
+            allowed(config.discharge_current_max_ma, charge.discharge_limit_ma)
+        );
+        for reason in [limits.charge_reason, limits.discharge_reason] {
+            prop_assert!(
+                matches!(reason, LimitReason::ConfiguredMaximum | LimitReason::Charge(_)),
+                "a protection rule binds a limit: {reason:?}"
+            );
+        }
     }
 }

@@ -21,11 +21,15 @@ const OCV_V: [f64; 41] = [
     4.0532, 4.0744, 4.0937, 4.1201, 4.1703,
 ];
 
+/// The C/20 discharge curve lies below the open-circuit voltage by the cell's overpotential
+/// at C/20 (0.145 A × 61.2 mΩ); the reference adds it back, as the simulator's plant does.
+const C20_OVERPOTENTIAL_V: f64 = 0.0089;
+
 fn ocv(soc: f64) -> f64 {
     let x = soc.clamp(0.0, 1.0) * 40.0;
     let i = (x.floor() as usize).min(39);
     let f = x - i as f64;
-    OCV_V[i] + (OCV_V[i + 1] - OCV_V[i]) * f
+    OCV_V[i] + (OCV_V[i + 1] - OCV_V[i]) * f + C20_OVERPOTENTIAL_V
 }
 
 /// SplitMix64: a small seeded generator, so the profile is the same on every run.

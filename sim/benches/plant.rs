@@ -48,7 +48,12 @@ fn spec() -> PlantSpec {
         initial_soc: 0.6,
         initial_temp_c: 25.0,
         ambient_c: 22.0,
-        spread: Spread { capacity_pct: 2.0, resistance_pct: 5.0, soc_pct: 1.0 },
+        spread: Spread {
+            capacity_pct: 2.0,
+            resistance_pct: 5.0,
+            soc_pct: 1.0,
+            ..Spread::default()
+        },
         bus: BusParams {
             capacitance_f: 2e-3,
             precharge_ohm: 50.0,

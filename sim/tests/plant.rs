@@ -1,9 +1,10 @@
 //! Behaviour of the battery plant: capacity, RC and thermal responses, precharge, shorts,
-//! contactors, spread, parallel strings, and robustness against bad input.
+//! contactors, spread and outliers, parallel strings, and robustness against bad input.
 
 use cellwarden_core::ContactorId;
 use cellwarden_sim::plant::{
-    BusParams, Cell, CellParams, Chemistry, CurrentSensor, Plant, PlantSpec, Spread,
+    BusParams, Cell, CellParams, Chemistry, CurrentSensor, MAX_OUTLIERS, Outlier, Plant, PlantSpec,
+    Spread,
 };
 use cellwarden_sim::rng::SimRng;
 
@@ -254,7 +255,8 @@ fn a_welded_contactor_stays_closed() {
 #[test]
 fn spread_is_deterministic_per_seed() {
     let mut spec = tesla(16, 1, 0.5);
-    spec.spread = Spread { capacity_pct: 2.0, resistance_pct: 5.0, soc_pct: 1.0 };
+    spec.spread =
+        Spread { capacity_pct: 2.0, resistance_pct: 5.0, soc_pct: 1.0, ..Spread::default() };
     let run = |seed: u64| {
         let mut plant = Plant::new(&spec, seed);
         close_mains(&mut plant);
@@ -281,9 +283,62 @@ fn spread_is_deterministic_per_seed() {
 }
 
 #[test]
+fn an_outlier_runs_ahead_on_charge_and_bad_ones_are_ignored() {
+    let weak = Outlier { group: 5, capacity_pct: -8.0, resistance_pct: 20.0, soc_pct: 2.0 };
+    let mut spec = tesla(2, 1, 0.9);
+    spec.spread.outliers.push(weak).expect("room");
+    let mut plant = Plant::new(&spec, 1);
+    let start = plant.group_socs().to_vec();
+    assert!((start[5] - 0.92).abs() < 1e-12 && start[4] == 0.9, "{start:?}");
+    assert!(
+        (plant.group_capacity_ah(5).unwrap() / plant.group_capacity_ah(4).unwrap() - 0.92).abs()
+            < 1e-12
+    );
+    let (r0_weak, _) = plant.group_resistances_ohm(5).unwrap();
+    assert!((r0_weak / plant.group_resistances_ohm(4).unwrap().0 - 1.2).abs() < 1e-12);
+    close_mains(&mut plant);
+    for _ in 0..600 {
+        plant.step(1.0, 50.0);
+    }
+    let socs = plant.group_socs();
+    let gained = |g: usize| socs[g] - start[g];
+    assert!((gained(5) / gained(4) - 1.0 / 0.92).abs() < 1e-3, "{socs:?}");
+    let v = plant.group_voltages();
+    assert!(v.iter().enumerate().all(|(g, x)| g == 5 || *x < v[5]), "{v:?}");
+
+    // Groups that do not exist, non-finite changes and factors below zero do no harm.
+    let mut odd = tesla(2, 1, 0.9);
+    let nan =
+        Outlier { group: 3, capacity_pct: f64::NAN, resistance_pct: f64::NAN, soc_pct: f64::NAN };
+    odd.spread.outliers.push(nan).expect("room");
+    odd.spread
+        .outliers
+        .push(Outlier { group: 12, soc_pct: 5.0, ..Outlier::default() })
+        .expect("room");
+    odd.spread
+        .outliers
+        .push(Outlier { group: 7, capacity_pct: -300.0, soc_pct: 50.0, ..Outlier::default() })
+        .expect("room");
+    let odd = Plant::new(&odd, 1);
+    let plain = Plant::new(&tesla(2, 1, 0.9), 1);
+    assert_eq!(odd.group_capacity_ah(3), plain.group_capacity_ah(3));
+    assert_eq!(odd.group_socs()[3], plain.group_socs()[3]);
+    assert_eq!(odd.group_capacity_ah(12), None);
+    assert!(odd.group_capacity_ah(7).unwrap() > 0.0 && odd.group_socs()[7] == 1.0);
+    // The array is full at MAX_OUTLIERS.
+    let mut full = Spread::default();
+    for group in 0..MAX_OUTLIERS {
+        full.outliers.push(Outlier { group, ..Outlier::default() }).expect("room");
+    }
+    assert!(full.outliers.push(Outlier::default()).is_err());
+    assert_eq!(full.outliers.as_slice().len(), MAX_OUTLIERS);
+}
+
+#[test]
 fn strings_share_current_by_their_thevenin_voltages() {
     let mut spec = tesla(4, 3, 0.5);
-    spec.spread = Spread { capacity_pct: 0.0, resistance_pct: 10.0, soc_pct: 0.0 };
+    spec.spread =
+        Spread { capacity_pct: 0.0, resistance_pct: 10.0, soc_pct: 0.0, ..Spread::default() };
     let mut plant = Plant::new(&spec, 3);
     close_mains(&mut plant);
     plant.step(1e-3, 0.0); // inrush
@@ -303,7 +358,8 @@ fn strings_share_current_by_their_thevenin_voltages() {
 
     // Strings at different SoC circulate current at rest.
     let mut spec = tesla(4, 2, 0.5);
-    spec.spread = Spread { capacity_pct: 0.0, resistance_pct: 0.0, soc_pct: 3.0 };
+    spec.spread =
+        Spread { capacity_pct: 0.0, resistance_pct: 0.0, soc_pct: 3.0, ..Spread::default() };
     let mut plant = Plant::new(&spec, 5);
     close_mains(&mut plant);
     plant.step(1e-3, 0.0); // inrush
@@ -395,7 +451,8 @@ fn bad_input_never_panics() {
     // Degenerate specs.
     let mut spec = tesla(0, 0, f64::NAN);
     spec.initial_temp_c = f64::NAN;
-    spec.spread = Spread { capacity_pct: f64::NAN, resistance_pct: 1e9, soc_pct: -5.0 };
+    spec.spread =
+        Spread { capacity_pct: f64::NAN, resistance_pct: 1e9, soc_pct: -5.0, ..Spread::default() };
     spec.bus = BusParams {
         capacitance_f: f64::NAN,
         precharge_ohm: -1.0,

@@ -9,8 +9,8 @@ use cellwarden_sim::plant::Energy;
 use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{
-    BusSummary, Extreme, FaultCount, InverterSummary, LogEntry, Outcome, PackSummary, Report,
-    Source, SpreadSummary, Summary, SystemSummary, TraceRow,
+    BusSummary, ErrorFigures, Extreme, FaultCount, InverterSummary, LogEntry, Outcome, PackSummary,
+    Report, SocAccuracy, Source, SpreadSummary, Summary, SystemSummary, TraceRow,
 };
 
 fn ms(millis: u64) -> Duration {
@@ -159,6 +159,24 @@ fn sample() -> Report {
                     final_stage: "opened the system".into(),
                 }],
             }),
+            soc: Some(SocAccuracy {
+                lfp: false,
+                start_at: ms(100),
+                start_error_pct: -20.04,
+                settled_at: Some(ms(700_100)),
+                all: ErrorFigures { rms_pct: 5.0, max_pct: -20.04, max_at: ms(100), samples: 9 },
+                after_settling: Some(ErrorFigures {
+                    rms_pct: 0.456,
+                    max_pct: 3.21,
+                    max_at: ms(90_000_000),
+                    samples: 7,
+                }),
+                plateau: None,
+                capacity_learned_ah: 228.04,
+                capacity_true_ah: 233.0,
+                capacity_samples: 1,
+                capacity_error_at_check_pct: Some(-2.13),
+            }),
         },
         trace: vec![
             row(Duration::ZERO, 0.0, false, false),
@@ -195,6 +213,10 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
         text.contains("max 14.2 A in / 8.4 A out, within its own limits by 10.8 A\n"),
         "{text}"
     );
+    // The SoC figures, and a goal that is missed says so.
+    assert!(text.contains("\n  SoC estimate           start -20.0 % at 100ms; within 3 % from 11m 40.1s; goal 10m: NOT met\n"), "{text}");
+    assert!(text.contains("\n  SoC error, settled     RMS 0.46 %, max +3.21 % at 1d 1h; goal RMS < 1 %, max < 3 %: NOT met\n"), "{text}");
+    assert!(text.contains("\n  Capacity               learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample\n  Capacity after 10d     -2.1 %; goal within 3 %: met\n"), "{text}");
     assert!(text.contains("\n  Inverter Victron GX    victron, 7203 frames sent / 19199 received, opened the system at the end\n"), "{text}");
 
     // Times as HH:MM:SS.mmm, right-aligned against the longest (a day count), tags padded.

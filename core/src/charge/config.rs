@@ -229,16 +229,7 @@ impl fmt::Display for ChargeConfigError {
         write!(f, "{}: ", self.field)?;
         match self.problem {
             ChargeProblem::Table(e) => write!(f, "{e}"),
-            ChargeProblem::Value(Problem::Required) => f.write_str("must be set"),
-            ChargeProblem::Value(Problem::OutOfRange { value, min, max }) => {
-                write!(f, "{value} is out of range, allowed {min}..={max}")
-            }
-            ChargeProblem::Value(Problem::MustExceed { other, value, other_value }) => {
-                write!(f, "{value} must be greater than {other} ({other_value})")
-            }
-            ChargeProblem::Value(Problem::MustBeBelow { other, value, other_value }) => {
-                write!(f, "{value} must be less than {other} ({other_value})")
-            }
+            ChargeProblem::Value(p) => write!(f, "{p}"),
         }
     }
 }

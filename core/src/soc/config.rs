@@ -97,12 +97,7 @@ pub struct SocConfigError {
 
 impl fmt::Display for SocConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.problem {
-            Problem::OutOfRange { value, min, max } => {
-                write!(f, "soc.{}: {value} is out of range, allowed {min}..={max}", self.field)
-            }
-            other => write!(f, "soc.{}: {other:?}", self.field),
-        }
+        write!(f, "soc.{}: {}", self.field, self.problem)
     }
 }
 

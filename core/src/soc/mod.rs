@@ -29,7 +29,7 @@
 //! charge counted (sensor gain) and the time elapsed (sensor offset) since.
 //!
 //! [`SocStatus::soc`] is on the scale of the chemistry's OCV table (0 % and 100 % are its ends:
-//! 2.50 V and 4.17 V for NCA, 2.01 V and 3.60 V for LFP), which is the cells' true state of
+//! 2.51 V and 4.18 V for NCA, 2.01 V and 3.60 V for LFP), which is the cells' true state of
 //! charge as far as the table is right; the full and empty anchors read the table at the
 //! relaxed voltage the model gives (the terminal voltage less the drop over R0 and the RC pair),
 //! so they agree with it. [`SocStatus::usable`] maps the window the pack is actually run in to

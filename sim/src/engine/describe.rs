@@ -1,6 +1,7 @@
 //! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
 
 use crate::scenario::{CauseName, FaultSpec, SensorName, file_name};
+use cellwarden_core::charge::{ChargeLimitReason, ChargeStatus, LimitTable, Stage, StageReason};
 use cellwarden_core::proto::tesla::master::Event as BusEvent;
 
 use cellwarden_core::{
@@ -119,7 +120,73 @@ fn reason(reason: &LimitReason) -> String {
         }
         LimitReason::ContactorsOpen => "contactors open".to_string(),
         LimitReason::Stopping => "stopping".to_string(),
+        LimitReason::Charge(c) => charge_reason(c),
     }
+}
+
+/// A change of the charge controller's stage, or of its periodic full charge.
+pub fn charge_stage(status: &ChargeStatus) -> String {
+    let stage = match status.stage {
+        Stage::Bulk => "bulk",
+        Stage::Absorption => "absorption",
+        Stage::Float => "float",
+    };
+    let why = match status.stage_reason {
+        StageReason::Start => "start",
+        StageReason::PackVoltageReached => "pack voltage reached",
+        StageReason::CellVoltageReached => "highest cell reached",
+        StageReason::Converged => "cells converged at the tail current",
+        StageReason::AbsorptionTimeout => "absorption timed out",
+        StageReason::PackVoltageLow => "pack voltage fell",
+        StageReason::SocLow => "SoC fell",
+        StageReason::FloatTimeLimit => "float time limit",
+        StageReason::FullChargeDue => "periodic full charge due",
+    };
+    let full = if status.full_charge_due { ", full charge under way" } else { "" };
+    format!(
+        "charge stage {stage} ({why}), target {} V{full}",
+        milli(i64::from(status.cvl_target_mv.0))
+    )
+}
+
+/// What binds a limit of the charge controller.
+pub fn charge_reason(reason: &ChargeLimitReason) -> String {
+    match reason {
+        ChargeLimitReason::NoData => "charge control: no data yet".to_string(),
+        ChargeLimitReason::InputRejected => "charge control: implausible input".to_string(),
+        ChargeLimitReason::ConfiguredMaximum => "charge control maximum".to_string(),
+        ChargeLimitReason::Table { table, input } => {
+            let (name, value) = match table {
+                LimitTable::ChargeByCellMax => ("highest cell", volts_of_mv(*input)),
+                LimitTable::DischargeByCellMin => ("lowest cell", volts_of_mv(*input)),
+                LimitTable::ChargeByTemperature | LimitTable::DischargeByTemperature => {
+                    ("temperature", format!("{} °C", tenths(*input)))
+                }
+                LimitTable::ChargeBySoc | LimitTable::DischargeBySoc => {
+                    ("SoC", format!("{} %", tenths(*input)))
+                }
+            };
+            format!("{name} table at {value}")
+        }
+        ChargeLimitReason::CellAtMaximum { cell_max_mv } => {
+            format!("cell at its maximum, {}", volts_of_mv(cell_max_mv.0))
+        }
+        ChargeLimitReason::FloatStage => "float stage".to_string(),
+    }
+}
+
+/// Millivolts as volts with three decimals: 4052 -> `4.052 V`.
+fn volts_of_mv(mv: i32) -> String {
+    let sign = if mv < 0 { "-" } else { "" };
+    let a = mv.unsigned_abs();
+    format!("{sign}{}.{:03} V", a / 1000, a % 1000)
+}
+
+/// A value in tenths (0.1 °C, permille as 0.1 %), with one decimal.
+fn tenths(v: i32) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{}", a / 10, a % 10)
 }
 
 fn fault_event(e: &FaultEvent) -> String {

@@ -11,6 +11,7 @@
 //! Architecture Invariant: nothing here decides anything about the battery. The engine measures,
 //! delivers, applies and records; every decision is the core's.
 
+pub mod accuracy;
 mod boards;
 pub mod describe;
 pub(crate) mod frontend;
@@ -22,8 +23,12 @@ use cellwarden_core::{
     Instant, SequenceState, Tier,
 };
 
+use cellwarden_core::charge::{ChargeLimitReason, Stage};
 use cellwarden_core::proto::tesla::regs;
+use cellwarden_core::soc::{Chemistry, Initial};
+use cellwarden_core::{LimitReason, MilliVolts, Permille};
 
+use self::accuracy::Accuracy;
 use self::boards::Boards;
 use self::frontend::FrontEnd;
 use self::watch::{Signals, Watch, signal_index};
@@ -49,6 +54,11 @@ const BLEED_RESOLUTION_A: f64 = 1e-4;
 
 /// How many times a run reports its progress.
 const PROGRESS_STEPS: u64 = 200;
+/// How fast the inverter's constant-voltage loop moves its charge current ceiling: amperes per
+/// second for each volt between the charge voltage limit and the pack voltage. With the
+/// resistance of a 16-module Tesla pack (about 35 mΩ) the loop settles in about 1.5 s; its
+/// step is one measurement period, far shorter, so it cannot oscillate.
+const CV_GAIN_A_PER_V_S: f64 = 20.0;
 
 /// Runs `scenario` to its end. `progress` is told the simulated time so far and the total, a
 /// few hundred times per run.
@@ -73,9 +83,26 @@ struct Inverter {
     profile: Option<(Profile, Instant)>,
     charge_limit_a: f64,
     discharge_limit_a: f64,
+    /// The charge voltage limit the battery announces, V; `None` without charge control.
+    cvl_v: Option<f64>,
+    /// The ceiling its constant-voltage loop puts on the charge current, A.
+    cv_ceiling_a: f64,
 }
 
 impl Inverter {
+    /// One step of the constant-voltage loop: an integrator that lowers the charge ceiling
+    /// while the pack is above the charge voltage limit and raises it while below.
+    fn regulate(&mut self, dt_s: f64, pack_v: f64) {
+        let Some(cvl) = self.cvl_v else {
+            self.cv_ceiling_a = self.max_charge_a;
+            return;
+        };
+        let step = CV_GAIN_A_PER_V_S * (cvl - pack_v) * dt_s;
+        if step.is_finite() {
+            self.cv_ceiling_a = (self.cv_ceiling_a + step).clamp(0.0, self.max_charge_a.max(0.0));
+        }
+    }
+
     fn current_a(&self, now: Instant, pack_v: f64) -> f64 {
         let Some((profile, since)) = &self.profile else { return 0.0 };
         let asked = match profile.demand(now.saturating_since(*since)) {
@@ -88,7 +115,7 @@ impl Inverter {
         }
         let asked = asked.clamp(-self.max_discharge_a, self.max_charge_a);
         if self.obeys_limits {
-            asked.clamp(-self.discharge_limit_a, self.charge_limit_a)
+            asked.clamp(-self.discharge_limit_a, self.charge_limit_a.min(self.cv_ceiling_a))
         } else {
             asked
         }
@@ -133,6 +160,14 @@ struct Engine<'s> {
     touched: bool,
     /// Whether the event log last said that balancing bleeds (see `log_balancing`).
     balancing_logged: bool,
+    /// The last limits the event log showed (see `log_limits`).
+    limits_logged: Option<CurrentLimits>,
+    /// The charge stage (and whether a full charge was due) the log last showed.
+    stage_logged: Option<(Stage, bool)>,
+    /// The SoC estimate against the truth, when the core estimates.
+    accuracy: Option<Accuracy>,
+    /// The latest SoC estimate and its error against the truth, %, for the signals.
+    soc_estimate: Option<(f64, f64)>,
 }
 
 impl<'s> Engine<'s> {
@@ -156,6 +191,8 @@ impl<'s> Engine<'s> {
             profile: None,
             charge_limit_a: 0.0,
             discharge_limit_a: 0.0,
+            cvl_v: None,
+            cv_ceiling_a: 0.0,
         };
         let summary = Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
         let mut frontend = frontend;
@@ -178,6 +215,12 @@ impl<'s> Engine<'s> {
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
         let spread =
             SpreadSummary { start_mv: (v_max - v_min) * 1000.0, ..SpreadSummary::default() };
+        let accuracy = scenario.config.soc.map(|c| Accuracy::new(c.chemistry == Chemistry::Lfp));
+        let mut bms = bms;
+        if let Some(soc) = scenario.initial_soc_estimate {
+            let permille = (soc * 1000.0).round().clamp(0.0, 1000.0) as u16;
+            bms.restore_soc(Initial::Soc(Permille(permille)));
+        }
         let mut engine = Engine {
             scenario,
             now: start,
@@ -209,6 +252,10 @@ impl<'s> Engine<'s> {
             touched: false,
             plant_at: start,
             balancing_logged: false,
+            limits_logged: None,
+            stage_logged: None,
+            accuracy,
+            soc_estimate: None,
         };
         engine.drain();
         Ok(engine)
@@ -418,6 +465,41 @@ impl<'s> Engine<'s> {
         frontend.measure(*now, plant, &mut |inputs| bms.handle_inputs(*now, inputs));
         summary.core_calls += 1;
         self.drain();
+        self.after_measure();
+    }
+
+    /// What follows each measurement cycle: the inverter hears the charge voltage limit (as it
+    /// would over CAN) and runs its voltage loop, and the SoC estimate is compared with the
+    /// truth.
+    fn after_measure(&mut self) {
+        let at = self.elapsed();
+        let status = self.bms.status();
+        if let Some(charge) = &status.charge {
+            let stage = (charge.stage, charge.full_charge_due);
+            // The start in bulk is not news.
+            let start = self.stage_logged.is_none() && stage == (Stage::Bulk, false);
+            if self.stage_logged != Some(stage) {
+                self.stage_logged = Some(stage);
+                if !start {
+                    let text = describe::charge_stage(charge);
+                    self.log(Source::Core, text);
+                    self.trace_now = true;
+                }
+            }
+        }
+        let status = self.bms.status();
+        self.inverter.cvl_v = status.charge.map(|c| f64::from(c.cvl_mv.0) / 1000.0);
+        let dt = self.measure_period.as_micros() as f64 / 1e6;
+        self.inverter.regulate(dt, self.plant.pack_voltage_v());
+        if let (Some(accuracy), Some(soc)) = (&mut self.accuracy, &status.soc) {
+            let true_soc = self.plant.mean_soc();
+            let groups = self.plant.group_count().max(1);
+            let true_ah = (0..groups).filter_map(|g| self.plant.group_capacity_ah(g)).sum::<f64>()
+                / groups as f64;
+            accuracy.sample(at, soc, true_soc, true_ah);
+            let estimate = f64::from(soc.soc_ppm) / 1e4;
+            self.soc_estimate = Some((estimate, estimate - true_soc * 100.0));
+        }
     }
 
     fn drain(&mut self) {
@@ -441,7 +523,9 @@ impl<'s> Engine<'s> {
             return;
         }
         let at = self.elapsed();
-        self.log(Source::Core, describe::action(&action));
+        if self.log_limits(&action) {
+            self.log(Source::Core, describe::action(&action));
+        }
         self.trace_now = true;
         match action {
             Action::Contactor { contactor, closed } => {
@@ -477,6 +561,28 @@ impl<'s> Engine<'s> {
         }
         self.balancing_logged = bleeding;
         self.log(Source::Core, describe::balancing(&balance));
+    }
+
+    /// Whether the log shows this action. Every action but limits is shown. The charge
+    /// controller's tables move the limits a little with every measurement; the log shows a
+    /// change of limits only when what binds them changes (see [`binding`]) or a limit starts
+    /// or stops being zero; the trace has every value. Limits from protection alone are shown
+    /// at every change, as they change only with their reason.
+    fn log_limits(&mut self, action: &Action) -> bool {
+        let Action::Limits(new) = action else { return true };
+        let show = match &self.limits_logged {
+            None => true,
+            Some(old) => {
+                binding(&old.charge_reason) != binding(&new.charge_reason)
+                    || binding(&old.discharge_reason) != binding(&new.discharge_reason)
+                    || (old.charge_ma.0 == 0) != (new.charge_ma.0 == 0)
+                    || (old.discharge_ma.0 == 0) != (new.discharge_ma.0 == 0)
+            }
+        };
+        if show {
+            self.limits_logged = Some(*new);
+        }
+        show
     }
 
     fn track_bleeding(&mut self, bleeding: bool) {
@@ -538,6 +644,9 @@ impl<'s> Engine<'s> {
         s[signal_index(Signal::ContactorsClosed)] = f64::from(u8::from(self.plant.connected()));
         s[signal_index(Signal::ClosedWithLatchedFault)] =
             f64::from(u8::from(latched && commanded_closed));
+        let (estimate, error) = self.soc_estimate.unwrap_or((0.0, 0.0));
+        s[signal_index(Signal::SocEstimatePct)] = estimate;
+        s[signal_index(Signal::SocErrorPct)] = error.abs();
         self.watch.observe(at, &self.signals);
 
         let first = self.summary.plant_steps == 0 && self.trace.is_empty();
@@ -628,6 +737,7 @@ impl<'s> Engine<'s> {
         summary.final_state = describe::state(status.sequence).to_string();
         summary.latched_at_end = latched;
         summary.counters = status.counters;
+        summary.soc = self.accuracy.and_then(Accuracy::finish);
         let sc = self.scenario;
         Report {
             name: sc.name.clone(),
@@ -640,6 +750,22 @@ impl<'s> Engine<'s> {
             summary,
             trace: self.trace,
         }
+    }
+}
+
+/// What binds a limit, for deciding whether a change of limits is worth a log line: the
+/// configured maximum and every charge-control table count as one (they move the limit a
+/// little with every measurement, and measurement noise moves it across their boundaries);
+/// every other reason counts as itself.
+fn binding(reason: &LimitReason) -> LimitReason {
+    match reason {
+        LimitReason::Charge(
+            ChargeLimitReason::Table { .. } | ChargeLimitReason::ConfiguredMaximum,
+        ) => LimitReason::ConfiguredMaximum,
+        LimitReason::Charge(ChargeLimitReason::CellAtMaximum { .. }) => {
+            LimitReason::Charge(ChargeLimitReason::CellAtMaximum { cell_max_mv: MilliVolts(0) })
+        }
+        other => *other,
     }
 }
 

@@ -86,7 +86,7 @@ pub fn happened(at: Duration, action: &Action) -> Option<Happened> {
 pub type Signals = [f64; SIGNAL_COUNT];
 
 /// Number of signals.
-pub const SIGNAL_COUNT: usize = 18;
+pub const SIGNAL_COUNT: usize = 20;
 
 /// Position of a signal in [`Signals`].
 pub fn signal_index(signal: Signal) -> usize {
@@ -109,6 +109,8 @@ pub fn signal_index(signal: Signal) -> usize {
         Signal::PacksConnected => 15,
         Signal::PackOverLimitA => 16,
         Signal::InverterOverLimitA => 17,
+        Signal::SocEstimatePct => 18,
+        Signal::SocErrorPct => 19,
     }
 }
 

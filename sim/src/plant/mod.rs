@@ -12,9 +12,9 @@
 //!   voltage = OCV + I R0 + v1. The RC pair and the temperature are updated exactly for a
 //!   constant current over a step, so any step length works (1 µs to hours).
 //! - [`Plant`]: strings × modules × series groups as structure-of-arrays, spread drawn from the
-//!   seed; strings share the current by their Thevenin voltages; the DC bus (contactors,
-//!   precharge resistor, DC-link capacitor, bleed resistor, optional short) is one node solved
-//!   exactly per step.
+//!   seed with fixed outliers on top; strings share the current by their Thevenin voltages; the
+//!   DC bus (contactors, precharge resistor, DC-link capacitor, bleed resistor, optional short)
+//!   is one node solved exactly per step.
 //! - [`CurrentSensor`]: offset, gain error and noise.
 //!
 //! No method panics on any input: non-finite inputs are ignored or taken as 0, a step of zero
@@ -65,7 +65,8 @@ pub struct CellParams {
     pub ambient_conductance_w_per_k: f64,
 }
 
-/// Cell-to-cell spread, one standard deviation (draws clipped at three).
+/// Cell-to-cell differences: a random spread, one standard deviation (draws clipped at three),
+/// and fixed outliers applied on top of it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Spread {
     /// Capacity, percent.
@@ -74,6 +75,64 @@ pub struct Spread {
     pub resistance_pct: f64,
     /// Initial state of charge, percentage points.
     pub soc_pct: f64,
+    /// Groups that differ from the rest by fixed amounts, applied after the random draws.
+    pub outliers: Outliers,
+}
+
+/// Most outliers one plant takes.
+pub const MAX_OUTLIERS: usize = 32;
+
+/// Smallest factor an outlier scales a group's capacity or resistances by.
+pub const MIN_OUTLIER_FACTOR: f64 = 1e-6;
+
+/// One series group that differs from the rest by fixed amounts, on top of the spread.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Outlier {
+    /// The group, from 0 (string-major, then module, then group, as everywhere in the plant).
+    pub group: usize,
+    /// Change of its capacity, percent of what it would otherwise have.
+    pub capacity_pct: f64,
+    /// Change of its resistances (R0 and R1), percent of what they would otherwise be.
+    pub resistance_pct: f64,
+    /// Added to its initial state of charge, percentage points.
+    pub soc_pct: f64,
+}
+
+/// Up to [`MAX_OUTLIERS`] outliers in a fixed array, so that [`Spread`] and [`PlantSpec`] stay
+/// `Copy`. Several entries for one group apply one after the other.
+#[derive(Clone, Copy, Default)]
+pub struct Outliers {
+    len: usize,
+    items: [Outlier; MAX_OUTLIERS],
+}
+
+impl Outliers {
+    /// Adds one; gives it back when [`MAX_OUTLIERS`] are there already.
+    pub fn push(&mut self, outlier: Outlier) -> Result<(), Outlier> {
+        let Some(slot) = self.items.get_mut(self.len) else {
+            return Err(outlier);
+        };
+        *slot = outlier;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The outliers, in the order they were added.
+    pub fn as_slice(&self) -> &[Outlier] {
+        &self.items[..self.len]
+    }
+}
+
+impl PartialEq for Outliers {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Outliers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
 }
 
 /// The DC bus between the contactors and the inverter.
@@ -108,7 +167,7 @@ pub struct PlantSpec {
     pub initial_temp_c: f64,
     /// Ambient temperature.
     pub ambient_c: f64,
-    /// Cell-to-cell spread, drawn from the seed.
+    /// Cell-to-cell spread, drawn from the seed, and the outliers on top of it.
     pub spread: Spread,
     /// The DC bus.
     pub bus: BusParams,

@@ -4,7 +4,7 @@ use cellwarden_core::ContactorId;
 
 use super::bus::{Bus, Contactors};
 use super::cell::{Dynamics, GroupState, R_MIN_OHM, step_group};
-use super::{CellParams, Energy, PlantSpec};
+use super::{CellParams, Energy, MIN_OUTLIER_FACTOR, PlantSpec};
 use crate::rng::SimRng;
 
 /// Largest current magnitude the plant accepts from the outside, A (bigger ones are clipped, so
@@ -96,7 +96,11 @@ impl Plant {
     /// `plant.capacity`, `plant.resistance`, `plant.soc`, one draw per group in order):
     /// capacity × (1 + N(0, capacity_pct %)), R0 and R1 × (1 + N(0, resistance_pct %)), SoC +
     /// N(0, soc_pct points) clamped to 0..1, each draw clipped at three sigma (factors at least
-    /// 0.05). Non-finite figures in `spec` are replaced (SoC 0, temperatures 25 °C, spreads 0).
+    /// 0.05). Then each outlier (`spec.spread.outliers`) scales its group's capacity and its R0
+    /// and R1 by `1 + pct / 100` (factors at least [`MIN_OUTLIER_FACTOR`]) and adds its points
+    /// to the group's SoC, clamped to 0..1 again; the draws are the same with or without
+    /// outliers. Non-finite figures in `spec` are replaced (SoC 0, temperatures 25 °C, spreads
+    /// and outlier changes 0); outliers for groups that do not exist are ignored.
     pub fn new(spec: &PlantSpec, seed: u64) -> Plant {
         let params: CellParams = spec.cell.sanitized();
         let dynamics = Dynamics::new(&params);
@@ -150,11 +154,17 @@ impl Plant {
             energy: Energy::default(),
             dynamics,
         };
-        for _ in 0..n {
-            let capacity_factor = (1.0 + capacity_rng.normal_clipped(capacity_sigma)).max(0.05);
-            let resistance_factor =
+        for group in 0..n {
+            let mut capacity_factor = (1.0 + capacity_rng.normal_clipped(capacity_sigma)).max(0.05);
+            let mut resistance_factor =
                 (1.0 + resistance_rng.normal_clipped(resistance_sigma)).max(0.05);
-            let soc = (initial_soc + soc_rng.normal_clipped(soc_sigma)).clamp(0.0, 1.0);
+            let mut soc = (initial_soc + soc_rng.normal_clipped(soc_sigma)).clamp(0.0, 1.0);
+            for outlier in spec.spread.outliers.as_slice().iter().filter(|o| o.group == group) {
+                let factor = |pct: f64| (1.0 + finite_or(pct, 0.0) / 100.0).max(MIN_OUTLIER_FACTOR);
+                capacity_factor *= factor(outlier.capacity_pct);
+                resistance_factor *= factor(outlier.resistance_pct);
+                soc = (soc + finite_or(outlier.soc_pct, 0.0) / 100.0).clamp(0.0, 1.0);
+            }
             let state = GroupState::new(&plant.dynamics.tables, soc, initial_temp_c);
             plant.soc.push(soc);
             plant.resistance_factor.push(state.resistance_factor);
@@ -429,6 +439,18 @@ impl Plant {
     /// Temperature of every group, °C.
     pub fn group_temps_c(&self) -> &[f64] {
         &self.temp_c
+    }
+
+    /// Capacity of one group at 25 °C as built (chemistry, spread and outliers), Ah; `None`
+    /// for a group that does not exist.
+    pub fn group_capacity_ah(&self, group: usize) -> Option<f64> {
+        self.inv_capacity.get(group).map(|inv| 1.0 / (inv * HOUR_S))
+    }
+
+    /// Series (R0) and RC-pair (R1) resistance of one group at 25 °C as built, Ω; `None` for
+    /// a group that does not exist.
+    pub fn group_resistances_ohm(&self, group: usize) -> Option<(f64, f64)> {
+        Some((*self.r0.get(group)?, *self.r1.get(group)?))
     }
 
     /// State of charge of every group, 0..1 (can leave that range when over-charged or

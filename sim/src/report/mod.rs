@@ -157,6 +157,49 @@ pub struct Summary {
     pub bus: Option<BusSummary>,
     /// Per pack and per inverter, in a parallel system.
     pub system: Option<SystemSummary>,
+    /// How well the core's SoC and capacity estimates followed the plant, when it estimates.
+    pub soc: Option<SocAccuracy>,
+}
+
+/// RMS and largest SoC error over a set of samples, in percentage points of SoC.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ErrorFigures {
+    /// Root mean square of the error.
+    pub rms_pct: f64,
+    /// The error of largest magnitude, with its sign (estimate − truth).
+    pub max_pct: f64,
+    /// When it happened.
+    pub max_at: Duration,
+    /// Samples (one per measurement cycle).
+    pub samples: u64,
+}
+
+/// The core's state-of-charge and capacity estimates against the plant's truth.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SocAccuracy {
+    /// An LFP pack (the goals differ, and the plateau is reported on its own).
+    pub lfp: bool,
+    /// When the estimate first existed, and its error then.
+    pub start_at: Duration,
+    /// Error at the start, estimate − truth.
+    pub start_error_pct: f64,
+    /// Since when the error has stayed within 3 points, if it is within them at the end.
+    pub settled_at: Option<Duration>,
+    /// Every sample.
+    pub all: ErrorFigures,
+    /// The samples from the first one within 3 points on (the same as `all` after a good
+    /// start).
+    pub after_settling: Option<ErrorFigures>,
+    /// LFP: samples with the true SoC on the plateau (10–95 %).
+    pub plateau: Option<ErrorFigures>,
+    /// Learned capacity at the end, Ah.
+    pub capacity_learned_ah: f64,
+    /// True mean group capacity, Ah.
+    pub capacity_true_ah: f64,
+    /// Capacity samples the core accepted.
+    pub capacity_samples: u32,
+    /// Learned against true capacity after 10 days, %, if the run was that long.
+    pub capacity_error_at_check_pct: Option<f64>,
 }
 
 /// How each pack and inverter of a parallel system did.

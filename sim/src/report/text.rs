@@ -209,9 +209,101 @@ impl Report {
         if let Some(system) = &s.system {
             render_system(out, system);
         }
+        if let Some(soc) = &s.soc {
+            render_soc(out, soc);
+        }
         field(out, INDENT, "Core counters", &counters(&s.counters));
         field(out, INDENT, "Plant steps", &s.plant_steps.to_string());
         field(out, INDENT, "Core calls", &s.core_calls.to_string());
+    }
+}
+
+/// A goal's verdict, the same words whether it is met or not.
+fn goal(text: &str, met: bool) -> String {
+    format!("goal {text}: {}", if met { "met" } else { "NOT met" })
+}
+
+fn error_figures(f: &super::ErrorFigures) -> String {
+    format!(
+        "RMS {} %, max {} % at {}",
+        fixed(f.rms_pct, 2),
+        signed(f.max_pct, 2),
+        format_span(f.max_at)
+    )
+}
+
+fn signed(value: f64, decimals: usize) -> String {
+    let text = fixed(value, decimals);
+    if text.starts_with('-') || text.trim_start_matches(['0', '.']).is_empty() {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// The SoC and capacity estimates against the truth, with the goals of issue 6 and whether
+/// they were met. A goal that is not met says so here.
+fn render_soc(out: &mut String, a: &super::SocAccuracy) {
+    use crate::engine::accuracy::{CONVERGED_PCT, LFP_PLATEAU_PCT};
+    let band = fixed(CONVERGED_PCT, 0);
+    let settled = match a.settled_at {
+        Some(at) => format!("within {band} % from {}", format_span(at)),
+        None => format!("not within {band} % at the end"),
+    };
+    let mut start = format!(
+        "start {} % at {}; {settled}",
+        signed(a.start_error_pct, 1),
+        format_span(a.start_at)
+    );
+    // From a badly wrong start, the filter must find the SoC under load (NCA only: the LFP
+    // plateau does not allow it).
+    if !a.lfp && a.start_error_pct.abs() >= 10.0 {
+        let limit = Duration::from_secs(600);
+        let met = a.settled_at.is_some_and(|at| at.saturating_sub(a.start_at) <= limit);
+        start.push_str(&format!("; {}", goal("10m", met)));
+    }
+    field(out, INDENT, "SoC estimate", &start);
+    let (label, figures) = match (&a.after_settling, a.start_error_pct.abs() > CONVERGED_PCT) {
+        (Some(f), true) => ("SoC error, settled", f),
+        (Some(f), false) => ("SoC error", f),
+        (None, _) => ("SoC error", &a.all),
+    };
+    let settled_ok = a.after_settling.is_some();
+    let verdict = if a.lfp {
+        goal("max < 5 %", settled_ok && figures.max_pct.abs() < 5.0)
+    } else {
+        goal(
+            "RMS < 1 %, max < 3 %",
+            settled_ok && figures.rms_pct < 1.0 && figures.max_pct.abs() < 3.0,
+        )
+    };
+    field(out, INDENT, label, &format!("{}; {verdict}", error_figures(figures)));
+    if let Some(p) = &a.plateau {
+        let (lo, hi) = LFP_PLATEAU_PCT;
+        field(
+            out,
+            INDENT,
+            "SoC error, plateau",
+            &format!("{} (true SoC {}–{} %)", error_figures(p), fixed(lo, 0), fixed(hi, 0)),
+        );
+    }
+    let error = if a.capacity_true_ah > 0.0 {
+        (a.capacity_learned_ah / a.capacity_true_ah - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    let capacity = format!(
+        "learned {} Ah, true {} Ah ({} %), {} {}",
+        fixed(a.capacity_learned_ah, 1),
+        fixed(a.capacity_true_ah, 1),
+        signed(error, 1),
+        a.capacity_samples,
+        plural(a.capacity_samples as usize, "sample", "samples")
+    );
+    field(out, INDENT, "Capacity", &capacity);
+    if let Some(at_check) = a.capacity_error_at_check_pct {
+        let verdict = goal("within 3 %", at_check.abs() <= 3.0);
+        field(out, INDENT, "Capacity after 10d", &format!("{} %; {verdict}", signed(at_check, 1)));
     }
 }
 

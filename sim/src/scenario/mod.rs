@@ -40,6 +40,8 @@ pub struct Scenario {
     pub duration: Duration,
     /// The core configuration: preset plus overrides, validated.
     pub config: Config,
+    /// Where the core's SoC estimator starts, if not from the rested OCV (a fraction).
+    pub initial_soc_estimate: Option<f64>,
     /// The plant.
     pub plant: PlantSpec,
     /// The measurement front end.

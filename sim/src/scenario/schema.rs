@@ -63,6 +63,16 @@ pub struct SystemSpec {
     pub modules: Option<u16>,
     /// Capacity of an LFP pack.
     pub capacity_ah: Option<u16>,
+    /// Run the core's charge controller (the preset's `charge` section). `false` leaves
+    /// protection's current limits alone and the inverter without a charge voltage limit.
+    #[serde(default = "yes")]
+    pub charge_control: bool,
+    /// Run the core's SoC estimator (the preset's `soc` section).
+    #[serde(default = "yes")]
+    pub soc_estimate: bool,
+    /// Start the SoC estimator from this SoC (a fraction) instead of the rested OCV, as after
+    /// a lost snapshot or a user's guess.
+    pub initial_soc_estimate: Option<f64>,
     /// Any field of the core `Config`, by its path, e.g.
     /// `protection.cell_over_voltage_mv.maximum = 4250` or `contactors.feedback.positive = true`.
     #[serde(default)]
@@ -101,6 +111,9 @@ pub struct PlantSection {
     /// The DC bus between contactors and inverter.
     #[serde(default)]
     pub bus: BusSpec,
+    /// Series groups that differ from the rest by fixed amounts, on top of the spread.
+    #[serde(default)]
+    pub outliers: Vec<OutlierSpec>,
 }
 
 impl Default for PlantSection {
@@ -112,6 +125,7 @@ impl Default for PlantSection {
             spread: SpreadSpec::default(),
             cell: CellOverrides::default(),
             bus: BusSpec::default(),
+            outliers: Vec::new(),
         }
     }
 }
@@ -127,6 +141,23 @@ pub struct SpreadSpec {
     #[serde(default)]
     pub resistance_pct: f64,
     /// Initial state of charge, in percentage points.
+    #[serde(default)]
+    pub soc_pct: f64,
+}
+
+/// One `[[plant.outliers]]` entry: a series group unlike the others.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierSpec {
+    /// The series group, from 0.
+    pub cell: u16,
+    /// Change of its capacity, percent of what it would otherwise have.
+    #[serde(default)]
+    pub capacity_pct: f64,
+    /// Change of its series and RC resistance, percent.
+    #[serde(default)]
+    pub resistance_pct: f64,
+    /// Added to its initial state of charge, percentage points.
     #[serde(default)]
     pub soc_pct: f64,
 }
@@ -700,6 +731,11 @@ pub enum Signal {
     PackOverLimitA,
     /// Parallel systems: the most any inverter's current exceeds the limit it was sent, A.
     InverterOverLimitA,
+    /// The core's SoC estimate (on the OCV table's scale), %; 0 before it starts.
+    SocEstimatePct,
+    /// How far the core's SoC estimate is from the true mean SoC, percentage points
+    /// (magnitude); 0 before it starts.
+    SocErrorPct,
 }
 
 /// What the run writes besides its report.

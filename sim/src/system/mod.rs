@@ -71,7 +71,6 @@ struct OwnPack {
     frontend: FrontEnd,
     next_measure: Instant,
     period: Duration,
-    capacity_mah: u32,
 }
 
 /// A rack battery: its plant, its emulated BMS, the relay we switch, the bus we read it on.
@@ -277,14 +276,12 @@ fn build(scenario: &Scenario, parallel: &Parallel, tap: bool) -> Result<Built, S
             &plant,
             scenario.seed,
         );
-        let capacity_mah = parallel.combiner.packs.first().map_or(0, |p| p.capacity_mah);
         Some(OwnPack {
             plant,
             bms,
             frontend,
             next_measure: start,
             period: scenario.sensors.measure_period.0.max(Duration::from_micros(1)),
-            capacity_mah,
         })
     } else {
         None

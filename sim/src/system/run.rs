@@ -3,9 +3,7 @@
 
 use cellwarden_core::combiner::{CombinerAction, CombinerInput, Stage};
 use cellwarden_core::proto::can::Frame;
-use cellwarden_core::{
-    Command, ContactorId, Duration, Input, Instant, MilliAmps, Permille, SequenceState,
-};
+use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
 
 use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
@@ -367,10 +365,7 @@ impl<'s> System<'s> {
             let OwnPack { frontend, plant, bms, .. } = o;
             frontend.measure(now, plant, &mut |inputs| bms.handle_inputs(now, inputs));
             self.summary.core_calls += 1;
-            // The pack's report to the combiner: SoC from the plant stands in for the core's own
-            // estimate until soc.rs exists (issue 6).
-            let soc = Permille((o.plant.mean_soc() * 1000.0).round().clamp(0.0, 1000.0) as u16);
-            if let Some(view) = o.bms.battery_view(soc, Permille::FULL, o.capacity_mah) {
+            if let Some(view) = o.bms.battery_view() {
                 let connected = o.bms.connected();
                 self.combiner.handle_input(
                     now,

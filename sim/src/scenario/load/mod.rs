@@ -150,6 +150,18 @@ impl Ctx<'_> {
             }
         };
         let config = self.config(&system)?;
+        let initial_soc_estimate = match system.initial_soc_estimate {
+            Some(soc) => {
+                if !system.soc_estimate {
+                    return Err(self.key_error(
+                        "system.initial_soc_estimate",
+                        "needs the SoC estimator, but `soc_estimate = false` turns it off",
+                    ));
+                }
+                Some(self.real("system.initial_soc_estimate", soc, Want::Between(0.0, 1.0))?)
+            }
+            None => None,
+        };
         let plant = self.plant(&file, &system, &config)?;
         let parallel = if parallel_system {
             Some(self.parallel(&file, file.system.is_some(), &plant)?)
@@ -195,6 +207,7 @@ impl Ctx<'_> {
             seed: file.seed,
             duration,
             config,
+            initial_soc_estimate,
             plant,
             sensors: file.sensors,
             inverter: file.inverter.unwrap_or_default(),

@@ -19,6 +19,9 @@ impl Ctx<'_> {
             preset: PresetName::Lfp16s,
             modules: None,
             capacity_ah: Some(100),
+            charge_control: true,
+            soc_estimate: true,
+            initial_soc_estimate: None,
             overrides: toml::Table::new(),
         }
     }

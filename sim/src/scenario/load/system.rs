@@ -8,6 +8,18 @@ use crate::scenario::schema::{PresetName, SystemSpec};
 
 impl Ctx<'_> {
     pub(super) fn config(&self, system: &SystemSpec) -> Checked<Config> {
+        let mut config = self.configured(system)?;
+        if !system.charge_control {
+            config.charge = None;
+        }
+        if !system.soc_estimate {
+            config.soc = None;
+        }
+        Ok(config)
+    }
+
+    /// The preset with the overrides applied, validated.
+    fn configured(&self, system: &SystemSpec) -> Checked<Config> {
         let preset = match system.preset {
             PresetName::TeslaModelS => {
                 if system.capacity_ah.is_some() {
@@ -69,6 +81,17 @@ impl Ctx<'_> {
             Ok(config) => config,
             Err(error) => return Err(self.blame_override(&base, &system.overrides, &error)),
         };
+        // The charge and SoC sections are sized with the preset; checked here, a changed size
+        // gets this message rather than one about their sizes.
+        if config.cell_count != preset.cell_count {
+            return Err(self.value_error(
+                "system.overrides.cell_count",
+                format!(
+                    "the preset sets {} series groups from its size and sizes everything else to                      match; leave `cell_count` as it is and change `modules` or `capacity_ah`",
+                    preset.cell_count
+                ),
+            ));
+        }
         config.validate().map_err(|e| {
             let field = match e.part {
                 Some(part) => format!("system.overrides.{}.{part}", e.field),

@@ -16,6 +16,9 @@ const SIGMA_EMPTY_PPB: i64 = 10_000_000;
 const SIGMA_ZERO_CONFIDENCE_PPB: i64 = 100_000_000;
 /// A rested-OCV anchor counts for capacity learning only if the table pins the SoC to 2 %.
 const CAPACITY_GRADE_SIGMA_PPB: i64 = 20_000_000;
+/// The filter's own estimate counts as a capacity reference point when its standard deviation
+/// is at most 1 %.
+const FILTER_GRADE_SIGMA_PPB: i64 = 10_000_000;
 /// Capacity is learned only between anchors at least 40 % apart...
 const CAPACITY_MIN_SPAN_PPB: i64 = 400_000_000;
 /// ... and at most two days apart: beyond that, an offset error of the order of
@@ -172,6 +175,7 @@ impl SocEstimator {
         if let Some(mv) = mean_mv {
             self.correct(mv, current_ma, input.temperature_dc.0);
             self.check_anchors(at, input, current_ma, mv);
+            self.filter_capacity_point(at);
         }
         self.last = Some(Sample { at, current_ma, mean_mv });
         self.refresh_status();
@@ -466,6 +470,36 @@ impl SocEstimator {
             }
         }
         self.capacity_ref = Some(CapacityRef { at, soc_ppb, counted_mas: 0 });
+    }
+
+    /// Where the curve is steep the filter itself pins the SoC under load (NCA over most of its
+    /// range): where the table would pin a rested voltage to [`CAPACITY_GRADE_SIGMA_PPB`],
+    /// once the filter's standard deviation is within [`FILTER_GRADE_SIGMA_PPB`] and the SoC
+    /// has moved at least the minimum span from the last capacity reference, the charge counted
+    /// since is a capacity sample like one between two anchors, and this point becomes the next
+    /// reference. On the LFP plateau the filter never gets that sure, so nothing is learned
+    /// there.
+    fn filter_capacity_point(&mut self, at: Instant) {
+        let Some(r) = self.capacity_ref else { return };
+        if self.ekf.sigma_ppb() > FILTER_GRADE_SIGMA_PPB {
+            return;
+        }
+        let soc = self.ekf.soc_ppb;
+        let span = soc - r.soc_ppb;
+        if span.abs() < CAPACITY_MIN_SPAN_PPB {
+            return;
+        }
+        // The voltage must pin the SoC here, or the filter's certainty is only the counting's
+        // since the last anchor, and the sample would return the capacity it counted with.
+        let soc_ppm = (soc / 1000).clamp(0, 1_000_000) as u32;
+        let (_, table_sigma) = self.ocv_reading(self.config.chemistry.ocv_uv(soc_ppm).into());
+        if table_sigma > CAPACITY_GRADE_SIGMA_PPB {
+            return;
+        }
+        if at.saturating_since(r.at) <= CAPACITY_MAX_AGE {
+            self.learn_capacity(r.counted_mas, span);
+        }
+        self.capacity_ref = Some(CapacityRef { at, soc_ppb: soc, counted_mas: 0 });
     }
 
     /// One capacity sample: `counted_mas` moved the SoC by `span_ppb`.

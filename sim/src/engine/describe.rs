@@ -5,8 +5,8 @@ use cellwarden_core::charge::{ChargeLimitReason, ChargeStatus, LimitTable, Stage
 use cellwarden_core::proto::tesla::master::Event as BusEvent;
 
 use cellwarden_core::{
-    Action, BalanceState, BalanceStatus, Blocker, CellMask, ContactorId, CurrentLimits,
-    FaultChange, FaultEvent, LimitReason, Location, OpenKind, PrechargeFailure, RuleId,
+    Action, BalanceState, BalanceStatus, Blocker, CellMask, ContactorId, CurrentLimits, Duration,
+    FaultChange, FaultEvent, LimitReason, Location, MilliVolts, OpenKind, PrechargeFailure, RuleId,
     SequenceEvent, SequenceState,
 };
 
@@ -121,6 +121,66 @@ fn reason(reason: &LimitReason) -> String {
         LimitReason::ContactorsOpen => "contactors open".to_string(),
         LimitReason::Stopping => "stopping".to_string(),
         LimitReason::Charge(c) => charge_reason(c),
+    }
+}
+
+/// Decides which actions the event log shows: every action but some changes of limits.
+///
+/// Limits from protection alone change only with their reason, and every such change is shown.
+/// The charge controller's tables move the limits a little with every measurement, and the
+/// smaller of its limit and protection's binds, so with charge control the binding can flip
+/// many times a minute. A change that involves the charge controller is shown when what binds
+/// changes (see [`binding`]) and the last shown change is at least [`LIMITS_LOG_GAP`] old, or
+/// at once when a limit starts or stops being zero. The trace has every value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LimitsLog {
+    shown: Option<(Duration, CurrentLimits)>,
+}
+
+/// The shortest time between two logged changes of limits that involve charge control.
+pub const LIMITS_LOG_GAP: Duration = Duration::from_secs(60);
+
+impl LimitsLog {
+    /// Whether the log shows `action`, taken at `at`.
+    pub fn shows(&mut self, at: Duration, action: &Action) -> bool {
+        let Action::Limits(new) = action else { return true };
+        let show = match &self.shown {
+            None => true,
+            Some((when, old)) => {
+                let zero = (old.charge_ma.0 == 0) != (new.charge_ma.0 == 0)
+                    || (old.discharge_ma.0 == 0) != (new.discharge_ma.0 == 0);
+                let changed = binding(&old.charge_reason) != binding(&new.charge_reason)
+                    || binding(&old.discharge_reason) != binding(&new.discharge_reason);
+                let charge = [old.charge_reason, old.discharge_reason, new.charge_reason]
+                    .iter()
+                    .chain([new.discharge_reason].iter())
+                    .any(|r| matches!(r, LimitReason::Charge(_)));
+                let quiet = at.saturating_sub(*when) >= LIMITS_LOG_GAP;
+                zero || (changed && (!charge || quiet))
+            }
+        };
+        if show {
+            self.shown = Some((at, *new));
+        }
+        show
+    }
+}
+
+/// What binds a limit, for [`LimitsLog`]: a protection rule by its rule and tier (not where or
+/// at what value), the configured maximum and every charge-control table as one (measurement
+/// noise moves the limit across their boundaries), every other reason as itself.
+fn binding(reason: &LimitReason) -> LimitReason {
+    match reason {
+        LimitReason::Rule { rule, tier, .. } => {
+            LimitReason::Rule { rule: *rule, tier: *tier, location: Location::Pack, value: 0 }
+        }
+        LimitReason::Charge(
+            ChargeLimitReason::Table { .. } | ChargeLimitReason::ConfiguredMaximum,
+        ) => LimitReason::ConfiguredMaximum,
+        LimitReason::Charge(ChargeLimitReason::CellAtMaximum { .. }) => {
+            LimitReason::Charge(ChargeLimitReason::CellAtMaximum { cell_max_mv: MilliVolts(0) })
+        }
+        other => *other,
     }
 }
 

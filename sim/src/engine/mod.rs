@@ -23,10 +23,10 @@ use cellwarden_core::{
     Instant, SequenceState, Tier,
 };
 
-use cellwarden_core::charge::{ChargeLimitReason, Stage};
+use cellwarden_core::Permille;
+use cellwarden_core::charge::Stage;
 use cellwarden_core::proto::tesla::regs;
-use cellwarden_core::soc::{Chemistry, Initial};
-use cellwarden_core::{LimitReason, MilliVolts, Permille};
+use cellwarden_core::soc::{Chemistry, Initial, SocConfig, SocSnapshot};
 
 use self::accuracy::Accuracy;
 use self::boards::Boards;
@@ -160,8 +160,8 @@ struct Engine<'s> {
     touched: bool,
     /// Whether the event log last said that balancing bleeds (see `log_balancing`).
     balancing_logged: bool,
-    /// The last limits the event log showed (see `log_limits`).
-    limits_logged: Option<CurrentLimits>,
+    /// Which changes of limits the event log shows.
+    limits_log: describe::LimitsLog,
     /// The charge stage (and whether a full charge was due) the log last showed.
     stage_logged: Option<(Stage, bool)>,
     /// The SoC estimate against the truth, when the core estimates.
@@ -217,9 +217,8 @@ impl<'s> Engine<'s> {
             SpreadSummary { start_mv: (v_max - v_min) * 1000.0, ..SpreadSummary::default() };
         let accuracy = scenario.config.soc.map(|c| Accuracy::new(c.chemistry == Chemistry::Lfp));
         let mut bms = bms;
-        if let Some(soc) = scenario.initial_soc_estimate {
-            let permille = (soc * 1000.0).round().clamp(0.0, 1000.0) as u16;
-            bms.restore_soc(Initial::Soc(Permille(permille)));
+        if let (Some(soc), Some(config)) = (scenario.initial_soc_estimate, scenario.config.soc) {
+            bms.restore_soc(Initial::Snapshot(confident_snapshot(soc, &config)));
         }
         let mut engine = Engine {
             scenario,
@@ -252,11 +251,19 @@ impl<'s> Engine<'s> {
             touched: false,
             plant_at: start,
             balancing_logged: false,
-            limits_logged: None,
+            limits_log: describe::LimitsLog::default(),
             stage_logged: None,
             accuracy,
             soc_estimate: None,
         };
+        if !scenario.event_log {
+            engine.log.push(LogEntry {
+                at: Duration::ZERO,
+                source: Source::Timeline,
+                text: "event log off (output.event_log = false): see the summary and the trace"
+                    .to_owned(),
+            });
+        }
         engine.drain();
         Ok(engine)
     }
@@ -357,7 +364,9 @@ impl<'s> Engine<'s> {
     }
 
     fn log(&mut self, source: Source, text: String) {
-        self.log.push(LogEntry { at: self.elapsed(), source, text });
+        if self.scenario.event_log {
+            self.log.push(LogEntry { at: self.elapsed(), source, text });
+        }
     }
 
     fn apply_moments(&mut self) {
@@ -523,7 +532,7 @@ impl<'s> Engine<'s> {
             return;
         }
         let at = self.elapsed();
-        if self.log_limits(&action) {
+        if self.limits_log.shows(at, &action) {
             self.log(Source::Core, describe::action(&action));
         }
         self.trace_now = true;
@@ -561,28 +570,6 @@ impl<'s> Engine<'s> {
         }
         self.balancing_logged = bleeding;
         self.log(Source::Core, describe::balancing(&balance));
-    }
-
-    /// Whether the log shows this action. Every action but limits is shown. The charge
-    /// controller's tables move the limits a little with every measurement; the log shows a
-    /// change of limits only when what binds them changes (see [`binding`]) or a limit starts
-    /// or stops being zero; the trace has every value. Limits from protection alone are shown
-    /// at every change, as they change only with their reason.
-    fn log_limits(&mut self, action: &Action) -> bool {
-        let Action::Limits(new) = action else { return true };
-        let show = match &self.limits_logged {
-            None => true,
-            Some(old) => {
-                binding(&old.charge_reason) != binding(&new.charge_reason)
-                    || binding(&old.discharge_reason) != binding(&new.discharge_reason)
-                    || (old.charge_ma.0 == 0) != (new.charge_ma.0 == 0)
-                    || (old.discharge_ma.0 == 0) != (new.discharge_ma.0 == 0)
-            }
-        };
-        if show {
-            self.limits_logged = Some(*new);
-        }
-        show
     }
 
     fn track_bleeding(&mut self, bleeding: bool) {
@@ -753,19 +740,22 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// What binds a limit, for deciding whether a change of limits is worth a log line: the
-/// configured maximum and every charge-control table count as one (they move the limit a
-/// little with every measurement, and measurement noise moves it across their boundaries);
-/// every other reason counts as itself.
-fn binding(reason: &LimitReason) -> LimitReason {
-    match reason {
-        LimitReason::Charge(
-            ChargeLimitReason::Table { .. } | ChargeLimitReason::ConfiguredMaximum,
-        ) => LimitReason::ConfiguredMaximum,
-        LimitReason::Charge(ChargeLimitReason::CellAtMaximum { .. }) => {
-            LimitReason::Charge(ChargeLimitReason::CellAtMaximum { cell_max_mv: MilliVolts(0) })
-        }
-        other => *other,
+/// A persisted SoC snapshot that claims `soc` (a fraction) with 95 % confidence (a standard
+/// deviation of 0.5 %) and knows nothing else: the hard case of a wrong start, since the filter
+/// must first notice that it is wrong.
+fn confident_snapshot(soc: f64, config: &SocConfig) -> SocSnapshot {
+    SocSnapshot {
+        soc_ppm: (soc * 1e6).round().clamp(0.0, 1e6) as u32,
+        confidence: Permille(950),
+        rc_uv: 0,
+        offset_ua: 0,
+        capacity_mah: config.capacity_mah,
+        capacity_confidence: Permille(0),
+        capacity_samples: 0,
+        resistance_uohm: config.model.r0_uohm,
+        resistance_samples: 0,
+        last_anchor: None,
+        capacity_reference: None,
     }
 }
 

@@ -40,7 +40,7 @@ pub struct Scenario {
     pub duration: Duration,
     /// The core configuration: preset plus overrides, validated.
     pub config: Config,
-    /// Where the core's SoC estimator starts, if not from the rested OCV (a fraction).
+    /// The SoC a wrong but confident snapshot claims at the start (a fraction), if any.
     pub initial_soc_estimate: Option<f64>,
     /// The plant.
     pub plant: PlantSpec,
@@ -60,6 +60,8 @@ pub struct Scenario {
     pub expectations: Vec<Expectation>,
     /// One trace row every this long.
     pub trace_interval: Duration,
+    /// Whether the report keeps the event log (`output.event_log`).
+    pub event_log: bool,
 }
 
 /// One checked timeline entry.

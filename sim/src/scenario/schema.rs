@@ -70,8 +70,8 @@ pub struct SystemSpec {
     /// Run the core's SoC estimator (the preset's `soc` section).
     #[serde(default = "yes")]
     pub soc_estimate: bool,
-    /// Start the SoC estimator from this SoC (a fraction) instead of the rested OCV, as after
-    /// a lost snapshot or a user's guess.
+    /// Start the SoC estimator from a persisted snapshot that claims this SoC (a fraction) with
+    /// 95 % confidence, instead of from the rested OCV: a snapshot that has gone wrong.
     pub initial_soc_estimate: Option<f64>,
     /// Any field of the core `Config`, by its path, e.g.
     /// `protection.cell_over_voltage_mv.maximum = 4250` or `contactors.feedback.positive = true`.
@@ -745,11 +745,15 @@ pub struct OutputSection {
     /// One trace row every this long (events add rows of their own).
     #[serde(default = "default_trace_interval")]
     pub trace_interval: Span,
+    /// Keep the event log in the report. Runs of many days can turn it off: the summary and
+    /// the trace still have every figure.
+    #[serde(default = "yes")]
+    pub event_log: bool,
 }
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { trace_interval: default_trace_interval() }
+        OutputSection { trace_interval: default_trace_interval(), event_log: true }
     }
 }
 

@@ -87,6 +87,8 @@ pub struct System<'s> {
     next_moment: usize,
     next_trace: Instant,
     trace_now: bool,
+    /// Which changes of our own pack's limits the event log shows.
+    own_limits_log: describe::LimitsLog,
     watch: Watch,
     signals: Signals,
     log: Vec<LogEntry>,
@@ -167,6 +169,7 @@ impl<'s> System<'s> {
             next_moment: 0,
             next_trace: Instant::ZERO,
             trace_now: false,
+            own_limits_log: describe::LimitsLog::default(),
             watch: Watch::new(&scenario.expectations),
             signals: [0.0; watch::SIGNAL_COUNT],
             log: Vec::new(),
@@ -405,7 +408,9 @@ impl<'s> System<'s> {
                 }
                 _ => {}
             }
-            self.log(Source::Core, format!("own pack: {}", describe::action(&action)));
+            if self.own_limits_log.shows(at, &action) {
+                self.log(Source::Core, format!("own pack: {}", describe::action(&action)));
+            }
             self.trace_now = true;
             if let Some(h) = watch::happened(at, &action) {
                 self.watch.event(h);

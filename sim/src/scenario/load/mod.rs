@@ -179,6 +179,12 @@ impl Ctx<'_> {
             Some(boards) => Some(self.boards(boards, &config)?),
             None => None,
         };
+        if !file.output.event_log && parallel.is_some() {
+            return Err(self.key_error(
+                "output.event_log",
+                "a parallel system always keeps its event log; only a single pack can turn it off",
+            ));
+        }
         if file.output.trace_interval.micros() == 0 {
             return Err(self.value_error("output.trace_interval", "must be longer than 0s"));
         }
@@ -216,6 +222,7 @@ impl Ctx<'_> {
             timeline,
             expectations,
             trace_interval: file.output.trace_interval.0,
+            event_log: file.output.event_log,
         })
     }
 }

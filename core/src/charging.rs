@@ -35,9 +35,9 @@ impl Charging {
         Charging { charge, soc: None, soc_initial: None, fed_at: None }
     }
 
-    /// Restarts the estimator from `initial` at the next update.
+    /// Restarts the estimator from `initial` at the next update; until then the old estimate
+    /// stays in force.
     pub(crate) fn restore_soc(&mut self, initial: Initial) {
-        self.soc = None;
         self.soc_initial = Some(initial);
     }
 
@@ -86,7 +86,7 @@ impl Charging {
             || MilliVolts(summary.cell_sum_mv.unwrap_or(0).clamp(0, i32::MAX.into()) as i32),
             |p| p.value,
         );
-        if self.soc.is_none() {
+        if self.soc.is_none() || self.soc_initial.is_some() {
             if let Some(soc_config) = config.soc {
                 let initial = self
                     .soc_initial

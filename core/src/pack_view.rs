@@ -72,7 +72,9 @@ impl Bms {
         let cvl = match &status.charge {
             Some(charge) => charge.cvl_mv.0,
             None => {
-                per_cell(p.cell_over_voltage_mv.operating, -p.cell_over_voltage_mv.hysteresis.0)
+                // The first tier that is set: a CVL of 0 V must never reach an inverter.
+                let ov = &p.cell_over_voltage_mv;
+                per_cell(ov.operating.or(ov.recommended).or(ov.maximum), -ov.hysteresis.0)
             }
         };
         let dvl = per_cell(p.cell_under_voltage_mv.operating, p.cell_under_voltage_mv.hysteresis.0);

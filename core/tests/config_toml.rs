@@ -147,9 +147,16 @@ fn parse(text: &str) -> Result<Config, toml::de::Error> {
 #[test]
 fn a_complete_file_equals_the_preset_it_describes() {
     let config = parse(LFP_16S_100AH).expect("valid TOML");
-    assert_eq!(config, Config::lfp_16s(100));
+    // The file has no `charge` and `soc` sections: a configuration without them runs protection
+    // alone, with no charge controller and no SoC estimate.
+    let preset = Config::lfp_16s(100);
+    assert_eq!(config, Config { charge: None, soc: None, ..preset.clone() });
     assert_eq!(config.protection.pack_voltage_mismatch_mv.recommended, None);
     assert!(Bms::new(config, Instant::ZERO).is_ok());
+    // The preset's two sections, written out and read back, are the preset's.
+    let full = toml::to_string(&preset).expect("the preset serialises");
+    assert!(full.contains("[charge]") && full.contains("[soc]"), "{full}");
+    assert_eq!(parse(&full).expect("valid TOML"), preset);
 }
 
 #[test]

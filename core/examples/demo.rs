@@ -235,7 +235,9 @@ impl Demo {
 }
 
 fn main() {
-    let config = Config::tesla_model_s(4);
+    // Protection alone: the demo shows its three tiers, which the charge controller would keep
+    // an obedient charger away from.
+    let config = Config { charge: None, ..Config::tesla_model_s(4) };
     let ov = config.protection.cell_over_voltage_mv;
     let (cells, sensors) = (usize::from(config.cell_count), usize::from(config.temperature_count));
     let bms = Bms::new(config, Instant::ZERO).unwrap_or_else(|e| fail(&format!("config: {e}")));

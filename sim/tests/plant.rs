@@ -3,8 +3,7 @@
 
 use cellwarden_core::ContactorId;
 use cellwarden_sim::plant::{
-    BusParams, Cell, CellParams, Chemistry, CurrentSensor, MAX_OUTLIERS, Outlier, Plant, PlantSpec,
-    Spread,
+    BusParams, Cell, CellParams, Chemistry, CurrentSensor, Outlier, Plant, PlantSpec, Spread,
 };
 use cellwarden_sim::rng::SimRng;
 
@@ -286,7 +285,7 @@ fn spread_is_deterministic_per_seed() {
 fn an_outlier_runs_ahead_on_charge_and_bad_ones_are_ignored() {
     let weak = Outlier { group: 5, capacity_pct: -8.0, resistance_pct: 20.0, soc_pct: 2.0 };
     let mut spec = tesla(2, 1, 0.9);
-    spec.spread.outliers.push(weak).expect("room");
+    spec.spread.outliers.push(weak);
     let mut plant = Plant::new(&spec, 1);
     let start = plant.group_socs().to_vec();
     assert!((start[5] - 0.92).abs() < 1e-12 && start[4] == 0.9, "{start:?}");
@@ -310,28 +309,20 @@ fn an_outlier_runs_ahead_on_charge_and_bad_ones_are_ignored() {
     let mut odd = tesla(2, 1, 0.9);
     let nan =
         Outlier { group: 3, capacity_pct: f64::NAN, resistance_pct: f64::NAN, soc_pct: f64::NAN };
-    odd.spread.outliers.push(nan).expect("room");
-    odd.spread
-        .outliers
-        .push(Outlier { group: 12, soc_pct: 5.0, ..Outlier::default() })
-        .expect("room");
-    odd.spread
-        .outliers
-        .push(Outlier { group: 7, capacity_pct: -300.0, soc_pct: 50.0, ..Outlier::default() })
-        .expect("room");
+    odd.spread.outliers.push(nan);
+    odd.spread.outliers.push(Outlier { group: 12, soc_pct: 5.0, ..Outlier::default() });
+    odd.spread.outliers.push(Outlier {
+        group: 7,
+        capacity_pct: -300.0,
+        soc_pct: 50.0,
+        ..Outlier::default()
+    });
     let odd = Plant::new(&odd, 1);
     let plain = Plant::new(&tesla(2, 1, 0.9), 1);
     assert_eq!(odd.group_capacity_ah(3), plain.group_capacity_ah(3));
     assert_eq!(odd.group_socs()[3], plain.group_socs()[3]);
     assert_eq!(odd.group_capacity_ah(12), None);
     assert!(odd.group_capacity_ah(7).unwrap() > 0.0 && odd.group_socs()[7] == 1.0);
-    // The array is full at MAX_OUTLIERS.
-    let mut full = Spread::default();
-    for group in 0..MAX_OUTLIERS {
-        full.outliers.push(Outlier { group, ..Outlier::default() }).expect("room");
-    }
-    assert!(full.outliers.push(Outlier::default()).is_err());
-    assert_eq!(full.outliers.as_slice().len(), MAX_OUTLIERS);
 }
 
 #[test]

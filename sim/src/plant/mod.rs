@@ -67,7 +67,7 @@ pub struct CellParams {
 
 /// Cell-to-cell differences: a random spread, one standard deviation (draws clipped at three),
 /// and fixed outliers applied on top of it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Spread {
     /// Capacity, percent.
     pub capacity_pct: f64,
@@ -76,10 +76,11 @@ pub struct Spread {
     /// Initial state of charge, percentage points.
     pub soc_pct: f64,
     /// Groups that differ from the rest by fixed amounts, applied after the random draws.
-    pub outliers: Outliers,
+    /// Several entries for one group apply one after the other.
+    pub outliers: Vec<Outlier>,
 }
 
-/// Most outliers one plant takes.
+/// Most outliers a scenario may give.
 pub const MAX_OUTLIERS: usize = 32;
 
 /// Smallest factor an outlier scales a group's capacity or resistances by.
@@ -98,43 +99,6 @@ pub struct Outlier {
     pub soc_pct: f64,
 }
 
-/// Up to [`MAX_OUTLIERS`] outliers in a fixed array, so that [`Spread`] and [`PlantSpec`] stay
-/// `Copy`. Several entries for one group apply one after the other.
-#[derive(Clone, Copy, Default)]
-pub struct Outliers {
-    len: usize,
-    items: [Outlier; MAX_OUTLIERS],
-}
-
-impl Outliers {
-    /// Adds one; gives it back when [`MAX_OUTLIERS`] are there already.
-    pub fn push(&mut self, outlier: Outlier) -> Result<(), Outlier> {
-        let Some(slot) = self.items.get_mut(self.len) else {
-            return Err(outlier);
-        };
-        *slot = outlier;
-        self.len += 1;
-        Ok(())
-    }
-
-    /// The outliers, in the order they were added.
-    pub fn as_slice(&self) -> &[Outlier] {
-        &self.items[..self.len]
-    }
-}
-
-impl PartialEq for Outliers {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl std::fmt::Debug for Outliers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
-    }
-}
-
 /// The DC bus between the contactors and the inverter.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BusParams {
@@ -149,7 +113,7 @@ pub struct BusParams {
 }
 
 /// Everything needed to build a plant.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PlantSpec {
     /// One series group.
     pub cell: CellParams,

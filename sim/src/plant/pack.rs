@@ -159,7 +159,7 @@ impl Plant {
             let mut resistance_factor =
                 (1.0 + resistance_rng.normal_clipped(resistance_sigma)).max(0.05);
             let mut soc = (initial_soc + soc_rng.normal_clipped(soc_sigma)).clamp(0.0, 1.0);
-            for outlier in spec.spread.outliers.as_slice().iter().filter(|o| o.group == group) {
+            for outlier in spec.spread.outliers.iter().filter(|o| o.group == group) {
                 let factor = |pct: f64| (1.0 + finite_or(pct, 0.0) / 100.0).max(MIN_OUTLIER_FACTOR);
                 capacity_factor *= factor(outlier.capacity_pct);
                 resistance_factor *= factor(outlier.resistance_pct);

@@ -29,7 +29,7 @@ use cellwarden_core::{Bms, Duration, Instant};
 use crate::devices::can_bms::CanBms;
 use crate::devices::inverter::InverterEmu;
 use crate::engine::frontend::FrontEnd;
-use crate::plant::Plant;
+use crate::plant::{Plant, Spread};
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
 use crate::transport::can::memory::{MemoryBus, NodeId};
@@ -406,7 +406,7 @@ fn can_plant(
         initial_soc: p.initial_soc,
         initial_temp_c: base.initial_temp_c,
         ambient_c: base.ambient_c,
-        spread: base.spread,
+        spread: Spread { outliers: Vec::new(), ..base.spread.clone() },
         bus: base.bus,
     }
 }

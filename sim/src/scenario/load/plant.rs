@@ -4,7 +4,7 @@ use cellwarden_core::Config;
 
 use super::system::size_field;
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
-use crate::plant::{BusParams, CellParams, MAX_OUTLIERS, Outlier, Outliers, PlantSpec, Spread};
+use crate::plant::{BusParams, CellParams, MAX_OUTLIERS, Outlier, PlantSpec, Spread};
 use crate::scenario::schema::{PresetName, ScenarioFile, SystemSpec};
 
 /// Largest change an outlier may make to a cell's capacity or resistance, percent.
@@ -64,7 +64,7 @@ impl Ctx<'_> {
                 p.spread.soc_pct,
                 Want::Between(0.0, 50.0),
             )?,
-            outliers: Outliers::default(),
+            outliers: Vec::new(),
         };
         let (low, high) = TEMPERATURE_RANGE;
         let ambient_c = self.real("plant.ambient_c", p.ambient_c, Want::Between(low, high))?;
@@ -129,8 +129,13 @@ impl Ctx<'_> {
     }
 
     /// `[[plant.outliers]]`, for a pack of `groups` series groups starting at `initial_soc`.
-    fn outliers(&self, file: &ScenarioFile, groups: u32, initial_soc: f64) -> Checked<Outliers> {
-        let mut outliers = Outliers::default();
+    fn outliers(
+        &self,
+        file: &ScenarioFile,
+        groups: u32,
+        initial_soc: f64,
+    ) -> Checked<Vec<Outlier>> {
+        let mut outliers = Vec::new();
         let entries = &file.plant.outliers;
         if entries.is_empty() {
             return Ok(outliers);
@@ -181,14 +186,18 @@ impl Ctx<'_> {
                     ),
                 ));
             }
-            let outlier =
-                Outlier { group: usize::from(cell), capacity_pct, resistance_pct, soc_pct };
-            if outliers.push(outlier).is_err() {
+            if outliers.len() == MAX_OUTLIERS {
                 return Err(self.key_error(
                     &format!("plant.outliers[{i}]"),
                     format!("at most {MAX_OUTLIERS} outliers"),
                 ));
             }
+            outliers.push(Outlier {
+                group: usize::from(cell),
+                capacity_pct,
+                resistance_pct,
+                soc_pct,
+            });
         }
         Ok(outliers)
     }

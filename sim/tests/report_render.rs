@@ -34,6 +34,7 @@ fn row(at: Duration, current_a: f64, closed: bool, latched: bool) -> TraceRow {
         soc_min_pct: 60.0,
         soc_mean_pct: 61.234_5,
         soc_max_pct: 62.5,
+        soc_estimate_pct: closed.then_some(58.75),
         temp_c_min: -0.001,
         temp_c_max: 25.555,
         charge_limit_a: 120.0,
@@ -176,6 +177,9 @@ fn sample() -> Report {
                 capacity_true_ah: 233.0,
                 capacity_samples: 1,
                 capacity_error_at_check_pct: Some(-2.13),
+                resistance_learned_uohm: 431.0,
+                resistance_true_uohm: 424.6,
+                resistance_samples: 2,
             }),
         },
         trace: vec![
@@ -216,7 +220,7 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
     // The SoC figures, and a goal that is missed says so.
     assert!(text.contains("\n  SoC estimate           start -20.0 % at 100ms; within 3 % from 11m 40.1s; goal 10m: NOT met\n"), "{text}");
     assert!(text.contains("\n  SoC error, settled     RMS 0.46 %, max +3.21 % at 1d 1h; goal RMS < 1 %, max < 3 %: NOT met\n"), "{text}");
-    assert!(text.contains("\n  Capacity               learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample\n  Capacity after 10d     -2.1 %; goal within 3 %: met\n"), "{text}");
+    assert!(text.contains("\n  Capacity               learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample\n  Capacity after 10d     -2.1 %; goal within 3 %: met\n  Resistance             R0 at 25 °C learned 431 µΩ, true 425 µΩ (+1.5 %), 2 samples\n"), "{text}");
     assert!(text.contains("\n  Inverter Victron GX    victron, 7203 frames sent / 19199 received, opened the system at the end\n"), "{text}");
 
     // Times as HH:MM:SS.mmm, right-aligned against the longest (a day count), tags padded.
@@ -315,18 +319,20 @@ fn csv_has_the_header_and_fixed_decimals() {
     assert_eq!(
         lines[0],
         "t_s,current_a,current_measured_a,pack_v,bus_v,cell_v_min,cell_v_mean,cell_v_max,\
-         soc_min_pct,soc_mean_pct,soc_max_pct,temp_c_min,temp_c_max,charge_limit_a,\
+         soc_min_pct,soc_mean_pct,soc_max_pct,soc_estimate_pct,temp_c_min,temp_c_max,charge_limit_a,\
          discharge_limit_a,negative,precharge,positive,state,latched"
     );
     assert_eq!(lines.len(), 5);
     assert_eq!(
         lines[2],
-        "60.000,60.000,60.250,385.1234,385.0000,3.9123,3.9500,4.0001,60.000,61.234,62.500,0.00,\
+        "60.000,60.000,60.250,385.1234,385.0000,3.9123,3.9500,4.0001,60.000,61.234,62.500,58.750,0.00,\
          25.55,120.000,300.000,1,0,1,closed,0"
     );
     // -0.0004 A rounds to zero and is written without a sign.
     assert!(lines[3].starts_with("631.900,0.000,0.250,"), "{}", lines[3]);
     assert!(lines[4].ends_with(",0,0,0,open,1"));
+    // No SoC estimate yet: an empty field.
+    assert!(lines[4].contains(",62.500,,0.00,"), "{}", lines[4]);
     assert!(!csv.contains("-0.0"));
     assert!(csv.ends_with('\n'));
 }

@@ -208,6 +208,40 @@ pub(crate) fn decay_q30(dt_ms: i64, tau_ms: i64) -> i64 {
     a as i64 // 0 <= a <= 2^30
 }
 
+/// 25 °C in centikelvin: the temperature the configured resistances are for.
+const T25_CK: i64 = 29_815;
+/// The temperature range the resistance factor follows; beyond it the factor stays at the
+/// range's end (a sensor gone wild must not make the model's resistance absurd).
+const FACTOR_TEMPERATURE_DC: (i32, i32) = (-300, 600);
+/// 1.0 as a resistance factor: ppm.
+pub(crate) const FACTOR_ONE: i64 = 1_000_000;
+
+/// How many times its 25 °C value a resistance is at `temperature_dc`, in ppm, by the
+/// Arrhenius law `R(T) = R25 · exp(k · (1/T − 1/298.15 K))` with the activation temperature `k`
+/// in kelvin; 0 turns the dependence off. The temperature is limited to −30..60 °C. Computed
+/// with [`decay_q30`] (`exp(−x)` for `x ≥ 0`), inverted for temperatures below 25 °C.
+pub(crate) fn resistance_factor_ppm(temperature_dc: i32, activation_k: u32) -> i64 {
+    let (lo, hi) = FACTOR_TEMPERATURE_DC;
+    let t_ck = i64::from(temperature_dc.clamp(lo, hi)) * 10 + 27_315;
+    // k · (1/T − 1/T25) with T in centikelvin: k · 100 · (T25 − T) / (T · T25).
+    let num = i64::from(activation_k) * 100 * (T25_CK - t_ck);
+    let den = t_ck * T25_CK;
+    if num >= 0 {
+        // Colder than 25 °C (or no dependence): exp(x) = 1 / exp(−x). At −30 °C and 10 000 K
+        // x is 7.6, so exp(−x) is about 5·10^5 in Q30: never zero.
+        let decay = decay_q30(num, den).max(1);
+        clamp_i64(i128::from(FACTOR_ONE) * i128::from(Q30) / i128::from(decay), 1, i64::MAX)
+    } else {
+        let decay = decay_q30(-num, den);
+        clamp_i64(i128::from(FACTOR_ONE) * i128::from(decay) / i128::from(Q30), 1, FACTOR_ONE)
+    }
+}
+
+/// `uohm` scaled by `factor_ppm`, at least 1 µΩ.
+pub(crate) fn scale_resistance(uohm: i64, factor_ppm: i64) -> i64 {
+    clamp_i64(i128::from(uohm) * i128::from(factor_ppm) / i128::from(FACTOR_ONE), 1, i64::MAX)
+}
+
 /// The integer square root (rounded down).
 pub(crate) fn isqrt(n: u64) -> u64 {
     isqrt_u128(u128::from(n))
@@ -266,6 +300,24 @@ mod tests {
         assert_eq!(decay_q30(-5, 20_000), Q30);
         assert_eq!(decay_q30(i64::MAX, 20_000), 0);
         assert_eq!(decay_q30(1_000, 0), 0);
+    }
+
+    #[test]
+    fn resistance_factor_follows_arrhenius() {
+        let exact = |c: f64, k: f64| (k * (1.0 / (c + 273.15) - 1.0 / 298.15)).exp();
+        for (dc, k) in [(250, 3500), (0, 3500), (-60, 3500), (-200, 3500), (450, 3500), (100, 3000)]
+        {
+            let got = resistance_factor_ppm(dc, k) as f64 / 1e6;
+            let want = exact(f64::from(dc) / 10.0, f64::from(k));
+            assert!((got / want - 1.0).abs() < 1e-4, "{dc} dC, {k} K: {got} vs {want}");
+        }
+        assert_eq!(resistance_factor_ppm(-400, 0), FACTOR_ONE, "no dependence");
+        // Beyond the range the factor stays at its end.
+        assert_eq!(resistance_factor_ppm(i32::MIN, 3500), resistance_factor_ppm(-300, 3500));
+        assert_eq!(resistance_factor_ppm(i32::MAX, 3500), resistance_factor_ppm(600, 3500));
+        assert!(resistance_factor_ppm(-300, 10_000) > 1_000 * FACTOR_ONE);
+        assert_eq!(scale_resistance(300, 2_000_000), 600);
+        assert_eq!(scale_resistance(0, 2_000_000), 1);
     }
 
     #[test]

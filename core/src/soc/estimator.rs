@@ -1,7 +1,10 @@
 //! The estimator: sample checks, counting, filter, anchors, offset and health learning.
 
 use super::config::SocConfig;
-use super::ekf::{Correction, Ekf, Model, P11_MAX, SOC_ONE, clamp_i64};
+use super::ekf::{
+    Correction, Ekf, FACTOR_ONE, Model, P11_MAX, SOC_ONE, clamp_i64, decay_q30,
+    resistance_factor_ppm, scale_resistance,
+};
 use super::{Anchor, Initial, SocCounters, SocInput, SocSnapshot, SocStatus};
 use crate::time::{Duration, Instant};
 use crate::units::{MilliAmpSeconds, MilliAmps, Permille};
@@ -34,18 +37,29 @@ const CELL_MV_MAX: i32 = 5_000;
 const OCV_TEMPERATURE_DC: (i32, i32) = (0, 450);
 /// Below 10 °C the model's voltage error counts double.
 const COLD_DC: i32 = 100;
-/// Weight of a new resistance sample: 1/8.
-const RESISTANCE_FILTER_SHIFT: u32 = 3;
+/// Weight of a new resistance sample: the mean of the first eight, then 1/8 each.
+const RESISTANCE_FILTER_N: i64 = 8;
+/// The learned series resistance replaces the configured one in the model after this many
+/// samples...
+const LEARNED_R0_MIN_SAMPLES: u32 = 3;
+/// ... limited to this range of the configured one (permille): enough for a cell that has aged
+/// to several times its resistance, not enough for a run of bad samples to wreck the model.
+const LEARNED_R0_PERMILLE: (i64, i64) = (500, 4_000);
 
 /// State of charge and health of one pack. See the [module documentation](super).
 #[derive(Clone, Debug)]
 pub struct SocEstimator {
     config: SocConfig,
+    /// The model at the latest sample's temperature (see [`SocEstimator::model_at`]).
     model: Model,
+    /// The resistance factor at that temperature, ppm.
+    factor_ppm: i64,
     ekf: Ekf,
     capacity_mas: i64,
     capacity_confidence: u16,
     capacity_samples: u32,
+    /// Series resistance learned from current steps, scaled to 25 °C (the configured R0 until
+    /// the first sample).
     resistance_uohm: u32,
     resistance_samples: u32,
     /// Learned offset in µA.
@@ -94,6 +108,7 @@ impl SocEstimator {
         let mut est = SocEstimator {
             config,
             model,
+            factor_ppm: FACTOR_ONE,
             ekf: Ekf::new(SOC_ONE / 2, SIGMA_UNKNOWN_PPB, 0),
             capacity_mas: mah_to_mas(config.capacity_mah),
             capacity_confidence: 0,
@@ -158,6 +173,9 @@ impl SocEstimator {
         }
         let measured = measured.clamp(-limit, limit);
         let mean_mv = self.plausible_mean(input);
+        self.factor_ppm =
+            resistance_factor_ppm(input.temperature_dc.0, c.model.resistance_activation_k);
+        self.model = self.model_at(self.factor_ppm);
 
         // With the contactors open the true current is zero and the reading is the offset.
         let current_ma = if input.contactors_open {
@@ -229,6 +247,29 @@ impl SocEstimator {
             soc_ppb: i64::from(soc_ppm.min(1_000_000)) * 1000,
             counted_mas,
         });
+    }
+
+    /// The model with its resistances at `factor_ppm` of their 25 °C values: the configured R1,
+    /// and the configured R0 or, after [`LEARNED_R0_MIN_SAMPLES`] samples, the learned one
+    /// (within [`LEARNED_R0_PERMILLE`] of the configured).
+    fn model_at(&self, factor_ppm: i64) -> Model {
+        let m = &self.config.model;
+        let configured = i64::from(m.r0_uohm);
+        let r0 = if self.resistance_samples >= LEARNED_R0_MIN_SAMPLES {
+            let (lo, hi) = LEARNED_R0_PERMILLE;
+            i64::from(self.resistance_uohm).clamp(configured * lo / 1000, configured * hi / 1000)
+        } else {
+            configured
+        };
+        Model {
+            r0_uohm: scale_resistance(r0, factor_ppm),
+            r1_uohm: if m.r1_uohm == 0 {
+                0
+            } else {
+                scale_resistance(m.r1_uohm.into(), factor_ppm)
+            },
+            tau_ms: i64::from(m.tau_ms).max(1),
+        }
     }
 
     /// The mean cell voltage, if the three voltages are plausible together.
@@ -315,8 +356,8 @@ impl SocEstimator {
             sigma *= 2;
         }
         // The resistances' uncertainty, in proportion to the voltage they drop.
-        let drop_uv = i128::from(m.r0_uohm + m.r1_uohm) * i128::from(current_ma.unsigned_abs())
-            / 1000
+        let r_uohm = self.model.r0_uohm.saturating_add(self.model.r1_uohm);
+        let drop_uv = i128::from(r_uohm) * i128::from(current_ma.unsigned_abs()) / 1000
             * i128::from(m.resistance_uncertainty.0)
             / 1000;
         let r_uv2 = clamp_i64(sigma * sigma + drop_uv * drop_uv, 1, i64::MAX);
@@ -346,17 +387,24 @@ impl SocEstimator {
         }
         let dv_uv = (i64::from(mv) - i64::from(last_mv)) * 1000;
         // µV / mA = mΩ; × 1000 for µΩ. A plausible sample has the voltage follow the current.
-        let sample = dv_uv * 1000 / di;
+        // Over the sample period the RC pair has taken up its share `1 - a` of the step too;
+        // what is left is R0 at the present temperature, scaled back to 25 °C.
+        let dt_ms = i64::try_from(at.saturating_since(last.at).as_millis()).unwrap_or(i64::MAX);
+        let taken_up = (1 << 30) - i128::from(decay_q30(dt_ms, self.model.tau_ms));
+        let rc_share = (i128::from(self.model.r1_uohm) * taken_up) >> 30;
+        let at_temperature = i128::from(dv_uv * 1000 / di) - rc_share;
+        let sample = clamp_i64(
+            at_temperature * i128::from(FACTOR_ONE) / i128::from(self.factor_ppm.max(1)),
+            0,
+            i64::MAX,
+        );
         let max = i64::from(c.model.r0_uohm).saturating_mul(20);
         if sample <= 0 || sample > max {
             return;
         }
         let r = i64::from(self.resistance_uohm);
-        let r = if self.resistance_samples == 0 {
-            sample
-        } else {
-            r + ((sample - r) >> RESISTANCE_FILTER_SHIFT)
-        };
+        let n = (i64::from(self.resistance_samples) + 1).min(RESISTANCE_FILTER_N);
+        let r = r + (sample - r) / n;
         self.resistance_uohm = r.clamp(1, max) as u32;
         self.resistance_samples = self.resistance_samples.saturating_add(1);
     }
@@ -406,7 +454,7 @@ impl SocEstimator {
         current_ma: i32,
         sigma: i64,
     ) {
-        let r0_drop_uv = i64::from(self.config.model.r0_uohm) * i64::from(current_ma) / 1000;
+        let r0_drop_uv = self.model.r0_uohm.saturating_mul(current_ma.into()) / 1000;
         let relaxed_uv = i64::from(mean_mv) * 1000 - r0_drop_uv - self.ekf.rc_uv;
         let (table_ppb, _) = self.ocv_reading(relaxed_uv);
         let rc = self.ekf.rc_uv;

@@ -11,7 +11,9 @@
 //! - **Model-based correction**: an extended Kalman filter on a 1-RC equivalent circuit of the
 //!   mean cell (`soc/ekf.rs`, with its number formats) compares the measured voltage with the
 //!   model's and corrects the SoC in proportion to the OCV slope: strongly on NCA, where a
-//!   millivolt is about 0.1 %, hardly at all on the LFP plateau, where it can be 2.5 %.
+//!   millivolt is about 0.1 %, hardly at all on the LFP plateau, where it can be 2.5 %. The
+//!   model's resistances follow the cell temperature (Arrhenius, `model.resistance_activation_k`):
+//!   a cold cell's larger drop under load must not read as a different SoC.
 //! - **Anchors**: full (the caller reports the charge voltage limit reached and the current
 //!   stays at or below the tail current for `full_hold_ms`), empty (the lowest cell at or below
 //!   `empty_cell_mv` at low current for `empty_hold_ms`) and rested OCV (the current at or below
@@ -21,8 +23,11 @@
 //!   reading is the sensor's offset; it is averaged slowly into a bounded estimate that is
 //!   subtracted from every reading.
 //! - **State of health**: the capacity from the charge counted between two anchors at least
-//!   40 % apart, filtered, with a confidence; the resistance from the voltage step over one
-//!   sample period on a large current step, filtered.
+//!   40 % apart (or between points where the filter itself pins the SoC), filtered, with a
+//!   confidence; the series resistance from the voltage step over one sample period on a
+//!   current step of at least `resistance_step_ma`, scaled to 25 °C and filtered. From the third
+//!   sample on the model uses it in place of the configured R0 (within ½–4 times that), so a
+//!   guessed or aged resistance does not bias the SoC under load.
 //!
 //! The confidence figure is the filter's own: a function of the SoC standard deviation, which
 //! shrinks at anchors (and on steep parts of the curve under load) and grows linearly with the
@@ -145,7 +150,10 @@ pub struct SocStatus {
     pub capacity_confidence: Permille,
     /// Capacity samples accepted since start.
     pub capacity_samples: u32,
-    /// Cell resistance over one sample period (about R0), µΩ; the configured R0 until learned.
+    /// Series resistance R0 learned from current steps, scaled to 25 °C, µΩ: the voltage step
+    /// over one sample period less the model's RC pair's share of it, divided by the current
+    /// step and by the resistance factor at the cell temperature. The configured R0 until
+    /// learned; the model uses it from the third sample on.
     pub resistance_uohm: u32,
     /// Resistance samples accepted since start.
     pub resistance_samples: u32,
@@ -180,7 +188,7 @@ pub struct SocSnapshot {
     pub capacity_confidence: Permille,
     /// Capacity samples accepted so far.
     pub capacity_samples: u32,
-    /// Resistance estimate, µΩ.
+    /// Resistance estimate (R0 at 25 °C), µΩ.
     pub resistance_uohm: u32,
     /// Resistance samples accepted so far.
     pub resistance_samples: u32,

@@ -62,6 +62,7 @@ pub struct Accuracy {
     plateau: Errors,
     capacity_at_check: Option<f64>,
     last: Option<(f64, f64, u32)>,
+    resistance: (f64, f64, u32),
 }
 
 impl Accuracy {
@@ -76,12 +77,20 @@ impl Accuracy {
             plateau: Errors::default(),
             capacity_at_check: None,
             last: None,
+            resistance: (0.0, 0.0, 0),
         }
     }
 
-    /// One comparison at `at`: the core's estimate against the true mean SoC (fraction) and
-    /// the true mean group capacity (Ah).
-    pub fn sample(&mut self, at: Duration, soc: &SocStatus, true_soc: f64, true_ah: f64) {
+    /// One comparison at `at`: the core's estimate against the true mean SoC (fraction), the
+    /// true mean group capacity (Ah) and the true mean group series resistance at 25 °C (µΩ).
+    pub fn sample(
+        &mut self,
+        at: Duration,
+        soc: &SocStatus,
+        true_soc: f64,
+        true_ah: f64,
+        true_r0_uohm: f64,
+    ) {
         let estimate_pct = f64::from(soc.soc_ppm) / 1e4;
         let true_pct = true_soc * 100.0;
         let error = estimate_pct - true_pct;
@@ -105,6 +114,7 @@ impl Accuracy {
             self.capacity_at_check = Some(relative_pct(learned_ah, true_ah));
         }
         self.last = Some((learned_ah, true_ah, soc.capacity_samples));
+        self.resistance = (f64::from(soc.resistance_uohm), true_r0_uohm, soc.resistance_samples);
     }
 
     /// The figures, if the estimator ever ran.
@@ -123,6 +133,9 @@ impl Accuracy {
             capacity_true_ah: true_ah,
             capacity_samples,
             capacity_error_at_check_pct: self.capacity_at_check,
+            resistance_learned_uohm: self.resistance.0,
+            resistance_true_uohm: self.resistance.1,
+            resistance_samples: self.resistance.2,
         })
     }
 }
@@ -165,7 +178,7 @@ mod tests {
         let secs = Duration::from_secs;
         // 20 points off, then 5, then 1 and -2: settled at the third sample.
         for (t, ppm) in [(0, 700_000), (60, 550_000), (120, 510_000), (180, 480_000)] {
-            a.sample(secs(t), &status(ppm, 230_000), 0.5, 233.0);
+            a.sample(secs(t), &status(ppm, 230_000), 0.5, 233.0, 420.0);
         }
         let f = a.finish().expect("figures");
         assert!((f.start_error_pct - 20.0).abs() < 1e-9);
@@ -184,10 +197,10 @@ mod tests {
     fn leaving_the_band_unsettles_and_lfp_reports_its_plateau() {
         let mut a = Accuracy::new(true);
         let secs = Duration::from_secs;
-        a.sample(secs(0), &status(500_000, 100_000), 0.5, 100.0);
-        a.sample(secs(1), &status(560_000, 100_000), 0.5, 100.0);
+        a.sample(secs(0), &status(500_000, 100_000), 0.5, 100.0, 500.0);
+        a.sample(secs(1), &status(560_000, 100_000), 0.5, 100.0, 500.0);
         assert_eq!(a.settled_at, None);
-        a.sample(CAPACITY_CHECK_AT, &status(990_000, 97_000), 0.98, 100.0);
+        a.sample(CAPACITY_CHECK_AT, &status(990_000, 97_000), 0.98, 100.0, 500.0);
         let f = a.finish().expect("figures");
         assert_eq!(f.settled_at, Some(CAPACITY_CHECK_AT));
         let plateau = f.plateau.expect("plateau");

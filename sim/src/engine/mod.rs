@@ -505,7 +505,12 @@ impl<'s> Engine<'s> {
             let groups = self.plant.group_count().max(1);
             let true_ah = (0..groups).filter_map(|g| self.plant.group_capacity_ah(g)).sum::<f64>()
                 / groups as f64;
-            accuracy.sample(at, soc, true_soc, true_ah);
+            let true_r0 = (0..groups)
+                .filter_map(|g| self.plant.group_resistances_ohm(g))
+                .map(|(r0, _)| r0 * 1e6)
+                .sum::<f64>()
+                / groups as f64;
+            accuracy.sample(at, soc, true_soc, true_ah, true_r0);
             let estimate = f64::from(soc.soc_ppm) / 1e4;
             self.soc_estimate = Some((estimate, estimate - true_soc * 100.0));
         }
@@ -662,6 +667,7 @@ impl<'s> Engine<'s> {
                 soc_min_pct: soc_min * 100.0,
                 soc_mean_pct: soc_mean * 100.0,
                 soc_max_pct: soc_max * 100.0,
+                soc_estimate_pct: self.soc_estimate.map(|(estimate, _)| estimate),
                 temp_c_min: t_min,
                 temp_c_max: t_max,
                 charge_limit_a: self.inverter.charge_limit_a,

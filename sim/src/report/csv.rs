@@ -7,7 +7,7 @@ use super::text::fixed;
 use super::{Report, TraceRow};
 
 /// The header line's columns, in order.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 21] = [
     "t_s",
     "current_a",
     "current_measured_a",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 20] = [
     "soc_min_pct",
     "soc_mean_pct",
     "soc_max_pct",
+    "soc_estimate_pct",
     "temp_c_min",
     "temp_c_max",
     "charge_limit_a",
@@ -37,7 +38,8 @@ const PERCENT: usize = 3;
 const CELSIUS: usize = 2;
 
 /// Writes the header and every trace row of `report` to `out` (time in s with 3 decimals, volts
-/// with 4, amps and percent with 3, °C with 2, contactors and `latched` as 0/1).
+/// with 4, amps and percent with 3, °C with 2, contactors and `latched` as 0/1; the SoC estimate
+/// empty while the core has none).
 pub fn write_trace_csv(report: &Report, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     for row in &report.trace {
@@ -63,6 +65,7 @@ pub fn row_line(row: &TraceRow) -> String {
         fixed(row.soc_min_pct, PERCENT),
         fixed(row.soc_mean_pct, PERCENT),
         fixed(row.soc_max_pct, PERCENT),
+        row.soc_estimate_pct.map_or_else(String::new, |p| fixed(p, PERCENT)),
         fixed(row.temp_c_min, CELSIUS),
         fixed(row.temp_c_max, CELSIUS),
         fixed(row.charge_limit_a, AMPS),

@@ -200,6 +200,12 @@ pub struct SocAccuracy {
     pub capacity_samples: u32,
     /// Learned against true capacity after 10 days, %, if the run was that long.
     pub capacity_error_at_check_pct: Option<f64>,
+    /// The core's series resistance at 25 °C at the end (the configured one until learned), µΩ.
+    pub resistance_learned_uohm: f64,
+    /// True mean group series resistance (R0) at 25 °C, µΩ.
+    pub resistance_true_uohm: f64,
+    /// Resistance samples the core accepted.
+    pub resistance_samples: u32,
 }
 
 /// How each pack and inverter of a parallel system did.
@@ -320,6 +326,8 @@ pub struct TraceRow {
     pub soc_mean_pct: f64,
     /// Highest cell SoC, %.
     pub soc_max_pct: f64,
+    /// The core's SoC estimate (OCV-table scale), %; `None` while it has none.
+    pub soc_estimate_pct: Option<f64>,
     /// Coldest cell, °C.
     pub temp_c_min: f64,
     /// Hottest cell, °C.

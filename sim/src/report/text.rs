@@ -305,6 +305,20 @@ fn render_soc(out: &mut String, a: &super::SocAccuracy) {
         let verdict = goal("within 3 %", at_check.abs() <= 3.0);
         field(out, INDENT, "Capacity after 10d", &format!("{} %; {verdict}", signed(at_check, 1)));
     }
+    let error = if a.resistance_true_uohm > 0.0 {
+        (a.resistance_learned_uohm / a.resistance_true_uohm - 1.0) * 100.0
+    } else {
+        0.0
+    };
+    let resistance = format!(
+        "R0 at 25 °C learned {} µΩ, true {} µΩ ({} %), {} {}",
+        fixed(a.resistance_learned_uohm, 0),
+        fixed(a.resistance_true_uohm, 0),
+        signed(error, 1),
+        a.resistance_samples,
+        plural(a.resistance_samples as usize, "sample", "samples")
+    );
+    field(out, INDENT, "Resistance", &resistance);
 }
 
 /// Per pack and per inverter of a parallel system, two lines each.

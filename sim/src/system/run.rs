@@ -700,6 +700,7 @@ impl<'s> System<'s> {
                 soc_min_pct: soc_min * 100.0,
                 soc_mean_pct: soc_mean * 100.0,
                 soc_max_pct: soc_max * 100.0,
+                soc_estimate_pct: None,
                 temp_c_min: t_min,
                 temp_c_max: t_max,
                 charge_limit_a: f64::from(combined.charge_limit_ma.0) / 1000.0,

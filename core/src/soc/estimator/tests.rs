@@ -165,7 +165,54 @@ fn resistance_is_learned_from_current_steps() {
     });
     let s = est.status();
     assert!(s.resistance_samples >= 9, "{}", s.resistance_samples);
-    assert_eq!(s.resistance_uohm, 400);
+    // Less what the RC pair takes up in the 1 s sample period: 220 µΩ × (1 − e^(−1/20)).
+    assert_eq!(s.resistance_uohm, 390);
+}
+
+#[test]
+fn learned_resistance_is_scaled_to_25_c_and_feeds_the_model() {
+    let mut config = SocConfig::tesla_model_s(16);
+    config.model.r1_uohm = 0;
+    let mut est = SocEstimator::new(config, Instant::ZERO, Initial::Soc(Permille(500)));
+    // At 0 °C the cell shows 2.3 times its 25 °C resistance (activation 3000 K): steps of
+    // 100 A and 92 mV are 920 µΩ there, 400 µΩ at 25 °C.
+    let cold = |t: u64| {
+        let s = if (t / 20) % 2 == 0 { sample(t, 0, 3_709) } else { sample(t, -100_000, 3_617) };
+        SocInput { temperature_dc: DeciCelsius(0), ..s }
+    };
+    feed(&mut est, 1, 400, cold);
+    let s = est.status();
+    assert!(s.resistance_samples >= LEARNED_R0_MIN_SAMPLES, "{}", s.resistance_samples);
+    let factor = resistance_factor_ppm(0, 3_000);
+    let want = 920 * FACTOR_ONE / factor;
+    assert!((i64::from(s.resistance_uohm) - want).abs() <= 2, "{} vs {want}", s.resistance_uohm);
+    // The model now drops the learned resistance at the present temperature.
+    assert!((est.model.r0_uohm - 920).abs() <= 3, "{:?}", est.model);
+    // Back at 25 °C the same resistance is 400 µΩ.
+    est.update(Instant::from_secs(400), &sample(400, 0, 3_709));
+    assert!((est.model.r0_uohm - want).abs() <= 2, "{:?}", est.model);
+}
+
+#[test]
+fn the_model_resistance_follows_temperature_within_its_range() {
+    let config = SocConfig::lfp_16s(100);
+    let mut est = SocEstimator::new(config, Instant::ZERO, Initial::Soc(Permille(500)));
+    let at = |est: &mut SocEstimator, t: u64, dc: i32| {
+        est.update(
+            Instant::from_secs(t),
+            &SocInput { temperature_dc: DeciCelsius(dc), ..sample(t, 0, 3_300) },
+        );
+        est.model
+    };
+    let warm = at(&mut est, 1, 250);
+    assert_eq!((warm.r0_uohm, warm.r1_uohm), (300, 300));
+    let cold = at(&mut est, 2, -100);
+    assert!(cold.r0_uohm > 2 * warm.r0_uohm && cold.r1_uohm == cold.r0_uohm, "{cold:?}");
+    let hot = at(&mut est, 3, 450);
+    assert!(hot.r0_uohm < warm.r0_uohm, "{hot:?}");
+    // A temperature reading far outside the range is held at its end.
+    let wild = at(&mut est, 4, -2_000);
+    assert_eq!(wild.r0_uohm, at(&mut est, 5, -300).r0_uohm);
 }
 
 #[test]

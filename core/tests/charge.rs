@@ -298,8 +298,10 @@ fn an_implausible_sample_zeroes_the_limits_until_a_plausible_one_arrives() {
         ctl.update(secs(3), &bad);
     }
     assert_eq!(ctl.status().counters.rejected_inputs, 7);
+    // From zero at 20 A/s, one second after the last rejected sample.
     ctl.update(secs(4), &calm());
-    assert_eq!(ctl.status().charge_reason, ChargeLimitReason::ConfiguredMaximum);
+    let s = ctl.status();
+    assert_eq!((s.charge_limit_ma, s.charge_reason), (MilliAmps(20_000), ChargeLimitReason::Ramp));
 }
 
 #[test]

@@ -194,9 +194,17 @@ fn the_cell_table_lowers_the_charge_limit_between_its_points() {
         )
     );
 
-    // Back below the first point, the controller lets go at once.
+    // Back below the first point, the limit climbs back at the ramp's 10 A/s: 1 A per 100 ms.
     twin.plant(|p| cells(p, BASE_MV, BASE_MV));
     twin.run(ms(100));
+    let (on, off) = twin.limits();
+    assert_eq!(
+        (on.charge_ma, on.charge_reason),
+        (MilliAmps(34_300), LimitReason::Charge(ChargeLimitReason::Ramp))
+    );
+    assert!(on.charge_ma < off.charge_ma);
+    // The remaining 15.7 A take 1.57 s; then nothing binds but protection.
+    twin.run(ms(1_600));
     let (on, off) = twin.limits();
     assert_eq!(on, off);
 }

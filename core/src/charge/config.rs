@@ -10,6 +10,9 @@ use crate::units::{MilliAmps, MilliVolts, Permille};
 /// absorption timeout: one year, in ms.
 pub const MAX_CHARGE_PERIOD_MS: u64 = 366 * 24 * 3_600 * 1_000;
 
+/// Fastest ramp a configuration may give a current limit: 1 000 A per second.
+pub const MAX_RAMP_MA_PER_S: u32 = 1_000_000;
+
 /// Everything the charge controller needs to know. Cell voltages are per cell; the controller
 /// multiplies them by `cell_count` for pack figures. Start from a preset
 /// ([`ChargeConfig::tesla_model_s`], [`ChargeConfig::lfp_16s`]) and change what differs.
@@ -40,6 +43,16 @@ pub struct ChargeConfig {
     pub discharge_by_temperature_dc: Table,
     /// Discharge factor over state of charge (permille); skipped while the SoC is unknown.
     pub discharge_by_soc: Table,
+    /// Hysteresis of the cell-voltage tables' inputs (and of the cut at `cell_max_mv`): the
+    /// highest cell they see follows a fall of the measured one only once it is more than this
+    /// below, and the lowest cell a rise likewise; `0..=100`, 0 for none.
+    pub cell_table_hysteresis_mv: MilliVolts,
+    /// How fast the charge current limit may rise, mA per second, `1..=1_000_000`. It falls at
+    /// once.
+    pub charge_ramp_ma_per_s: u32,
+    /// How fast the discharge current limit may rise, mA per second, `1..=1_000_000`. It falls
+    /// at once.
+    pub discharge_ramp_ma_per_s: u32,
 
     /// The highest cell must never exceed this while charging; the charge voltage limit is
     /// lowered to keep it `cvl_margin_mv` below.
@@ -72,7 +85,7 @@ pub struct ChargeConfig {
     /// ...or the highest cell reaches this,
     pub absorption_start_cell_mv: MilliVolts,
     /// ...for this long without interruption. The same time confirms convergence in absorption
-    /// and a low pack voltage in float, so one sample does not switch a stage.
+    /// and a low pack voltage in absorption and float, so one sample does not switch a stage.
     pub stage_debounce_ms: u32,
     /// Absorption ends when the cell spread (highest minus lowest) is at most this...
     pub converged_spread_mv: MilliVolts,
@@ -82,7 +95,8 @@ pub struct ChargeConfig {
     pub absorption_timeout_ms: u32,
     /// Charge current limit in float.
     pub float_current_max_ma: MilliAmps,
-    /// Float goes back to bulk when the pack voltage stays below `cell_count` times this...
+    /// Float goes back to bulk when the pack voltage stays below `cell_count` times this (and
+    /// so does absorption, see the [module documentation](super))...
     pub rebulk_cell_mv: MilliVolts,
     /// ...or the SoC falls below this (`None`: not by SoC),
     #[cfg_attr(feature = "serde", serde(default))]
@@ -140,6 +154,19 @@ impl ChargeConfig {
                 .validate()
                 .map_err(|e| ChargeConfigError { field, problem: ChargeProblem::Table(e) })?;
         }
+        range("cell_table_hysteresis_mv", self.cell_table_hysteresis_mv.0.into(), 0, 100)?;
+        range(
+            "charge_ramp_ma_per_s",
+            self.charge_ramp_ma_per_s.into(),
+            1,
+            MAX_RAMP_MA_PER_S.into(),
+        )?;
+        range(
+            "discharge_ramp_ma_per_s",
+            self.discharge_ramp_ma_per_s.into(),
+            1,
+            MAX_RAMP_MA_PER_S.into(),
+        )?;
         range("cell_max_mv", self.cell_max_mv.0.into(), 1_000, 10_000)?;
         range("cvl_margin_mv", self.cvl_margin_mv.0.into(), 1, 500)?;
         range("cvl_band_mv", self.cvl_band_mv.0.into(), 2, 1_000)?;

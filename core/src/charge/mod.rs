@@ -11,7 +11,17 @@
 //! held for `stage_debounce_ms`) or `absorption_timeout_ms` has passed, and then becomes
 //! **float**: a lower target (`float_cell_mv`) and a small charge current
 //! (`float_current_max_ma`). Float goes back to bulk when the pack voltage stays below
-//! `cell_count * rebulk_cell_mv`, when the SoC falls below `rebulk_soc`, or after `float_max_ms`.
+//! `cell_count * rebulk_cell_mv` for `stage_debounce_ms`, when the SoC falls below `rebulk_soc`,
+//! or after `float_max_ms`.
+//!
+//! Absorption goes back to bulk by the same voltage rule: when the pack voltage stays below
+//! `cell_count * rebulk_cell_mv` for `stage_debounce_ms` (a load took more than the charger
+//! gives), the pack has lost the voltage it was absorbing at, and its absorption time starts
+//! again once it is back. A dip shorter than the debounce does not count. The rule waits
+//! while either condition that ends bulk still holds (the highest cell at
+//! `absorption_start_cell_mv`, or the pack near its target): bulk would turn straight back into
+//! absorption, and the round trip would only restart the absorption timeout, which must end a
+//! charge that cannot converge.
 //!
 //! A **periodic full charge** falls due `full_charge_every_ms` after the last one (or after
 //! start): it raises the bulk and absorption target to `full_charge_cell_mv` for balancing and
@@ -37,6 +47,33 @@
 //! highest cell is at `cell_max_mv`, whatever the table says, and at most
 //! `float_current_max_ma` in float.
 //!
+//! The cell-voltage tables read the cells through a hysteresis of `cell_table_hysteresis_mv`:
+//! the highest cell they see follows a rise at once but a fall only once the measurement is
+//! more than the hysteresis below, and then stays that far above it (the lowest cell the other
+//! way round). On the steep end of a table one millivolt is a large step of current (a third of
+//! an ampere per mV for the 100 Ah LFP preset), so without it a cell that reads a millivolt or
+//! two up and down from sample to sample moves the limit with every sample. The cut at
+//! `cell_max_mv` sees the same held value: once reached, charging stays off until the highest
+//! cell is more than the hysteresis below it.
+//!
+//! **Recovery ramp.** A limit falls at once but rises at most `charge_ramp_ma_per_s` (or
+//! `discharge_ramp_ma_per_s`), whatever makes it rise: a table factor that recovers, the end of
+//! float, a plausible sample after a rejected one. While the ramp holds a limit below what the
+//! tables and the stage allow, its reason is [`ChargeLimitReason::Ramp`]. As for the charge
+//! voltage limit, allowance below one mA is carried over to the next step, and one step counts
+//! as at most a minute. Only a plausible sample raises a limit, by the time since the previous
+//! sample (plausible or not); [`ChargeController::handle_timeout`] may only lower one.
+//!
+//! The first plausible sample since start sets both limits at once, without the ramp. Only
+//! inside [`Bms`](crate::Bms) does an inverter hear them, and there the first sample always
+//! arrives with the contactors open: nothing closes on data never received, and the limits are
+//! zero while open. A ramp from zero at the first sample would only be part-way up when the
+//! contactors close, by however long closing took, so the inverter would see a step at closing
+//! all the same, just an arbitrary one. The step at closing is the pack controller's to soften
+//! (by restarting this ramp from zero when the contactors close), not a matter of when the
+//! first sample came. A plausible sample after a rejected one does ramp from zero: that
+//! happens while the pack runs.
+//!
 //! ## Hostile inputs
 //!
 //! A sample with an impossible value (a cell above 10 V or below 0 V, the lowest cell above the
@@ -44,17 +81,21 @@
 //! maximum, an SoC above 1000 permille) is rejected and counted; both current limits go to zero
 //! until a plausible sample arrives, and nothing else changes. Time that goes backwards is
 //! counted and treated as no time passing. A single step counts as at most a minute for the
-//! ramp, so a clock that jumps forward cannot release the ramp.
+//! ramps, so a clock that jumps forward cannot release them.
 
 mod config;
+mod limits;
 mod presets;
 mod table;
 
-pub use config::{ChargeConfig, ChargeConfigError, ChargeProblem, MAX_CHARGE_PERIOD_MS};
+pub use config::{
+    ChargeConfig, ChargeConfigError, ChargeProblem, MAX_CHARGE_PERIOD_MS, MAX_RAMP_MA_PER_S,
+};
 pub use table::{Point, TABLE_POINTS, Table, TableError};
 
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
+use limits::{CellHold, Ramp};
 
 /// Highest plausible cell voltage; above it a sample is rejected.
 pub const CELL_MV_PLAUSIBLE_MAX: i32 = 10_000;
@@ -62,7 +103,7 @@ pub const CELL_MV_PLAUSIBLE_MAX: i32 = 10_000;
 pub const PACK_MV_PLAUSIBLE_MAX: i32 = 2_000_000;
 /// Plausible temperatures, -100.0 °C ..= 200.0 °C; outside, a sample is rejected.
 pub const TEMPERATURE_DC_PLAUSIBLE: (i32, i32) = (-1_000, 2_000);
-/// The most time one update counts for the ramp.
+/// The most time one update counts for the ramps.
 const MAX_STEP_MS: u64 = 60_000;
 
 /// One measurement for [`ChargeController::update`].
@@ -108,7 +149,7 @@ pub enum StageReason {
     Converged,
     /// Absorption: the timeout passed.
     AbsorptionTimeout,
-    /// Float: the pack voltage stayed below the re-bulk voltage.
+    /// Absorption or float: the pack voltage stayed below the re-bulk voltage.
     PackVoltageLow,
     /// Float: the SoC fell below the re-bulk SoC.
     SocLow,
@@ -164,16 +205,22 @@ pub enum ChargeLimitReason {
     Table {
         /// The table.
         table: LimitTable,
-        /// The input where it binds.
+        /// The input where it binds; for the cell-voltage tables the cell as they see it,
+        /// through their hysteresis (`cell_table_hysteresis_mv`).
         input: i32,
     },
-    /// The highest cell is at or above `cell_max_mv`: no charge current at all.
+    /// The highest cell is at or above `cell_max_mv` (or reached it and has not yet fallen
+    /// more than `cell_table_hysteresis_mv` below): no charge current at all.
     CellAtMaximum {
-        /// The highest cell.
+        /// The highest cell as the cell-voltage tables see it, through their hysteresis.
         cell_max_mv: MilliVolts,
     },
     /// The float stage's current limit.
     FloatStage,
+    /// The limit is rising at its ramp rate (`charge_ramp_ma_per_s` or
+    /// `discharge_ramp_ma_per_s`) towards what the tables and the stage allow, after a cut, a
+    /// rejected sample or the end of float.
+    Ramp,
 }
 
 /// Hostile-input counters (saturating).
@@ -227,15 +274,26 @@ pub struct ChargeController {
     last_input: Option<ChargeInput>,
     /// Ramp allowance not yet spent, in mV * ms (below one mV's worth).
     ramp_credit: u64,
-    /// Since when the present stage's debounced exit condition has held.
+    /// The time of the last sample, plausible or not, for the current-limit ramps.
+    limits_at: Option<Instant>,
+    /// The recovery ramp of the charge current limit.
+    charge_ramp: Ramp,
+    /// The recovery ramp of the discharge current limit.
+    discharge_ramp: Ramp,
+    /// The cells as the cell-voltage tables see them, with their hysteresis.
+    cells: CellHold,
+    /// Since when the present stage's debounced exit condition towards the next stage has held
+    /// (bulk to absorption, absorption to float).
     condition_since: Option<Instant>,
+    /// Since when the pack voltage has stayed below the re-bulk voltage (absorption and float).
+    low_since: Option<Instant>,
     /// When the last periodic full charge ended (or the controller started).
     last_full: Instant,
 }
 
 impl ChargeController {
     /// A controller in bulk at `now`, with the limit at the bulk target and both current limits
-    /// at zero until the first sample.
+    /// at zero until the first sample, which sets them at once.
     pub fn new(config: ChargeConfig, now: Instant) -> Result<ChargeController, ChargeConfigError> {
         config.validate()?;
         let target = pack_mv(&config, config.absorption_cell_mv);
@@ -260,7 +318,12 @@ impl ChargeController {
             last_update: None,
             last_input: None,
             ramp_credit: 0,
+            limits_at: None,
+            charge_ramp: Ramp::default(),
+            discharge_ramp: Ramp::default(),
+            cells: CellHold::default(),
             condition_since: None,
+            low_since: None,
             last_full: now,
         })
     }
@@ -279,6 +342,8 @@ impl ChargeController {
     /// limits.
     pub fn update(&mut self, now: Instant, input: &ChargeInput) {
         let now = self.advance(now);
+        let limits_step_us = step_us(self.limits_at, now);
+        self.limits_at = Some(now);
         if !plausible(input) {
             let c = &mut self.status.counters;
             c.rejected_inputs = c.rejected_inputs.saturating_add(1);
@@ -287,22 +352,25 @@ impl ChargeController {
             self.status.charge_reason = ChargeLimitReason::InputRejected;
             self.status.discharge_limit_ma = MilliAmps(0);
             self.status.discharge_reason = ChargeLimitReason::InputRejected;
+            self.charge_ramp.reset();
+            self.discharge_ramp.reset();
             return;
         }
-        let step_ms = match self.last_update {
-            Some(last) => (now - last).as_millis().min(MAX_STEP_MS),
-            None => 0,
-        };
+        // The first plausible sample since start sets the limits at once (module documentation).
+        let limits_ramp_us = self.last_update.map(|_| limits_step_us);
+        let step_ms = step_us(self.last_update, now) / 1_000;
         self.last_update = Some(now);
         self.last_input = Some(*input);
+        self.cells.update(input, self.config.cell_table_hysteresis_mv);
         self.time_rules(now);
         self.stage_rules(now, input);
         self.update_cvl(input, step_ms);
-        self.update_limits(input);
+        self.update_limits(input, limits_ramp_us);
     }
 
     /// Applies the rules that depend on time alone (absorption timeout, float time limit,
-    /// periodic full charge). Calling it early, late or twice is harmless.
+    /// periodic full charge). Calling it early, late or twice is harmless. A stage it enters may
+    /// lower a current limit at once; it never raises one (only a sample does, at the ramp).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         self.time_rules(now);
@@ -312,8 +380,9 @@ impl ChargeController {
             self.status.cvl_reason = CvlReason::Target;
             self.ramp_credit = 0;
         }
+        // The stage may have capped a limit; it follows at once, but rises only with data.
         if let Some(input) = self.last_input {
-            self.update_limits(&input);
+            self.update_limits(&input, Some(0));
         }
     }
 
@@ -385,6 +454,7 @@ impl ChargeController {
         let target = i64::from(self.target().0);
         let margin = pack(c, c.absorption_start_margin_mv);
         let at_target = i64::from(input.pack_mv.0) >= target - margin;
+        let pack_low = i64::from(input.pack_mv.0) < pack(c, c.rebulk_cell_mv);
         match self.status.stage {
             Stage::Bulk => {
                 let by_cell = input.cell_max_mv >= c.absorption_start_cell_mv;
@@ -393,7 +463,9 @@ impl ChargeController {
                 } else {
                     StageReason::CellVoltageReached
                 };
-                if (at_target || by_cell) && self.held(now) {
+                if (at_target || by_cell)
+                    && held(&mut self.condition_since, now, c.stage_debounce_ms)
+                {
                     self.enter(now, Stage::Absorption, reason);
                 }
                 if !(at_target || by_cell) {
@@ -405,9 +477,18 @@ impl ChargeController {
                 let converged = spread <= i64::from(c.converged_spread_mv.0)
                     && input.current_ma <= c.tail_current_ma
                     && at_target;
+                // Lost its voltage, and bulk would not turn straight back into absorption.
+                let by_cell = input.cell_max_mv >= c.absorption_start_cell_mv;
+                let lost = pack_low && !(at_target || by_cell);
+                if !lost {
+                    self.low_since = None;
+                }
                 if !converged {
                     self.condition_since = None;
-                } else if self.held(now) {
+                }
+                if lost && held(&mut self.low_since, now, c.stage_debounce_ms) {
+                    self.enter(now, Stage::Bulk, StageReason::PackVoltageLow);
+                } else if converged && held(&mut self.condition_since, now, c.stage_debounce_ms) {
                     self.enter(now, Stage::Float, StageReason::Converged);
                 }
             }
@@ -416,24 +497,16 @@ impl ChargeController {
                     (Some(limit), Some(soc)) => soc < limit,
                     _ => false,
                 };
-                let pack_low = i64::from(input.pack_mv.0) < pack(c, c.rebulk_cell_mv);
                 if soc_low {
                     self.enter(now, Stage::Bulk, StageReason::SocLow);
                 } else if !pack_low {
-                    self.condition_since = None;
-                } else if self.held(now) {
+                    self.low_since = None;
+                } else if held(&mut self.low_since, now, c.stage_debounce_ms) {
                     self.enter(now, Stage::Bulk, StageReason::PackVoltageLow);
                 }
             }
         }
         self.status.cvl_target_mv = self.target();
-    }
-
-    /// Whether the present stage's exit condition, which holds now, has held for the debounce
-    /// time.
-    fn held(&mut self, now: Instant) -> bool {
-        let since = *self.condition_since.get_or_insert(now);
-        now - since >= Duration::from_millis(self.config.stage_debounce_ms.into())
     }
 
     fn enter(&mut self, now: Instant, stage: Stage, reason: StageReason) {
@@ -448,6 +521,7 @@ impl ChargeController {
         self.status.stage_reason = reason;
         self.status.stage_since = now;
         self.condition_since = None;
+        self.low_since = None;
     }
 
     /// The stage's target, pack mV.
@@ -505,64 +579,45 @@ impl ChargeController {
         self.status.cvl_reason = reason;
     }
 
-    fn update_limits(&mut self, input: &ChargeInput) {
+    /// Sets both current limits from what the tables and the stage allow for `input`, through
+    /// their ramps with `step_us` of allowance (0: they may only fall; `None`: at once).
+    fn update_limits(&mut self, input: &ChargeInput, step_us: Option<u64>) {
         let c = &self.config;
-        let soc = input.soc.map(|s| i32::from(s.0));
-        let (tmin, tmax) = (input.temperature_min_dc.0, input.temperature_max_dc.0);
-        let (t_factor, t_at) = c.charge_by_temperature_dc.min_over(tmin, tmax);
-        let charge = [
-            Some((
-                LimitTable::ChargeByCellMax,
-                c.charge_by_cell_max_mv.eval(input.cell_max_mv.0),
-                input.cell_max_mv.0,
-            )),
-            Some((LimitTable::ChargeByTemperature, t_factor, t_at)),
-            soc.map(|s| (LimitTable::ChargeBySoc, c.charge_by_soc.eval(s), s)),
-        ];
-        let (mut charge_ma, mut charge_reason) = limit(c.charge_current_max_ma, &charge);
-        if input.cell_max_mv >= c.cell_max_mv {
-            charge_ma = MilliAmps(0);
-            charge_reason = ChargeLimitReason::CellAtMaximum { cell_max_mv: input.cell_max_mv };
-        } else if self.status.stage == Stage::Float && c.float_current_max_ma < charge_ma {
-            charge_ma = c.float_current_max_ma;
-            charge_reason = ChargeLimitReason::FloatStage;
-        }
-        let (t_factor, t_at) = c.discharge_by_temperature_dc.min_over(tmin, tmax);
-        let discharge = [
-            Some((
-                LimitTable::DischargeByCellMin,
-                c.discharge_by_cell_min_mv.eval(input.cell_min_mv.0),
-                input.cell_min_mv.0,
-            )),
-            Some((LimitTable::DischargeByTemperature, t_factor, t_at)),
-            soc.map(|s| (LimitTable::DischargeBySoc, c.discharge_by_soc.eval(s), s)),
-        ];
-        let (discharge_ma, discharge_reason) = limit(c.discharge_current_max_ma, &discharge);
+        let (charge, discharge) =
+            limits::wanted(c, self.status.stage, input, self.cells.cells(input));
         let s = &mut self.status;
-        s.charge_limit_ma = charge_ma;
-        s.charge_reason = charge_reason;
-        s.discharge_limit_ma = discharge_ma;
-        s.discharge_reason = discharge_reason;
+        let ((charge_ma, charge_reason), (discharge_ma, discharge_reason)) = match step_us {
+            Some(us) => (
+                self.charge_ramp.step(s.charge_limit_ma, charge, c.charge_ramp_ma_per_s, us),
+                self.discharge_ramp.step(
+                    s.discharge_limit_ma,
+                    discharge,
+                    c.discharge_ramp_ma_per_s,
+                    us,
+                ),
+            ),
+            None => {
+                self.charge_ramp.reset();
+                self.discharge_ramp.reset();
+                (charge, discharge)
+            }
+        };
+        (s.charge_limit_ma, s.charge_reason) = (charge_ma, charge_reason);
+        (s.discharge_limit_ma, s.discharge_reason) = (discharge_ma, discharge_reason);
     }
 }
 
-/// `max` times the smallest factor (the first on ties), with its reason.
-fn limit(
-    max: MilliAmps,
-    factors: &[Option<(LimitTable, Permille, i32)>],
-) -> (MilliAmps, ChargeLimitReason) {
-    let mut best: Option<(LimitTable, Permille, i32)> = None;
-    for &(table, factor, input) in factors.iter().flatten() {
-        if best.is_none_or(|(_, f, _)| factor < f) {
-            best = Some((table, factor, input));
-        }
-    }
-    match best {
-        Some((table, factor, input)) if factor < Permille::FULL => {
-            (MilliAmps(factor.of(max.0.max(0))), ChargeLimitReason::Table { table, input })
-        }
-        _ => (MilliAmps(max.0.max(0)), ChargeLimitReason::ConfiguredMaximum),
-    }
+/// The time from `last` to `now` for a ramp, in µs, at most [`MAX_STEP_MS`]; 0 for the first
+/// call.
+fn step_us(last: Option<Instant>, now: Instant) -> u64 {
+    last.map_or(0, |last| (now - last).as_micros().min(MAX_STEP_MS * 1_000))
+}
+
+/// Whether a stage condition that holds now has held for `debounce_ms` since `since` (which it
+/// sets to `now` if it was not set).
+fn held(since: &mut Option<Instant>, now: Instant, debounce_ms: u32) -> bool {
+    let since = *since.get_or_insert(now);
+    now - since >= Duration::from_millis(debounce_ms.into())
 }
 
 fn plausible(i: &ChargeInput) -> bool {

@@ -174,8 +174,11 @@ fn binding(reason: &LimitReason) -> LimitReason {
         LimitReason::Rule { rule, tier, .. } => {
             LimitReason::Rule { rule: *rule, tier: *tier, location: Location::Pack, value: 0 }
         }
+        // A ramp back up is the tail of whatever cut the limit, not a new binding constraint.
         LimitReason::Charge(
-            ChargeLimitReason::Table { .. } | ChargeLimitReason::ConfiguredMaximum,
+            ChargeLimitReason::Table { .. }
+            | ChargeLimitReason::ConfiguredMaximum
+            | ChargeLimitReason::Ramp,
         ) => LimitReason::ConfiguredMaximum,
         LimitReason::Charge(ChargeLimitReason::CellAtMaximum { .. }) => {
             LimitReason::Charge(ChargeLimitReason::CellAtMaximum { cell_max_mv: MilliVolts(0) })
@@ -232,6 +235,7 @@ pub fn charge_reason(reason: &ChargeLimitReason) -> String {
             format!("cell at its maximum, {}", volts_of_mv(cell_max_mv.0))
         }
         ChargeLimitReason::FloatStage => "float stage".to_string(),
+        ChargeLimitReason::Ramp => "charge control: rising at its ramp".to_string(),
     }
 }
 

@@ -237,6 +237,22 @@ impl Bms {
         self.charging.restore_soc(initial);
     }
 
+    /// How long ago the charge controller's last periodic full charge ended (or it started),
+    /// for the adapter to persist next to the SoC snapshot; `None` without a `charge` section.
+    pub fn since_full_charge(&self) -> Option<crate::time::Duration> {
+        self.charging.since_full_charge(self.status.now)
+    }
+
+    /// Restores what [`Bms::since_full_charge`] returned before a restart, so a periodic full
+    /// charge falls due on time however often the adapter restarts. Does nothing without a
+    /// `charge` section. Re-evaluates at once, so [`Bms::poll_timeout`] already reflects it
+    /// (drain the actions as after any `handle_*` call).
+    pub fn restore_since_full_charge(&mut self, ago: crate::time::Duration) {
+        let now = self.status.now;
+        self.charging.restore_since_full_charge(now, ago);
+        self.update(now);
+    }
+
     /// What the adapter should persist to resume the SoC estimate after a restart; `None`
     /// before the estimator has started or without a `soc` section.
     pub fn soc_snapshot(&self) -> Option<crate::soc::SocSnapshot> {

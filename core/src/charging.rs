@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::contactor::SequenceState;
 use crate::measure::{Measurements, Summary};
 use crate::soc::{Initial, SocEstimator, SocInput, SocSnapshot, SocStatus};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliVolts};
 
 /// The charge controller and the SoC estimator of one pack, each present when configured.
@@ -47,6 +47,16 @@ impl Charging {
 
     pub(crate) fn soc_status(&self) -> Option<SocStatus> {
         self.soc.as_ref().map(|s| *s.status())
+    }
+
+    pub(crate) fn since_full_charge(&self, now: Instant) -> Option<Duration> {
+        self.charge.as_ref().map(|c| c.since_full_charge(now))
+    }
+
+    pub(crate) fn restore_since_full_charge(&mut self, now: Instant, ago: Duration) {
+        if let Some(c) = &mut self.charge {
+            c.restore_since_full_charge(now, ago);
+        }
     }
 
     pub(crate) fn soc_snapshot(&self, now: Instant) -> Option<SocSnapshot> {

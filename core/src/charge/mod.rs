@@ -27,6 +27,10 @@
 //! start): it raises the bulk and absorption target to `full_charge_cell_mv` for balancing and
 //! SoC calibration, sends float back to bulk, and ends with the next absorption, converged or
 //! timed out (a pack that cannot converge must not be held at the raised target for ever).
+//! The time since the last one survives a restart when the adapter persists
+//! [`ChargeController::since_full_charge`] and hands it back to
+//! [`ChargeController::restore_since_full_charge`] (through `Bms`), so restarts do not postpone
+//! it.
 //!
 //! ## Charge voltage limit
 //!
@@ -289,6 +293,9 @@ pub struct ChargeController {
     low_since: Option<Instant>,
     /// When the last periodic full charge ended (or the controller started).
     last_full: Instant,
+    /// Time since the last full charge that passed before `last_full` (restored after a
+    /// restart); it counts towards the next one.
+    full_carried: Duration,
 }
 
 impl ChargeController {
@@ -325,6 +332,7 @@ impl ChargeController {
             condition_since: None,
             low_since: None,
             last_full: now,
+            full_carried: Duration::ZERO,
         })
     }
 
@@ -336,6 +344,22 @@ impl ChargeController {
     /// What the controller asks for now.
     pub fn status(&self) -> &ChargeStatus {
         &self.status
+    }
+
+    /// How long ago, as of `now`, the last periodic full charge ended (counting from the
+    /// controller's start, plus whatever [`Self::restore_since_full_charge`] carried over, if
+    /// none has ended since). The adapter persists it, so that restarts more often than
+    /// `full_charge_every_ms` do not postpone the full charge for ever.
+    pub fn since_full_charge(&self, now: Instant) -> Duration {
+        now.saturating_since(self.last_full).saturating_add(self.full_carried)
+    }
+
+    /// Restores [`Self::since_full_charge`] after a restart: from `now` on it counts from
+    /// `ago`, so the next periodic full charge falls due when `ago` plus the time from now
+    /// reaches `full_charge_every_ms` (at the next update or timeout, if it already has).
+    pub fn restore_since_full_charge(&mut self, now: Instant, ago: Duration) {
+        self.last_full = self.advance(now);
+        self.full_carried = ago;
     }
 
     /// Takes one measurement: stage rules, then the charge voltage limit, then the current
@@ -398,7 +422,7 @@ impl ChargeController {
         };
         let full = match self.config.full_charge_every_ms {
             Some(ms) if !self.status.full_charge_due => {
-                Some(self.last_full + Duration::from_millis(ms))
+                Some(self.last_full + Duration::from_millis(ms).saturating_sub(self.full_carried))
             }
             _ => None,
         };
@@ -421,8 +445,8 @@ impl ChargeController {
 
     fn time_rules(&mut self, now: Instant) {
         if let Some(every) = self.config.full_charge_every_ms {
-            if !self.status.full_charge_due && now - self.last_full >= Duration::from_millis(every)
-            {
+            let due = Duration::from_millis(every).saturating_sub(self.full_carried);
+            if !self.status.full_charge_due && now - self.last_full >= due {
                 self.status.full_charge_due = true;
                 if self.status.stage == Stage::Float {
                     self.enter(now, Stage::Bulk, StageReason::FullChargeDue);
@@ -515,6 +539,7 @@ impl ChargeController {
             if self.status.full_charge_due {
                 self.status.full_charge_due = false;
                 self.last_full = now;
+                self.full_carried = Duration::ZERO;
             }
         }
         self.status.stage = stage;

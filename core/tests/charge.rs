@@ -14,34 +14,16 @@ use cellwarden_core::charge::{
 use cellwarden_core::{DeciCelsius, Instant, MilliAmps, MilliVolts, Permille, Problem};
 use proptest::prelude::*;
 
-fn secs(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
+mod charge_common;
+use charge_common::{any_input, controller, sample, secs};
 
 fn nca() -> ChargeConfig {
     ChargeConfig::tesla_model_s(2)
 }
 
-/// A sample with every cell between `low` and `high`, at 25 °C, SoC unknown.
-fn sample(high: i32, low: i32, pack: i32, current_ma: i32) -> ChargeInput {
-    ChargeInput {
-        cell_max_mv: MilliVolts(high),
-        cell_min_mv: MilliVolts(low),
-        pack_mv: MilliVolts(pack),
-        current_ma: MilliAmps(current_ma),
-        temperature_min_dc: DeciCelsius(250),
-        temperature_max_dc: DeciCelsius(250),
-        soc: None,
-    }
-}
-
 /// A mid-charge sample far from every limit.
 fn calm() -> ChargeInput {
     sample(3_900, 3_850, 46_500, 20_000)
-}
-
-fn controller(config: ChargeConfig) -> ChargeController {
-    ChargeController::new(config, Instant::ZERO).expect("valid config")
 }
 
 fn table_reason(table: LimitTable, input: i32) -> ChargeLimitReason {
@@ -643,26 +625,6 @@ fn one_update(config: &ChargeConfig, input: &ChargeInput) -> (i32, i32) {
     let mut ctl = ChargeController::new(config.clone(), Instant::ZERO).unwrap();
     ctl.update(secs(1), input);
     (ctl.status().charge_limit_ma.0, ctl.status().discharge_limit_ma.0)
-}
-
-fn any_input() -> impl Strategy<Value = ChargeInput> {
-    (
-        2_000i32..4_400,
-        0i32..400,
-        -300i32..600,
-        0i32..300,
-        proptest::option::of(0u16..=1_000),
-        -200_000i32..200_000,
-    )
-        .prop_map(|(low, spread, tmin, tspread, soc, ma)| ChargeInput {
-            cell_max_mv: MilliVolts(low + spread),
-            cell_min_mv: MilliVolts(low),
-            pack_mv: MilliVolts(low * 96),
-            current_ma: MilliAmps(ma),
-            temperature_min_dc: DeciCelsius(tmin),
-            temperature_max_dc: DeciCelsius(tmin + tspread),
-            soc: soc.map(Permille),
-        })
 }
 
 fn hostile_input() -> impl Strategy<Value = ChargeInput> {

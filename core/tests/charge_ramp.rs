@@ -14,14 +14,11 @@ use cellwarden_core::charge::{
     ChargeConfig, ChargeController, ChargeInput, ChargeLimitReason, ChargeProblem, LimitTable,
     MAX_RAMP_MA_PER_S, Stage, StageReason,
 };
-use cellwarden_core::{
-    Config, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille, Problem,
-};
+use cellwarden_core::{Config, DeciCelsius, Duration, Instant, MilliVolts, Problem};
 use proptest::prelude::*;
 
-fn secs(s: u64) -> Instant {
-    Instant::from_secs(s)
-}
+mod charge_common;
+use charge_common::{any_input, controller, sample, secs};
 
 fn ms(t: u64) -> Instant {
     Instant::from_millis(t)
@@ -29,23 +26,6 @@ fn ms(t: u64) -> Instant {
 
 fn lfp() -> ChargeConfig {
     ChargeConfig::lfp_16s(100)
-}
-
-fn controller(config: ChargeConfig) -> ChargeController {
-    ChargeController::new(config, Instant::ZERO).expect("valid config")
-}
-
-/// A sample with every cell between `low` and `high`, at 25 °C, SoC unknown.
-fn sample(high: i32, low: i32, pack: i32, current_ma: i32) -> ChargeInput {
-    ChargeInput {
-        cell_max_mv: MilliVolts(high),
-        cell_min_mv: MilliVolts(low),
-        pack_mv: MilliVolts(pack),
-        current_ma: MilliAmps(current_ma),
-        temperature_min_dc: DeciCelsius(250),
-        temperature_max_dc: DeciCelsius(250),
-        soc: None,
-    }
 }
 
 /// Mid-charge on the plateau, far from every table's taper.
@@ -439,26 +419,6 @@ fn preset(lfp: bool) -> ChargeConfig {
     // that differ in one cell could otherwise be in different stages.
     c.stage_debounce_ms = 3_600_000;
     c
-}
-
-fn any_input() -> impl Strategy<Value = ChargeInput> {
-    (
-        2_000i32..4_400,
-        0i32..400,
-        -300i32..600,
-        0i32..300,
-        proptest::option::of(0u16..=1_000),
-        -200_000i32..200_000,
-    )
-        .prop_map(|(low, spread, tmin, tspread, soc, ma)| ChargeInput {
-            cell_max_mv: MilliVolts(low + spread),
-            cell_min_mv: MilliVolts(low),
-            pack_mv: MilliVolts(low * 96),
-            current_ma: MilliAmps(ma),
-            temperature_min_dc: DeciCelsius(tmin),
-            temperature_max_dc: DeciCelsius(tmin + tspread),
-            soc: soc.map(Permille),
-        })
 }
 
 /// A history: samples with the time since the previous one, in µs.

@@ -287,38 +287,45 @@ fn render_soc(out: &mut String, a: &super::SocAccuracy) {
             &format!("{} (true SoC {}–{} %)", error_figures(p), fixed(lo, 0), fixed(hi, 0)),
         );
     }
-    let error = if a.capacity_true_ah > 0.0 {
-        (a.capacity_learned_ah / a.capacity_true_ah - 1.0) * 100.0
-    } else {
-        0.0
-    };
-    let capacity = format!(
-        "learned {} Ah, true {} Ah ({} %), {} {}",
-        fixed(a.capacity_learned_ah, 1),
-        fixed(a.capacity_true_ah, 1),
-        signed(error, 1),
+    let capacity = learned_against_true(
+        (a.capacity_learned_ah, a.capacity_true_ah),
+        1,
+        "Ah",
         a.capacity_samples,
-        plural(a.capacity_samples as usize, "sample", "samples")
     );
     field(out, INDENT, "Capacity", &capacity);
     if let Some(at_check) = a.capacity_error_at_check_pct {
         let verdict = goal("within 3 %", at_check.abs() <= 3.0);
         field(out, INDENT, "Capacity after 10d", &format!("{} %; {verdict}", signed(at_check, 1)));
     }
-    let error = if a.resistance_true_uohm > 0.0 {
-        (a.resistance_learned_uohm / a.resistance_true_uohm - 1.0) * 100.0
-    } else {
-        0.0
-    };
     let resistance = format!(
-        "R0 at 25 °C learned {} µΩ, true {} µΩ ({} %), {} {}",
-        fixed(a.resistance_learned_uohm, 0),
-        fixed(a.resistance_true_uohm, 0),
-        signed(error, 1),
-        a.resistance_samples,
-        plural(a.resistance_samples as usize, "sample", "samples")
+        "R0 at 25 °C {}",
+        learned_against_true(
+            (a.resistance_learned_uohm, a.resistance_true_uohm),
+            0,
+            "µΩ",
+            a.resistance_samples,
+        )
     );
     field(out, INDENT, "Resistance", &resistance);
+}
+
+/// `learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample`: a learned figure against the truth,
+/// with `decimals`, the relative error and the number of samples it was learned from.
+fn learned_against_true(
+    (learned, truth): (f64, f64),
+    decimals: usize,
+    unit: &str,
+    samples: u32,
+) -> String {
+    let error = if truth > 0.0 { (learned / truth - 1.0) * 100.0 } else { 0.0 };
+    format!(
+        "learned {} {unit}, true {} {unit} ({} %), {samples} {}",
+        fixed(learned, decimals),
+        fixed(truth, decimals),
+        signed(error, 1),
+        plural(samples as usize, "sample", "samples")
+    )
 }
 
 /// Per pack and per inverter of a parallel system, two lines each.

@@ -7,8 +7,15 @@
 
 use core::fmt;
 
+use crate::chemistry::CellChemistry;
 use crate::time::Duration;
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
+
+mod bound;
+mod envelope;
+mod targets;
+
+pub use bound::Bound;
 
 /// Most series cells one pack controller supervises (32 Tesla modules, or 12 x 16S).
 pub const MAX_CELLS: usize = 192;
@@ -27,6 +34,11 @@ pub const MAX_CONFIG_MS: u32 = 600_000;
     serde(deny_unknown_fields)
 )]
 pub struct Config {
+    /// The cells' chemistry, whose physical envelope every protection threshold must lie in
+    /// ([`crate::chemistry`]). Left out of a file, it is
+    /// [`CellChemistry::GenericLithium`], the widest envelope.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub chemistry: CellChemistry,
     /// Series cells (groups) in the pack, `1..=MAX_CELLS`.
     pub cell_count: u16,
     /// Temperature sensors, `1..=MAX_TEMPERATURES`.
@@ -293,6 +305,25 @@ pub enum Problem {
         /// The other value.
         other_value: i64,
     },
+    /// The value must lie in `min..=max`, a range that follows from the chemistry or from
+    /// another setting; `bound` says what sets the end the value passed.
+    OutOfRangeFor {
+        /// The value found.
+        value: i64,
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+        /// What sets the end the value passed.
+        bound: Bound,
+    },
+    /// The SoC estimator's OCV table belongs to another chemistry than the pack's.
+    OtherChemistry {
+        /// The table found.
+        value: crate::soc::Chemistry,
+        /// The pack's chemistry.
+        chemistry: CellChemistry,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -317,6 +348,20 @@ impl fmt::Display for Problem {
             }
             Problem::MustBeBelow { other, value, other_value } => {
                 write!(f, "{value} must be less than {other} ({other_value})")
+            }
+            Problem::OutOfRangeFor { value, min, max, bound } => {
+                write!(f, "{value} is out of range, allowed {min}..={max} ({bound})")
+            }
+            Problem::OtherChemistry { value, chemistry } => {
+                let table = match value {
+                    crate::soc::Chemistry::Nca => "nca",
+                    crate::soc::Chemistry::Lfp => "lfp",
+                };
+                write!(
+                    f,
+                    "the {table} OCV table does not fit {chemistry}, chemistry = \"{}\"",
+                    chemistry.name()
+                )
             }
             Problem::Table(t) => write!(f, "{t}"),
         }
@@ -411,6 +456,9 @@ impl Config {
             }
             check_thresholds(spec.field, spec.side, spec.required, &rule.thresholds(self))?;
         }
+        // Every tier inside the chemistry's envelope, the windows the right way round, each
+        // hysteresis within the gap between its tiers.
+        envelope::check(self)?;
         // The largest emitted limit must stay below the over-current trip, or an inverter that
         // obeys us would trip us.
         below_tier(
@@ -428,7 +476,9 @@ impl Config {
         self.freshness.validate()?;
         self.contactors.validate()?;
         self.balance.validate()?;
-        self.validate_estimation()
+        self.validate_estimation()?;
+        // Charge control, balancing and the SoC anchors inside protection's window.
+        targets::check(self)
     }
 
     /// The charge and SoC sections: each valid on its own and sized for this pack.

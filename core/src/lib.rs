@@ -63,6 +63,7 @@ pub mod balance;
 mod bms;
 pub mod charge;
 mod charging;
+pub mod chemistry;
 pub mod combiner;
 mod config;
 mod contactor;
@@ -85,8 +86,9 @@ pub use action::{
 };
 pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;
+pub use chemistry::{CellChemistry, Envelope};
 pub use config::{
-    BalanceConfig, Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig,
+    BalanceConfig, Bound, Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig,
     MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem, ProtectionConfig,
     RawUnit, Thresholds,
 };

@@ -2,6 +2,7 @@
 //! protection timing (over/under voltage 200 ms, over-current 100 ms, temperature 1 s) follows
 //! foxBMS 2.
 
+use crate::chemistry::CellChemistry;
 use crate::config::{
     BalanceConfig, Config, ContactorConfig, FeedbackConfig, FreshnessConfig, ProtectionConfig,
     Thresholds,
@@ -169,6 +170,7 @@ impl Config {
     pub fn tesla_model_s(modules: u16) -> Config {
         let cells = i32::from(modules).saturating_mul(6);
         Config {
+            chemistry: CellChemistry::Nca,
             cell_count: modules.saturating_mul(6),
             temperature_count: modules.saturating_mul(2),
             charge_current_max_ma: MilliAmps(100_000),
@@ -197,6 +199,7 @@ impl Config {
     pub fn lfp_16s(capacity_ah: u16) -> Config {
         let c = i32::from(capacity_ah) * 1_000; // 1 C in mA
         Config {
+            chemistry: CellChemistry::Lfp,
             cell_count: 16,
             temperature_count: 4,
             charge_current_max_ma: MilliAmps(c / 2),

@@ -77,9 +77,26 @@ fn cell_count_must_lie_in_1_to_max_cells() {
     assert_eq!(error(&config), out_of_range("cell_count", None, 0, 1, MAX_CELLS as i64));
     config.cell_count = MAX_CELLS as u16 + 1;
     assert_eq!(error(&config), out_of_range("cell_count", None, 193, 1, MAX_CELLS as i64));
-    // MAX_CELLS itself is fine as far as the count goes (the preset's pack limits follow 16 cells
-    // but nothing ties them to the count)...
+    // MAX_CELLS itself is fine as far as the count goes, but the preset's pack limits follow 16
+    // cells: 16 cells' worth of voltage is far below what 192 LFP cells can be.
     config.cell_count = MAX_CELLS as u16;
+    let e = error(&config);
+    assert_eq!(
+        e.to_string(),
+        "protection.pack_over_voltage_mv.operating: 56800 is out of range, allowed \
+         384000..=729600 (192 cells times the limits of an LFP cell, chemistry = \"lfp\")"
+    );
+    config.protection = Config::lfp_16s(100).protection;
+    for t in [
+        &mut config.protection.pack_over_voltage_mv,
+        &mut config.protection.pack_under_voltage_mv,
+        &mut config.protection.pack_voltage_mismatch_mv,
+    ] {
+        for tier in [&mut t.operating, &mut t.recommended, &mut t.maximum] {
+            *tier = tier.map(|mv| MilliVolts(mv.0 / 16 * 192));
+        }
+        t.hysteresis = MilliVolts(t.hysteresis.0 / 16 * 192);
+    }
     let e = error(&config);
     // ... but the charge controller and the SoC estimator must be sized for the same pack.
     assert_eq!(e, out_of_range("charge", Some("cell_count"), 16, 192, 192));

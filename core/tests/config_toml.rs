@@ -4,10 +4,11 @@
 
 #![cfg(feature = "serde")]
 
-use cellwarden_core::{Bms, Config, Instant, MilliVolts};
+use cellwarden_core::{Bms, CellChemistry, Config, Instant, MilliVolts};
 
 /// `Config::lfp_16s(100)`, written out by hand.
 const LFP_16S_100AH: &str = r#"
+chemistry = "lfp"
 cell_count = 16
 temperature_count = 4
 charge_current_max_ma = 50000
@@ -195,4 +196,70 @@ fn a_loaded_file_is_still_validated() {
     let config = parse(&text).expect("valid TOML");
     let e = config.validate().expect_err("tiers out of order");
     assert_eq!((e.field, e.part), ("protection.cell_over_voltage_mv", Some("recommended")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chemistry and its envelope.
+
+#[test]
+fn a_file_without_a_chemistry_gets_the_generic_lithium_envelope() {
+    // Files written before `chemistry` existed still load, checked against the limits every
+    // lithium-ion cell shares (2000..=4400 mV per cell).
+    let text = LFP_16S_100AH.replace("chemistry = \"lfp\"\n", "");
+    let config = parse(&text).expect("valid TOML");
+    assert_eq!(config.chemistry, CellChemistry::GenericLithium);
+    assert_eq!(config.validate(), Ok(()));
+    // The generic envelope is wider than LFP's: an over-voltage maximum of 4000 mV passes it but
+    // not the LFP one.
+    let text = text.replace("maximum = 3750", "maximum = 4000");
+    assert_eq!(parse(&text).expect("valid TOML").validate(), Ok(()));
+    let lfp = parse(&LFP_16S_100AH.replace("maximum = 3750", "maximum = 4000")).expect("TOML");
+    assert_eq!(
+        lfp.validate().expect_err("beyond LFP").to_string(),
+        "protection.cell_over_voltage_mv.maximum: 4000 is out of range, allowed 2000..=3800 \
+         (the limits of an LFP cell, chemistry = \"lfp\")"
+    );
+}
+
+#[test]
+fn an_unknown_chemistry_is_rejected_with_the_valid_ones() {
+    let text = LFP_16S_100AH.replace("chemistry = \"lfp\"", "chemistry = \"lifepo4\"");
+    let e = parse(&text).expect_err("unknown chemistry").to_string();
+    assert!(e.contains("unknown variant `lifepo4`"), "{e}");
+    assert!(e.contains("`nca`") && e.contains("`lfp`") && e.contains("`generic_lithium`"), "{e}");
+}
+
+#[test]
+fn a_file_with_an_over_voltage_maximum_of_i32_max_is_refused_by_the_envelope() {
+    let text = LFP_16S_100AH.replace("maximum = 3750", "maximum = 2147483647");
+    let config = parse(&text).expect("valid TOML: the number fits an i32");
+    assert_eq!(
+        config.validate().expect_err("beyond any cell").to_string(),
+        "protection.cell_over_voltage_mv.maximum: 2147483647 is out of range, allowed \
+         2000..=3800 (the limits of an LFP cell, chemistry = \"lfp\")"
+    );
+}
+
+#[test]
+fn a_file_whose_charge_ceiling_passes_protection_is_refused() {
+    // The preset with its charge section, written out, with the ceiling moved above the
+    // over-voltage tiers (3550 / 3650 / 3750).
+    let full = toml::to_string(&Config::lfp_16s(100)).expect("the preset serialises");
+    assert!(full.contains("cell_max_mv = 3550"), "{full}");
+    for (mv, message) in [
+        (
+            "10000",
+            "charge.cell_max_mv: 10000 is out of range, allowed 2901..=3550 (set by \
+             protection.cell_over_voltage_mv.operating = 3550)",
+        ),
+        (
+            "3700",
+            "charge.cell_max_mv: 3700 is out of range, allowed 2901..=3550 (set by \
+             protection.cell_over_voltage_mv.operating = 3550)",
+        ),
+    ] {
+        let text = full.replace("cell_max_mv = 3550", &format!("cell_max_mv = {mv}"));
+        let config = parse(&text).expect("valid TOML");
+        assert_eq!(config.validate().expect_err("above protection").to_string(), message);
+    }
 }

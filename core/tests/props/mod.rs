@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod settings;
+
 use cellwarden_core::{Config, FeedbackConfig};
 use proptest::prelude::ProptestConfig;
 

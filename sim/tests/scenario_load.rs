@@ -527,6 +527,71 @@ precharge_rise_check_ms = 60000
 }
 
 #[test]
+fn an_override_that_switches_protection_off_is_refused_with_field_value_and_range() {
+    // Issue 14: an over-voltage maximum no cell can reach used to pass.
+    let text = replaced(
+        "cell_over_voltage_mv.maximum = 4300",
+        "cell_over_voltage_mv.maximum = 2147483647",
+    );
+    assert_error(
+        &text,
+        "cell_over_voltage_mv.maximum",
+        "system.overrides.protection.cell_over_voltage_mv.maximum",
+        "2147483647 is out of range, allowed 2500..=4300 (the limits of an NCA/NMC cell, \
+         chemistry = \"nca\")",
+    );
+    // ...and so did a charge ceiling far above protection, or just above its maximum tier.
+    for (mv, says) in [
+        ("10000", "10000 is out of range, allowed 3201..=4150"),
+        ("4400", "4400 is out of range, allowed 3201..=4150"),
+    ] {
+        let text =
+            replaced("contactors.feedback.positive = true", &format!("charge.cell_max_mv = {mv}"));
+        let e = assert_error(&text, "charge.cell_max_mv", "system.overrides.charge.cell_max_mv", says);
+        assert!(
+            e.message.ends_with("(set by protection.cell_over_voltage_mv.operating = 4150)"),
+            "{}",
+            e.message
+        );
+    }
+    // The chemistry can be overridden, and the preset's tiers are then checked against it.
+    // The rule's table is not in the file: the error points at the nearest override of it.
+    let text = replaced("contactors.feedback.positive = true", "chemistry = \"lfp\"");
+    assert_error(
+        &text,
+        "cell_over_voltage_mv.maximum",
+        "system.overrides.protection.cell_over_voltage_mv.operating",
+        "4150 is out of range, allowed 2000..=3800 (the limits of an LFP cell",
+    );
+}
+
+#[test]
+fn check_refuses_a_scenario_whose_override_switches_protection_off() {
+    let dir = scratch_dir("check-envelope");
+    let file = dir.join("ceiling.toml");
+    let text = replaced("contactors.feedback.positive = true", "charge.cell_max_mv = 4400");
+    std::fs::write(&file, &text).expect("write scenario");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cellwarden-sim"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .expect("cannot start cellwarden-sim");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let line = line_of(&text, "charge.cell_max_mv");
+    assert!(stdout.contains(&format!("ceiling.toml:{line}:")), "{stdout}");
+    assert!(
+        stdout.contains(
+            ": system.overrides.charge.cell_max_mv: 4400 is out of range, allowed 3201..=4150 \
+             (set by protection.cell_over_voltage_mv.operating = 4150)\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 1 file invalid"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_tier_the_preset_leaves_out_can_be_added() {
     // The presets have no recommended tier for the pack voltage plausibility check.
     let text = replaced(

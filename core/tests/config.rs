@@ -4,8 +4,8 @@
 use cellwarden_core::charge::Table;
 use cellwarden_core::soc::SocConfig;
 use cellwarden_core::{
-    Bms, Bound, CellChemistry, Config, ConfigError, DeciCelsius, Instant, MAX_CELLS,
-    MAX_CONFIG_MS, MAX_TEMPERATURES, MilliAmps, MilliVolts, Permille, Problem, Thresholds,
+    Bms, Bound, CellChemistry, Config, ConfigError, DeciCelsius, Instant, MAX_CELLS, MAX_CONFIG_MS,
+    MAX_TEMPERATURES, MilliAmps, MilliVolts, Permille, Problem, Thresholds,
 };
 
 fn lfp() -> Config {
@@ -474,8 +474,10 @@ fn the_under_tiers_must_lie_below_the_over_tiers_of_the_same_quantity() {
     let mut config = lfp();
     // Both inside the envelope, but every voltage from 3550 mV up would be too low and too
     // high at once.
-    config.protection.cell_under_voltage_mv =
-        Thresholds { operating: Some(MilliVolts(3_600)), ..config.protection.cell_under_voltage_mv };
+    config.protection.cell_under_voltage_mv = Thresholds {
+        operating: Some(MilliVolts(3_600)),
+        ..config.protection.cell_under_voltage_mv
+    };
     assert_eq!(
         message(&config),
         "protection.cell_under_voltage_mv.operating: 3600 is out of range, allowed 2000..=3549 \
@@ -531,8 +533,13 @@ fn a_single_tier_must_be_able_to_release() {
     // An over-current tier of 5 A with 6 A of hysteresis would need a current below -1 A.
     let mut config = lfp();
     config.charge_current_max_ma = MilliAmps(4_000);
-    config.protection.charge_over_current_ma =
-        Thresholds { operating: None, recommended: None, maximum: Some(MilliAmps(5_000)), hysteresis: MilliAmps(6_000), debounce_ms: 100 };
+    config.protection.charge_over_current_ma = Thresholds {
+        operating: None,
+        recommended: None,
+        maximum: Some(MilliAmps(5_000)),
+        hysteresis: MilliAmps(6_000),
+        debounce_ms: 100,
+    };
     if let Some(charge) = &mut config.charge {
         charge.charge_current_max_ma = MilliAmps(4_000);
         charge.float_current_max_ma = MilliAmps(4_000);

@@ -77,7 +77,8 @@ fn targets_inside_protection(c: &Config) -> Result<(), TestCaseError> {
     let (cell_under, pack_under) =
         (tiers(&p.cell_under_voltage_mv), tiers(&p.pack_under_voltage_mv));
     // (name, per-cell value, may equal the over-voltage tiers).
-    let mut targets: Vec<(&str, i64, bool)> = vec![("balance.start_mv", c.balance.start_mv.0.into(), false)];
+    let mut targets: Vec<(&str, i64, bool)> =
+        vec![("balance.start_mv", c.balance.start_mv.0.into(), false)];
     if let Some(ch) = &c.charge {
         targets.push(("charge.cell_max_mv", ch.cell_max_mv.0.into(), true));
         let setpoint = i64::from(ch.cell_max_mv.0) - i64::from(ch.cvl_margin_mv.0);

@@ -547,7 +547,8 @@ fn an_override_that_switches_protection_off_is_refused_with_field_value_and_rang
     ] {
         let text =
             replaced("contactors.feedback.positive = true", &format!("charge.cell_max_mv = {mv}"));
-        let e = assert_error(&text, "charge.cell_max_mv", "system.overrides.charge.cell_max_mv", says);
+        let e =
+            assert_error(&text, "charge.cell_max_mv", "system.overrides.charge.cell_max_mv", says);
         assert!(
             e.message.ends_with("(set by protection.cell_over_voltage_mv.operating = 4150)"),
             "{}",

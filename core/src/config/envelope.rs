@@ -180,11 +180,8 @@ fn hysteresis(
             let gap = (value - prev_value).abs();
             if gap < max {
                 max = gap;
-                bound = Bound::Gap {
-                    milder: TIER_PARTS[prev_tier],
-                    harsher: TIER_PARTS[tier],
-                    gap,
-                };
+                bound =
+                    Bound::Gap { milder: TIER_PARTS[prev_tier], harsher: TIER_PARTS[tier], gap };
             }
         }
         previous = Some((tier, value));

@@ -129,8 +129,7 @@ fn charge_knob(config: &mut Config, knob: usize, n: Nudge) {
             } else {
                 &mut c.discharge_by_cell_min_mv
             };
-            let mut points: Vec<(i32, u16)> =
-                table.points().iter().map(|p| (p.x, p.y.0)).collect();
+            let mut points: Vec<(i32, u16)> = table.points().iter().map(|p| (p.x, p.y.0)).collect();
             let i = if knob == 36 { points.len() - 1 } else { 0 };
             points[i].0 = n.apply(points[i].0, 1);
             if let Ok(t) = Table::new(&points) {

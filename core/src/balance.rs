@@ -8,12 +8,15 @@
 //! look balanced. Sample times, not arrival times, decide what counts as a clean sample, so a
 //! reading taken during a bleed window but delivered later is still ignored.
 //!
-//! A cell is chosen when it is above `start_mv` and more than `delta_mv` above the lowest cell.
-//! A cell chosen last time stays chosen while it is more than `delta_mv - hysteresis_mv` above
-//! the lowest, so a cell near the threshold does not flap between windows. At most `max_cells`
-//! cells bleed at once, the highest first. A board whose hottest temperature sensor is at or
-//! above `board_temperature_max_dc` bleeds nothing, checked at every evaluation, not only when
-//! choosing.
+//! The choice is made on each cell's mean over the clean samples of the measure window, not on
+//! its latest sample: with a millivolt of noise on 96 readings, the lowest single reading is
+//! usually a cell that happened to read low, and choosing against it would bleed cells that are
+//! not high (see `balance/filter.rs`). A cell is chosen when its mean is above `start_mv` and
+//! more than `delta_mv` above the lowest mean. A cell chosen last time stays chosen while it is
+//! more than `delta_mv - hysteresis_mv` above the lowest, so a cell near the threshold does not
+//! flap between windows. At most `max_cells` cells bleed at once, the highest first. A board
+//! whose hottest temperature sensor is at or above `board_temperature_max_dc` bleeds nothing,
+//! checked at every evaluation, not only when choosing.
 //!
 //! Balancing stops (nothing bleeds) while
 //! - it is disabled;
@@ -21,11 +24,20 @@
 //!   or, when balancing only at rest, the current is: a decision on missing data could bleed the
 //!   wrong cell for a whole window;
 //! - one of [`BLOCKING_RULES`] is active at its recommended tier or above (see there why these);
-//! - it may only run at rest (`idle_only`) and the current magnitude is above
-//!   `Config::idle_current_ma`.
+//! - it may only run at rest (`idle_only`) and the pack is not idle. Idle is judged on a moving
+//!   average of the current's magnitude with hysteresis (see `balance/filter.rs`): the pack
+//!   becomes idle when the average is at most `Config::idle_current_ma` and stops being idle
+//!   above that plus `balance.idle_hysteresis_ma`, so noise on a load just under the idle
+//!   current neither stops bleeding nor restarts the rest after a load. A real load still stops
+//!   bleeding within a fraction of `balance.idle_filter_ms` (the presets: 3 A within 1.4 s, 5 A
+//!   within 0.8 s, 50 A within 0.1 s). The raw current must be fresh as before, and the average
+//!   starts afresh after it was stale.
 //!
 //! Every interruption restarts with a full measure window: a reading taken under load shows the
-//! cells' resistances as much as their charge, so it must not choose either.
+//! cells' resistances as much as their charge, so it must not choose either. After the pack was
+//! not idle, the first choice waits `rest_after_load_ms` from the moment it is idle again.
+
+mod filter;
 
 use core::cmp::Reverse;
 use core::fmt;
@@ -34,6 +46,8 @@ use crate::config::{Config, MAX_CELLS};
 use crate::measure::{Measurements, Summary};
 use crate::protection::{RULE_COUNT, RuleId, RuleStatus, Tier};
 use crate::time::{Duration, Instant};
+use crate::units::MilliVolts;
+use filter::{CellMeans, IdleFilter};
 
 /// Words in a [`CellMask`].
 const MASK_WORDS: usize = MAX_CELLS.div_ceil(32);
@@ -54,7 +68,8 @@ pub enum BalanceState {
     NoData,
     /// This rule is active at its recommended tier or above; see [`BLOCKING_RULES`].
     Blocked(RuleId),
-    /// Balancing only runs at rest, and current is flowing.
+    /// Balancing only runs at rest, and current is flowing: the filtered current has left idle
+    /// (or has not come back to it since it was last fresh).
     NotIdle,
     /// Nothing bleeds; waiting for the end of the measure window (and for clean samples) to
     /// choose.
@@ -253,6 +268,10 @@ pub(crate) struct Balancer {
     chosen: CellMask,
     state: BalanceState,
     since: Instant,
+    /// Whether the pack rests, on the filtered current.
+    idle: IdleFilter,
+    /// The clean cell samples of the current measure window, which the next choice is made on.
+    means: CellMeans,
 }
 
 impl Balancer {
@@ -266,6 +285,8 @@ impl Balancer {
             chosen: CellMask::EMPTY,
             state,
             since: now,
+            idle: IdleFilter::new(),
+            means: CellMeans::new(),
         }
     }
 
@@ -278,9 +299,11 @@ impl Balancer {
         BalanceStatus { state: self.state, cells: self.cells, since: self.since }
     }
 
-    /// Advances the windows and re-checks the conditions at `now`. Cheap unless a choice is due:
-    /// every check but the choice itself works on the summary; the choice is one pass over the
-    /// cells (and one over the sensors when one is at the board limit), at most once per window.
+    /// Feeds the current filter, advances the windows and re-checks the conditions at `now`.
+    /// Cheap: every check but the choice itself works on the summary; while resting, one pass
+    /// over the cells adds their new clean samples to the means; the choice is two passes over
+    /// the means (and one over the sensors when one is at the board limit), at most once per
+    /// window.
     pub fn update(
         &mut self,
         now: Instant,
@@ -289,7 +312,13 @@ impl Balancer {
         s: &Summary,
         rules: &[RuleStatus; RULE_COUNT],
     ) {
-        if let Some(reason) = stop_reason(now, config, m, s, rules) {
+        let fresh =
+            m.current.filter(|c| now.saturating_since(c.at) < ms(config.freshness.current_ms));
+        match fresh {
+            Some(sample) => self.idle.feed(sample, &config.balance, config.idle_current_ma),
+            None => self.idle.reset(),
+        }
+        if let Some(reason) = stop_reason(now, config, m, s, rules, self.idle.idle()) {
             self.cells = CellMask::EMPTY;
             self.phase = Phase::Stopped;
             self.set_state(now, reason);
@@ -323,16 +352,20 @@ impl Balancer {
                 }
             }
             Phase::Resting { clean_from, decide_at } => {
+                self.means.add(&m.cells[..usize::from(self.layout.cell_count)], clean_from);
+                // Every cell's latest sample is clean, and was added just above.
                 let clean = s.cell_oldest.is_some_and(|oldest| oldest.at >= clean_from);
                 if now < decide_at || !clean {
                     return;
                 }
                 let hot = hot_boards(config, &self.layout, m, s);
-                let (state, chosen) = choose(config, &self.layout, m, s, self.chosen, &hot);
+                let (state, chosen) = choose(config, &self.layout, &self.means, self.chosen, &hot);
                 self.chosen = chosen;
                 self.cells = chosen;
                 self.phase = if chosen.is_empty() {
-                    // Nothing bled, so the samples stay clean; only the next choice waits.
+                    // Nothing bled, so the samples stay clean; only the next choice waits, on
+                    // the means of the next window.
+                    self.means.clear();
                     Phase::Resting { clean_from, decide_at: now + ms(b.measure_window_ms) }
                 } else {
                     Phase::Bleeding { until: now + ms(b.bleed_window_ms) }
@@ -383,6 +416,7 @@ impl Balancer {
     /// is due at the end of the measure window.
     fn rest(&mut self, now: Instant, config: &Config) {
         let b = &config.balance;
+        self.means.clear();
         self.phase = Phase::Resting {
             clean_from: now + ms(b.settle_ms),
             decide_at: now + ms(b.measure_window_ms),
@@ -464,6 +498,7 @@ fn stop_reason(
     m: &Measurements,
     s: &Summary,
     rules: &[RuleStatus; RULE_COUNT],
+    idle: bool,
 ) -> Option<BalanceState> {
     let b = &config.balance;
     if !b.enabled {
@@ -486,7 +521,7 @@ fn stop_reason(
     if let Some(rule) = blocked {
         return Some(BalanceState::Blocked(rule));
     }
-    if b.idle_only && current.is_some_and(|i| i.magnitude() > config.idle_current_ma.0) {
+    if b.idle_only && !idle {
         return Some(BalanceState::NotIdle);
     }
     None
@@ -512,38 +547,46 @@ fn hot_boards(config: &Config, layout: &Layout, m: &Measurements, s: &Summary) -
     hot
 }
 
-/// The cells to bleed in the next window, and the state that explains the choice. Called only
-/// with every cell fresh and clean.
+/// The cells to bleed in the next window, and the state that explains the choice, from the
+/// cells' means over the window. Called only with every cell fresh and clean.
 fn choose(
     config: &Config,
     layout: &Layout,
-    m: &Measurements,
-    s: &Summary,
+    means: &CellMeans,
     chosen: CellMask,
     hot: &CellMask,
 ) -> (BalanceState, CellMask) {
     let b = &config.balance;
-    let (Some(max), Some(min)) = (s.cell_max, s.cell_min) else {
+    let uv = |mv: MilliVolts| i64::from(mv.0) * 1000;
+    let mut extremes: Option<(i64, i64)> = None;
+    for cell in 0..layout.cell_count {
+        // Every cell has a clean sample when a choice is due; without one there is no choice.
+        let Some(mean) = means.mean_uv(cell) else {
+            return (BalanceState::NoData, CellMask::EMPTY);
+        };
+        extremes = Some(extremes.map_or((mean, mean), |(lo, hi)| (lo.min(mean), hi.max(mean))));
+    }
+    let Some((min_uv, max_uv)) = extremes else {
         return (BalanceState::NoData, CellMask::EMPTY);
     };
-    if max.value <= b.start_mv.0 {
+    let start_uv = uv(b.start_mv);
+    if max_uv <= start_uv {
         return (BalanceState::BelowStart, CellMask::EMPTY);
     }
     // Validation keeps 0 <= hysteresis < delta.
-    let keep_above = b.delta_mv.0.saturating_sub(b.hysteresis_mv.0);
-    let spread = max.value.saturating_sub(min.value);
-    if spread <= keep_above || (spread <= b.delta_mv.0 && chosen.is_empty()) {
+    let delta_uv = uv(b.delta_mv);
+    let keep_above_uv = delta_uv - uv(b.hysteresis_mv);
+    let spread_uv = max_uv - min_uv;
+    if spread_uv <= keep_above_uv || (spread_uv <= delta_uv && chosen.is_empty()) {
         return (BalanceState::Balanced, CellMask::EMPTY);
     }
     let mut candidates = [0u16; MAX_CELLS];
     let mut found = 0;
     let mut hot_board = None;
-    let cells = &m.cells[..usize::from(layout.cell_count)];
-    for (cell, slot) in (0u16..).zip(cells) {
-        let Some(sample) = slot else { continue };
-        let mv = sample.value.0;
-        let threshold = if chosen.contains(cell) { keep_above } else { b.delta_mv.0 };
-        if mv <= b.start_mv.0 || mv.saturating_sub(min.value) <= threshold {
+    for cell in 0..layout.cell_count {
+        let Some(mean) = means.mean_uv(cell) else { continue };
+        let threshold = if chosen.contains(cell) { keep_above_uv } else { delta_uv };
+        if mean <= start_uv || mean - min_uv <= threshold {
             continue;
         }
         let board = layout.board_of(cell);
@@ -551,7 +594,7 @@ fn choose(
             hot_board.get_or_insert(board);
             continue;
         }
-        // `cells` holds at most MAX_CELLS slots, so `found` stays inside `candidates`.
+        // `cell_count` is at most MAX_CELLS, so `found` stays inside `candidates`.
         if let Some(slot) = candidates.get_mut(found) {
             *slot = cell;
             found += 1;
@@ -565,9 +608,9 @@ fn choose(
     let candidates = &mut candidates[..found];
     let max_cells = usize::from(b.max_cells);
     if found > max_cells {
-        // Highest first; equal voltages by index, so the choice is deterministic.
-        let mv = |cell: u16| m.cells[usize::from(cell)].map_or(i32::MIN, |s| s.value.0);
-        candidates.sort_unstable_by_key(|&cell| (Reverse(mv(cell)), cell));
+        // Highest first; equal means by index, so the choice is deterministic.
+        let mean = |cell: u16| means.mean_uv(cell).unwrap_or(i64::MIN);
+        candidates.sort_unstable_by_key(|&cell| (Reverse(mean(cell)), cell));
     }
     let mask: CellMask = candidates.iter().copied().take(max_cells).collect();
     (BalanceState::Bleeding { cells: mask.count() }, mask)

@@ -234,11 +234,20 @@ pub struct BalanceConfig {
     /// ...and keeps bleeding, window after window, until it is within `delta_mv - hysteresis_mv`
     /// of the lowest cell. Must be below `delta_mv`.
     pub hysteresis_mv: MilliVolts,
-    /// Only balance at rest: with a fresh current whose magnitude is at most
-    /// [`Config::idle_current_ma`]. Voltages under load show the cells' resistance as much as
+    /// Only balance at rest: with a fresh current whose averaged magnitude (`idle_filter_ms`) has
+    /// come down to at most [`Config::idle_current_ma`] and not risen above that plus
+    /// `idle_hysteresis_ma` since. Voltages under load show the cells' resistance as much as
     /// their charge; LFP packs, whose voltage only tells charge apart at the top knee while
     /// charging, turn this off.
     pub idle_only: bool,
+    /// Time constant of the moving average of the current's magnitude that idle is judged on,
+    /// `1..` ms.
+    /// Longer rides out more noise; a load of `L` leaves idle after about
+    /// `idle_filter_ms * ln((L - I0) / (L - idle_current_ma - idle_hysteresis_ma))`.
+    pub idle_filter_ms: u32,
+    /// How far the averaged current may rise above [`Config::idle_current_ma`] before a pack
+    /// that was idle stops being idle, `>= 0`.
+    pub idle_hysteresis_ma: MilliAmps,
     /// Most cells bleeding at once; the highest cells are chosen first.
     pub max_cells: u16,
     /// Cells per board, in series order.
@@ -593,11 +602,13 @@ impl BalanceConfig {
         )?;
         range("balance.max_cells", None, self.max_cells.into(), 1, MAX_CELLS as i64)?;
         range("balance.cells_per_board", None, self.cells_per_board.into(), 1, MAX_CELLS as i64)?;
+        range("balance.idle_hysteresis_ma", None, self.idle_hysteresis_ma.0.into(), 0, max)?;
         let times = [
             ("balance.bleed_window_ms", self.bleed_window_ms, 1),
             ("balance.measure_window_ms", self.measure_window_ms, 1),
             ("balance.settle_ms", self.settle_ms, 0),
             ("balance.rest_after_load_ms", self.rest_after_load_ms, 1),
+            ("balance.idle_filter_ms", self.idle_filter_ms, 1),
         ];
         for (field, ms, min) in times {
             range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;

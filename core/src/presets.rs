@@ -130,7 +130,12 @@ fn contactors(cells: i32) -> ContactorConfig {
 }
 
 /// Passive balancing shared by the presets: 30 s of bleeding, then 5 s with nothing bleeding
-/// whose last 4 s of cell samples choose the next cells.
+/// whose last 4 s of cell samples, averaged per cell, choose the next cells.
+///
+/// Idle is judged on the current averaged with a 2 s time constant, which takes the noise of a
+/// 0.2 A sensor at 10 samples a second down to about 30 mA, and leaves idle `idle_hysteresis_ma`
+/// above the idle current: half of it, far beyond that noise, close enough that a load of a few
+/// amperes stops bleeding within a second.
 ///
 /// The board limit is 50.0 °C, the operating tier of the outer (discharge) temperature window:
 /// a hot board sits out while the others keep bleeding. At 55.0 °C it would coincide with that
@@ -142,6 +147,7 @@ fn balance(
     idle_only: bool,
     max_cells: u16,
     cells_per_board: u16,
+    idle_hysteresis_ma: i32,
 ) -> BalanceConfig {
     BalanceConfig {
         enabled: true,
@@ -149,6 +155,8 @@ fn balance(
         delta_mv: MilliVolts(delta_mv),
         hysteresis_mv: MilliVolts(hysteresis_mv),
         idle_only,
+        idle_filter_ms: 2_000,
+        idle_hysteresis_ma: MilliAmps(idle_hysteresis_ma),
         max_cells,
         cells_per_board,
         board_temperature_max_dc: DeciCelsius(500),
@@ -188,7 +196,7 @@ impl Config {
             // Balance at rest from 3.90 V, near the top of charge, every cell at once if need be,
             // one module board per 6 cells. With 1 mV of measurement noise a 5 mV delta and 2 mV
             // of hysteresis bring the spread below about 6 mV.
-            balance: balance(3_900, 5, 2, true, modules.saturating_mul(6), 6),
+            balance: balance(3_900, 5, 2, true, modules.saturating_mul(6), 6, 500),
             charge: Some(ChargeConfig::tesla_model_s(modules)),
             soc: Some(SocConfig::tesla_model_s(modules)),
         }
@@ -219,7 +227,7 @@ impl Config {
             // LFP cells only differ in voltage at the top knee, which they reach while charging:
             // balance from 3.40 V whatever the current, with a wider delta for the steep knee.
             // One board carries all 16 cells and the four sensors.
-            balance: balance(3_400, 10, 5, false, 16, 16),
+            balance: balance(3_400, 10, 5, false, 16, 16, 250),
             charge: Some(ChargeConfig::lfp_16s(capacity_ah)),
             soc: Some(SocConfig::lfp_16s(capacity_ah)),
         }

@@ -10,7 +10,7 @@
 //! ClosingPositive --confirmed--> Closed (precharge relay opens)
 //! Closed --Stop--> Stopping --current at or below break current, or deadline--> WeldCheck
 //! Stopping --Start--> Closed (the stop is cancelled)
-//! WeldCheck --link falls out of the band--> Open
+//! WeldCheck --link falls out of the band--> Open (Precharging if a Start came meanwhile)
 //! WeldCheck --link held at the pack for link_decay_ms--> Open + latched ContactorWelded
 //! Open --link held at the pack for link_decay_ms after an open--> latched ContactorWelded
 //! any --maximum-safety fault latched, or EmergencyStop--> Open at once
@@ -438,6 +438,15 @@ impl Sequencer {
                         self.open_now(now, config, OpenKind::Emergency { rule }, out);
                         let location = Location::Contactor(ContactorId::Positive);
                         return Some((rule, location, FOUND_CLOSED));
+                    }
+                    // The link decayed with only the negative closed: neither the positive nor
+                    // the precharge relay connects it, which is all the check before a precharge
+                    // asks. A `Start` that came meanwhile precharges from here.
+                    if held == Some(false) && self.close_requested && blocker.is_none() {
+                        let attempt = 1;
+                        self.enter(now, config, SequenceState::Precharging { since: now, attempt });
+                        out.sequence(SequenceEvent::PrechargeStarted { attempt });
+                        return None;
                     }
                     // Out of the band, or no fresh readings to judge by at the deadline.
                     self.enter(now, config, SequenceState::Open);

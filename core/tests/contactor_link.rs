@@ -64,7 +64,9 @@ fn stop_opens_the_positive_first_and_the_negative_once_the_link_has_decayed() {
     let ts = rig.now;
     command(&mut rig, Command::Stop); // no load: the stop ends at once
     assert_eq!(moves(&rig, mark), [(ts, POS, false)]);
-    assert!(matches!(rig.state(), SequenceState::WeldCheck { since, how: OpenKind::Graceful } if since == ts));
+    assert!(
+        matches!(rig.state(), SequenceState::WeldCheck { since, how: OpenKind::Graceful } if since == ts)
+    );
     assert_eq!(rig.applied(), [true, false, false]);
 
     run(&mut rig, Duration::from_secs(1));
@@ -277,7 +279,10 @@ fn a_slow_precharge_retry_from_a_half_charged_link_is_not_flagged() {
     run_until(&mut rig, Duration::from_secs(20), "closed", |r| r.state() == SequenceState::Closed);
     assert!(faults(&rig, 0).is_empty(), "{:?}", faults(&rig, 0));
     assert!(
-        sequence(&rig, 0).iter().filter(|e| matches!(e, SequenceEvent::PrechargeStarted { .. })).count()
+        sequence(&rig, 0)
+            .iter()
+            .filter(|e| matches!(e, SequenceEvent::PrechargeStarted { .. }))
+            .count()
             >= 2
     );
 }

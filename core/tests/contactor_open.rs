@@ -356,7 +356,8 @@ fn emergency_stop_opens_at_once_and_forgets_the_request() {
 fn positive_opens_before_negative_at_once_in_an_emergency_and_staged_at_a_stop() {
     // Every way of opening from Closed: the emergencies in one drain, the graceful stop staged
     // (the negative only once the link has decayed).
-    let openers: [(fn(&mut Rig), bool); 3] = [
+    type Opener = (fn(&mut Rig), bool);
+    let openers: [Opener; 3] = [
         (|r| command(r, Command::EmergencyStop), false),
         (
             |r| {

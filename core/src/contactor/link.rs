@@ -53,7 +53,11 @@ fn readings(
     let f = &config.freshness;
     let ms = |v: u32| Duration::from_millis(v.into());
     let pack = Measurements::fresh(m.pack, now, ms(f.pack_voltage_ms))?;
-    let bus = Measurements::fresh(m.bus.filter(|b| after.is_none_or(|t| b.at > t)), now, ms(f.bus_voltage_ms))?;
+    let bus = Measurements::fresh(
+        m.bus.filter(|b| after.is_none_or(|t| b.at > t)),
+        now,
+        ms(f.bus_voltage_ms),
+    )?;
     Some((pack, bus))
 }
 

@@ -384,8 +384,7 @@ impl Sequencer {
         }
         match self.state {
             SequenceState::Open => {
-                if self.close_requested && blocker.is_none() && self.link_released(now, config, m)
-                {
+                if self.close_requested && blocker.is_none() && self.link_released(now, config, m) {
                     self.close_negative(now, config, m, 1);
                 }
             }

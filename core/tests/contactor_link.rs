@@ -234,6 +234,23 @@ fn both_mains_welded_hold_the_link_after_an_emergency_open() {
 }
 
 #[test]
+fn an_emergency_stop_during_the_weld_check_still_leaves_the_link_to_be_checked() {
+    let mut rig = Rig::tesla();
+    close(&mut rig);
+    rig.plant.welded[POS.index()] = true;
+    rig.plant.welded[NEG.index()] = true;
+    let mark = rig.log.len();
+    command(&mut rig, Command::Stop);
+    run(&mut rig, ms(500));
+    assert!(matches!(rig.state(), SequenceState::WeldCheck { .. }));
+    let te = rig.now;
+    command(&mut rig, Command::EmergencyStop);
+    let decay = decay_time(&rig);
+    run(&mut rig, decay + ms(100));
+    assert_eq!(faults(&rig, mark), [weld(te + decay, NEG)]);
+}
+
+#[test]
 fn a_start_waits_while_the_link_is_still_at_the_pack_and_closes_once_it_decays() {
     let mut rig = Rig::tesla();
     rig.plant.bleed_tau = Some(Duration::from_secs(20));

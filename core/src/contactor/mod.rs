@@ -435,6 +435,8 @@ impl Sequencer {
                     if held == Some(true) {
                         let rule = RuleId::ContactorWelded;
                         self.open_now(now, config, OpenKind::Emergency { rule }, out);
+                        // Found: a second verdict on the same link could add nothing.
+                        self.link.decay_since = None;
                         let location = Location::Contactor(ContactorId::Positive);
                         return Some((rule, location, FOUND_CLOSED));
                     }
@@ -449,6 +451,9 @@ impl Sequencer {
                     }
                     // Out of the band, or no fresh readings to judge by at the deadline.
                     self.enter(now, config, SequenceState::Open);
+                    if held == Some(false) {
+                        self.link.decay_since = None; // seen to decay already
+                    }
                     out.sequence(SequenceEvent::Opened { how });
                 }
             }
@@ -602,15 +607,15 @@ impl Sequencer {
     fn enter(&mut self, now: Instant, config: &Config, next: SequenceState) {
         let before = self.state.commanded();
         let after = next.commanded();
-        // Everything opens: the link must now decay, unless the staged stop already saw it do
-        // so (or found the weld it is there to find).
-        let verified = matches!(self.state, SequenceState::WeldCheck { .. });
-        if before.contains(&true) && !after.contains(&true) && !verified {
-            self.link.decay_since = Some(now);
-        }
-        if after.contains(&true) {
-            self.link.decay_since = None;
-        }
+        // Everything opens: the link must now decay (the staged stop's verdicts withdraw this
+        // again). Something closes: the wait is over.
+        self.link.decay_since = if before.contains(&true) && !after.contains(&true) {
+            Some(now)
+        } else if after.contains(&true) {
+            None
+        } else {
+            self.link.decay_since
+        };
         for c in ContactorId::ALL {
             let i = c.index();
             if before[i] != after[i] && has_feedback(config, c) {

@@ -51,6 +51,11 @@
 //!   held link needs it closed). Closing waits while a link is still held at the pack after an
 //!   open or at a start, so a quick restart cannot skip this check.
 //!
+//! There is no separate check of how fast precharge goes. A precharge "done" sooner than the
+//! RC time constant allows needs the positive path closed, and that path was just seen not to
+//! charge the link with only the negative closed; a healthy precharge, however fast its
+//! resistor and capacitance make it, is never judged by these checks.
+//!
 //! A healthy link is never flagged as long as `link_decay_ms` covers the time the bleed takes to
 //! pull it out of the band (about R_bleed × C × band / pack voltage). The checks assume the link
 //! is fed only through this pack's contactors; a bus held up by another source would read as a

@@ -208,6 +208,11 @@ pub struct ContactorConfig {
     pub break_current_ma: MilliAmps,
     /// ...or after this long, whatever the current.
     pub graceful_open_timeout_ms: u32,
+    /// After an open the DC link (the bus voltage) must fall more than `precharge_band_mv` below
+    /// the pack within this time, or a contactor that should have cut it off is welded (the
+    /// check that needs no feedback). Cover the bleed: falling by the band takes about
+    /// R_bleed × C × band / pack voltage (10 kΩ, 2 mF, 4.8 V of 355 V: 0.3 s).
+    pub link_decay_ms: u32,
 }
 
 /// Passive balancing: which cells bleed, and when. The policy is described in
@@ -541,6 +546,7 @@ impl ContactorConfig {
             ("contactors.precharge_rise_check_ms", self.precharge_rise_check_ms, 1),
             ("contactors.precharge_retry_delay_ms", self.precharge_retry_delay_ms, 0),
             ("contactors.graceful_open_timeout_ms", self.graceful_open_timeout_ms, 1),
+            ("contactors.link_decay_ms", self.link_decay_ms, 1),
         ];
         for (field, ms, min) in times {
             range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;

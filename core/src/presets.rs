@@ -126,6 +126,9 @@ fn contactors(cells: i32) -> ContactorConfig {
         precharge_retry_delay_ms: 5_000,
         break_current_ma: MilliAmps(2_000),
         graceful_open_timeout_ms: 5_000,
+        // Time for the DC link to fall out of the precharge band after an open: 0.3 s for the
+        // simulator's 2 mF behind 10 kohm, 2.7 s for 20 mF; longer links need a longer wait.
+        link_decay_ms: 5_000,
     }
 }
 

@@ -120,6 +120,7 @@ precharge_attempts = 3
 precharge_retry_delay_ms = 5000
 break_current_ma = 2000
 graceful_open_timeout_ms = 5000
+link_decay_ms = 5000
 
 [contactors.feedback]
 negative = false

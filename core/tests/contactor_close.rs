@@ -207,6 +207,10 @@ fn with_feedback_each_step_waits_for_its_feedback_not_the_settle_time() {
     assert_eq!(moves(&rig, mark), [(t0, NEG, true)]);
     let t1 = rig.now;
     report(&mut rig, NEG, true);
+    // Confirmed, but the link must still be seen with the negative closed (the last bus sample
+    // is older than the feedback): precharge starts with the next measurement cycle.
+    assert_eq!(rig.state(), SequenceState::ClosingNegative { since: t0, attempt: 1 });
+    feed(&mut rig);
     assert_eq!(rig.state(), SequenceState::Precharging { since: t1, attempt: 1 });
     report(&mut rig, PRE, true);
 
@@ -321,10 +325,16 @@ fn handle_timeout_early_twice_or_late_changes_nothing_it_should_not() {
         assert_eq!(rig.bms.poll_timeout(), Some(t0 + settle));
         assert_eq!(rig.state(), SequenceState::ClosingNegative { since: t0, attempt: 1 });
     }
-    // On time: the precharge relay closes, once.
+    // On time: the settle time is over, but precharge waits for a bus sample taken since (the
+    // rise check of the link with only the negative closed); no sequencing deadline stands for
+    // that, only the freshness of what was fed at `t0`.
     rig.now = t0 + settle;
     rig.bms.handle_timeout(rig.now);
-    rig.drain();
+    assert_no_action(&mut rig, "handle_timeout at the settle time without a bus sample");
+    assert_eq!(rig.bms.poll_timeout(), Some(t0 + cfg_ms(rig.bms.config().freshness.current_ms)));
+    // The sample arrives: the precharge relay closes, once.
+    let (sampled_at, mv) = (rig.now, rig.plant.bus);
+    input(&mut rig, Input::BusVoltage { sampled_at, mv });
     assert_eq!(moves(&rig, mark), [(t0 + settle, PRE, true)]);
     assert_eq!(sequence(&rig, mark), [SequenceEvent::PrechargeStarted { attempt: 1 }]);
     assert_deadline_ahead(&rig, "handle_timeout");

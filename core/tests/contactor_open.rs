@@ -121,13 +121,19 @@ fn graceful_stop_asks_for_zero_and_opens_once_below_the_break_current() {
     assert!(moves(&rig, mark).is_empty());
 
     // The inverter follows the zero limit: the next sample below the break current opens.
+    // The positive opens first; the negative once the link has decayed out of the band.
     rig.plant.load = MilliAmps(-1_500);
     let tl = rig.now;
     run(&mut rig, ms(10));
-    assert_eq!(moves(&rig, mark), [(tl, POS, false), (tl, NEG, false)]);
+    assert_eq!(moves(&rig, mark), [(tl, POS, false)]);
+    assert_eq!(rig.state(), SequenceState::WeldCheck { since: tl, how: OpenKind::Graceful });
+    run(&mut rig, ms(100));
+    let tn = moves(&rig, mark)[1].0;
+    assert_eq!(moves(&rig, mark), [(tl, POS, false), (tn, NEG, false)]);
+    assert!(tn > tl && tn < tl + cfg_ms(c.link_decay_ms));
     assert_eq!(
         events(&rig, mark),
-        [(ts, SequenceEvent::Stopping), (tl, SequenceEvent::Opened { how: OpenKind::Graceful })]
+        [(ts, SequenceEvent::Stopping), (tn, SequenceEvent::Opened { how: OpenKind::Graceful })]
     );
     assert_eq!(
         limits(&rig, mark),
@@ -152,13 +158,15 @@ fn graceful_stop_opens_at_the_deadline_when_the_current_never_falls() {
     assert_eq!(rig.state(), SequenceState::Stopping { since: ts });
     assert_eq!(status(&rig).limits, zero_limits(LimitReason::Stopping));
     run(&mut rig, Duration::from_secs(2));
-    assert_eq!(moves(&rig, mark), [(deadline, POS, false), (deadline, NEG, false)]);
+    let tn = moves(&rig, mark)[1].0;
+    assert_eq!(moves(&rig, mark), [(deadline, POS, false), (tn, NEG, false)]);
+    assert!(tn > deadline && tn < deadline + cfg_ms(c.link_decay_ms));
     assert_eq!(
         events(&rig, mark),
         [
             (ts, SequenceEvent::Stopping),
             (
-                deadline,
+                tn,
                 SequenceEvent::Opened {
                     how: OpenKind::GracefulDeadline { current_ma: Some(MilliAmps(-50_000)) }
                 }
@@ -345,27 +353,36 @@ fn emergency_stop_opens_at_once_and_forgets_the_request() {
 // ------------------------------------------------------------------------------------------------
 
 #[test]
-fn positive_opens_before_negative_in_every_drain_that_opens_both() {
-    // Every way of opening from Closed, each checked in its own drain.
-    let openers: [fn(&mut Rig); 3] = [
-        |r| command(r, Command::EmergencyStop),
-        |r| {
-            r.plant.load = MilliAmps(0);
-            run(r, ms(10)); // measured: below the break current
-            command(r, Command::Stop);
-        },
-        |r| {
-            r.plant.cells[1] = MilliVolts(4_300);
-            run(r, Duration::from_secs(1));
-        },
+fn positive_opens_before_negative_at_once_in_an_emergency_and_staged_at_a_stop() {
+    // Every way of opening from Closed: the emergencies in one drain, the graceful stop staged
+    // (the negative only once the link has decayed).
+    type Opener = (fn(&mut Rig), bool);
+    let openers: [Opener; 3] = [
+        (|r| command(r, Command::EmergencyStop), false),
+        (
+            |r| {
+                r.plant.load = MilliAmps(0);
+                run(r, ms(10)); // measured: below the break current
+                command(r, Command::Stop);
+                run(r, ms(100));
+            },
+            true,
+        ),
+        (
+            |r| {
+                r.plant.cells[1] = MilliVolts(4_300);
+                run(r, Duration::from_secs(1));
+            },
+            false,
+        ),
     ];
-    for (i, open) in openers.into_iter().enumerate() {
+    for (i, (open, staged)) in openers.into_iter().enumerate() {
         let mut rig = closed_under_load();
         let mark = rig.log.len();
         open(&mut rig);
         let m = moves(&rig, mark);
         assert_eq!(m.len(), 2, "opener {i}: {m:?}");
-        assert_eq!(m[0].0, m[1].0, "both in one drain: {m:?}");
+        assert_eq!(m[0].0 < m[1].0, staged, "opener {i}: {m:?}");
         assert_eq!((m[0].1, m[0].2, m[1].1, m[1].2), (POS, false, NEG, false));
     }
 }

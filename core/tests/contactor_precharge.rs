@@ -132,10 +132,13 @@ fn short_above_the_short_current_aborts_at_once_and_is_never_retried() {
     let mark = rig.log.len();
     let t0 = start(&mut rig);
     run(&mut rig, Duration::from_secs(30));
-    let t = t0 + settle; // the first sample with the precharge relay closed
+    // The precharge relay closes with the bus sample at the end of the settle time; the sample
+    // of that cycle was taken before it closed, so the short shows one control period later.
+    let tp = t0 + settle;
+    let t = tp + rig.period;
     assert_eq!(
         moves(&rig, mark),
-        [(t0, NEG, true), (t, PRE, true), (t, PRE, false), (t, NEG, false)]
+        [(t0, NEG, true), (tp, PRE, true), (t, PRE, false), (t, NEG, false)]
     );
     assert_eq!(
         sequence(&rig, mark),

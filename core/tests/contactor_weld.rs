@@ -36,12 +36,9 @@ fn weld_check_after_opening_latches_blocks_and_clears_once_open() {
     rig.plant.welded[POS.index()] = true;
     let mark = rig.log.len();
     let ts = rig.now;
-    command(&mut rig, Command::Stop); // no load: opens at once
-    assert_eq!(moves(&rig, mark), [(ts, POS, false), (ts, NEG, false)]);
-    assert_eq!(
-        sequence(&rig, mark),
-        [SequenceEvent::Stopping, SequenceEvent::Opened { how: OpenKind::Graceful }]
-    );
+    command(&mut rig, Command::Stop); // no load: the positive opens at once
+    assert_eq!(moves(&rig, mark), [(ts, POS, false)], "the negative waits for the link");
+    assert_eq!(sequence(&rig, mark), [SequenceEvent::Stopping]);
 
     run_to(&mut rig, before(ts + timeout, ms(10)));
     assert_eq!(status(&rig).latched(), None);
@@ -61,7 +58,15 @@ fn weld_check_after_opening_latches_blocks_and_clears_once_open() {
     assert_eq!(s.latched(), Some(RuleId::ContactorWelded));
     assert_eq!(s.rules[RuleId::ContactorWelded.index()].location, Location::Contactor(POS));
     assert_eq!(s.close_blocker, Some(Blocker::Fault(RuleId::ContactorWelded)));
-    assert_eq!(sequence(&rig, mark).len(), 2, "already open: no emergency open to report");
+    // The weld ends the stop: the negative opens at once, reported as the weld's open.
+    assert_eq!(moves(&rig, mark), [(ts, POS, false), (ts + timeout, NEG, false)]);
+    assert_eq!(
+        sequence(&rig, mark),
+        [
+            SequenceEvent::Stopping,
+            SequenceEvent::Opened { how: OpenKind::Emergency { rule: RuleId::ContactorWelded } }
+        ]
+    );
 
     let mark = rig.log.len();
     start(&mut rig);
@@ -242,7 +247,8 @@ fn two_welded_contactors_latch_without_leaving_a_deadline_behind() {
         rig.plant.welded = [true, false, true];
         let mark = rig.log.len();
         let ts = rig.now;
-        command(&mut rig, Command::Stop);
+        // An emergency stop opens both at once (a graceful stop would stage them).
+        command(&mut rig, Command::EmergencyStop);
         assert_eq!(moves(&rig, mark), [(ts, POS, false), (ts, NEG, false)]);
         if late {
             feed(&mut rig);

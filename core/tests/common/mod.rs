@@ -27,6 +27,9 @@ pub struct Plant {
     pub precharge_tau: Duration,
     /// Precharge resistor in ohms: precharge current = (pack - bus) / R.
     pub precharge_ohms: i32,
+    /// Time constant of the DC link's bleed (bleed resistor x link capacitance): cut off from
+    /// the pack, the link decays with it. `None`: the link holds its charge.
+    pub bleed_tau: Option<Duration>,
     /// The bus is shorted: it stays at 0 V.
     pub bus_short: bool,
     /// Contactor positions as driven by the adapter (index = ContactorId::index()).
@@ -73,6 +76,10 @@ impl Plant {
             let k = 1.0 - (-(dt.as_micros() as f64) / tau).exp();
             let bus = self.bus.0 as f64;
             self.bus = MilliVolts((bus + (pack as f64 - bus) * k).round() as i32);
+        } else if let Some(tau) = self.bleed_tau {
+            // Cut off on at least one rail: the link discharges through its bleed resistor.
+            let k = (-(dt.as_micros() as f64) / tau.as_micros().max(1) as f64).exp();
+            self.bus = MilliVolts((self.bus.0 as f64 * k).round() as i32);
         }
     }
 }
@@ -112,6 +119,7 @@ impl Rig {
                 bus: MilliVolts(0),
                 precharge_tau: Duration::from_millis(100),
                 precharge_ohms: 100,
+                bleed_tau: Some(Duration::from_secs(2)),
                 bus_short: false,
                 applied: [false; 3],
                 welded: [false; 3],

@@ -29,6 +29,7 @@ pub fn state(state: SequenceState) -> &'static str {
         SequenceState::Closed => "closed",
         SequenceState::RetryWait { .. } => "retry_wait",
         SequenceState::Stopping { .. } => "stopping",
+        SequenceState::WeldCheck { .. } => "weld_check",
     }
 }
 

@@ -714,7 +714,9 @@ impl<'s> Engine<'s> {
         }
         let status = self.bms.status();
         let state = match status.sequence {
-            SequenceState::Open | SequenceState::RetryWait { .. } => StateName::Open,
+            SequenceState::Open
+            | SequenceState::RetryWait { .. }
+            | SequenceState::WeldCheck { .. } => StateName::Open,
             SequenceState::Closed | SequenceState::Stopping { .. } => StateName::Closed,
             _ => StateName::Closing,
         };

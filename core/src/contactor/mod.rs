@@ -1,13 +1,18 @@
 //! Contactor sequencing as one explicit state machine:
 //!
 //! ```text
-//! Open --Start, nothing blocks--> ClosingNegative --confirmed--> Precharging
+//! Open --Start, nothing blocks, link not held at the pack--> ClosingNegative
+//! ClosingNegative --confirmed, and a bus sample since--> Precharging
+//! ClosingNegative --link rises by more than the band--> Open + latched ContactorWelded
 //! Precharging --bus within band of pack AND current below limit--> ClosingPositive
 //! Precharging --no rise / too slow--> RetryWait --delay--> ClosingNegative   (bounded attempts)
 //! Precharging --short, or attempts exhausted--> Open + latched PrechargeFailed
 //! ClosingPositive --confirmed--> Closed (precharge relay opens)
-//! Closed --Stop--> Stopping --current at or below break current, or deadline--> Open
+//! Closed --Stop--> Stopping --current at or below break current, or deadline--> WeldCheck
 //! Stopping --Start--> Closed (the stop is cancelled)
+//! WeldCheck --link falls out of the band--> Open (Precharging if a Start came meanwhile)
+//! WeldCheck --link held at the pack for link_decay_ms--> Open + latched ContactorWelded
+//! Open --link held at the pack for link_decay_ms after an open--> latched ContactorWelded
 //! any --maximum-safety fault latched, or EmergencyStop--> Open at once
 //! ```
 //!
@@ -17,8 +22,50 @@
 //! latches `ContactorWelded` (commanded open, reports closed: the weld check after opening) or
 //! `ContactorMismatch` (commanded closed, reports open).
 //!
+//! # Welds without feedback
+//!
+//! The presets have no feedback contacts, so a weld must show in the DC-link voltage (the bus
+//! input, inverter side of the contactors; the checks are in [`link`], the band is
+//! `precharge_band_mv`, the deadline `link_decay_ms`). The link follows the pack only through a
+//! closed path on both rails; cut off, it discharges through the inverter's bleed resistor.
+//!
+//! - **Positive welded.** Once both mains open, the link is cut off on the negative rail and
+//!   decays as if all were well: after the open nothing can see this weld. So a graceful stop
+//!   opens the positive (and the precharge relay) first and keeps the negative closed in
+//!   `WeldCheck` until the link has fallen out of the band; a welded positive keeps it at the
+//!   pack, and at `link_decay_ms` the weld latches naming the positive and the negative opens. The
+//!   restart is then refused before the negative closes onto a discharged link. An emergency
+//!   open cannot wait for that (the positive may be exactly what failed to break the current),
+//!   so it opens everything at once; a positive that welded there is found when the negative
+//!   next closes: the link jumps to the pack with only the negative commanded, the sequence
+//!   opens at the first sample that shows it (before precharge starts) and the weld latches
+//!   naming the positive. That one closing onto the discharged link cannot be avoided without
+//!   feedback.
+//! - **Precharge relay welded.** The link rises through the resistor while only the negative is
+//!   closed (named the precharge relay), or holds the link during `WeldCheck` (named the
+//!   positive: the two paths cannot be told apart there, and either must be inspected).
+//! - **Negative welded.** The positive alone isolates the pack and the link decays after every
+//!   open; precharge runs as usual. Nothing the link shows reveals it until a second weld.
+//! - **Both mains welded.** The staged stop finds the positive; after an emergency open the link
+//!   never decays, and `link_decay_ms` after the open the weld latches naming the negative (a
+//!   held link needs it closed). Closing waits while a link is still held at the pack after an
+//!   open or at a start, so a quick restart cannot skip this check.
+//!
+//! There is no separate check of how fast precharge goes. A precharge "done" sooner than the
+//! RC time constant allows needs the positive path closed, and that path was just seen not to
+//! charge the link with only the negative closed; a healthy precharge, however fast its
+//! resistor and capacitance make it, is never judged by these checks.
+//!
+//! A healthy link is never flagged as long as `link_decay_ms` covers the time the bleed takes to
+//! pull it out of the band (about R_bleed × C × band / pack voltage). The checks assume the link
+//! is fed only through this pack's contactors; a bus held up by another source would read as a
+//! weld. A weld latched this way clears on `ClearFaults` (no feedback can contradict it): clearing
+//! is the operator's statement that the contactor was inspected.
+//!
 //! smlang would hide the timing guards and the per-state data this machine needs in macro input,
 //! so it is a plain enum with one `match`.
+
+mod link;
 
 use crate::action::{OpenKind, PrechargeFailure, SequenceEvent};
 use crate::config::Config;
@@ -69,6 +116,14 @@ pub enum SequenceState {
         /// When the stop began.
         since: Instant,
     },
+    /// The end of a graceful stop: positive and precharge open, the negative still closed until
+    /// the DC link has fallen out of the precharge band (a welded positive holds it at the pack).
+    WeldCheck {
+        /// When the positive was commanded open.
+        since: Instant,
+        /// How the stop ends, reported once the negative opens.
+        how: OpenKind,
+    },
 }
 
 impl SequenceState {
@@ -76,13 +131,19 @@ impl SequenceState {
     pub const fn commanded(self) -> [bool; 3] {
         match self {
             SequenceState::Open | SequenceState::RetryWait { .. } => [false, false, false],
-            SequenceState::ClosingNegative { .. } => [true, false, false],
+            SequenceState::ClosingNegative { .. } | SequenceState::WeldCheck { .. } => {
+                [true, false, false]
+            }
             SequenceState::Precharging { .. } => [true, true, false],
             SequenceState::ClosingPositive { .. } => [true, true, true],
             SequenceState::Closed | SequenceState::Stopping { .. } => [true, false, true],
         }
     }
 }
+
+/// The value of a weld found through the link: the contactor was found closed, as feedback
+/// reports it.
+const FOUND_CLOSED: i32 = 1;
 
 /// A fault the sequencer asks protection to latch.
 pub(crate) type Raise = (RuleId, Location, i32);
@@ -97,6 +158,8 @@ pub(crate) struct Sequencer {
     mismatch_since: [Option<Instant>; 3],
     /// The disagreement was reported; not re-armed until feedback agrees again.
     reported: [bool; 3],
+    /// The DC link as the witness of welds without feedback.
+    link: link::LinkWatch,
 }
 
 /// The most transitions one step may take; each needs a condition that the next state does not
@@ -112,6 +175,7 @@ impl Sequencer {
             last_failure: None,
             mismatch_since: [None; 3],
             reported: [false; 3],
+            link: link::LinkWatch { before_close: None, decay_since: None },
         }
     }
 
@@ -139,7 +203,9 @@ impl Sequencer {
                 out.sequence(SequenceEvent::Opened { how: OpenKind::Aborted });
             }
             SequenceState::RetryWait { .. } => self.enter(now, config, SequenceState::Open),
-            SequenceState::Open | SequenceState::Stopping { .. } => {}
+            SequenceState::Open
+            | SequenceState::Stopping { .. }
+            | SequenceState::WeldCheck { .. } => {}
         }
     }
 
@@ -203,6 +269,8 @@ impl Sequencer {
         blocker: Option<Blocker>,
         out: &mut Outbox,
     ) -> Option<Raise> {
+        // First, so that a link seen to decay releases a waiting start in this same step.
+        let decayed = self.watch_decay(now, config, m);
         let raise = match latched {
             Some(rule) => {
                 self.open_now(now, config, OpenKind::Emergency { rule }, out);
@@ -210,6 +278,7 @@ impl Sequencer {
             }
             None => self.run_transitions(now, config, m, blocker, out),
         };
+        let raise = decayed.or(raise);
         // A window opened by this step for a contactor whose feedback already reports the new
         // command would only be closed by the next evaluation: close it now, so it leaves no
         // deadline behind and evaluating twice at one instant stays a no-op.
@@ -261,9 +330,11 @@ impl Sequencer {
     pub fn next_deadline(&self, now: Instant, config: &Config) -> Option<Instant> {
         let c = &config.contactors;
         let ms = |v: u32| Duration::from_millis(v.into());
+        // Past a settle time, a closing negative waits for a bus sample (an input, not time).
         let state_deadline = match self.state {
             SequenceState::ClosingNegative { since, .. }
-                if !has_feedback(config, ContactorId::Negative) =>
+                if !has_feedback(config, ContactorId::Negative)
+                    && now < since + ms(c.close_settle_ms) =>
             {
                 Some(since + ms(c.close_settle_ms))
             }
@@ -280,14 +351,17 @@ impl Sequencer {
             // with inputs, not with time: no deadline (it would lie in the past).
             SequenceState::RetryWait { until, .. } if now < until => Some(until),
             SequenceState::Stopping { since } => Some(since + ms(c.graceful_open_timeout_ms)),
+            SequenceState::WeldCheck { since, .. } => Some(since + link::decay_time(config)),
             _ => None,
         };
+        let decay_deadline = self.link.decay_since.map(|since| since + link::decay_time(config));
         let timeout = ms(c.feedback_timeout_ms);
         self.mismatch_since
             .iter()
             .flatten()
             .map(|since| *since + timeout)
             .chain(state_deadline)
+            .chain(decay_deadline)
             .min()
     }
 
@@ -315,16 +389,19 @@ impl Sequencer {
         }
         match self.state {
             SequenceState::Open => {
-                if self.close_requested && blocker.is_none() {
-                    self.enter(
-                        now,
-                        config,
-                        SequenceState::ClosingNegative { since: now, attempt: 1 },
-                    );
+                if self.close_requested && blocker.is_none() && self.link_released(now, config, m) {
+                    self.close_negative(now, config, m, 1);
                 }
             }
             SequenceState::ClosingNegative { since, attempt } => {
-                if self.confirmed(now, config, m, ContactorId::Negative, since) {
+                let before = self.link.before_close;
+                if let Some(which) = link::rise_blame(config, m, now, since, before) {
+                    let rule = RuleId::ContactorWelded;
+                    self.open_now(now, config, OpenKind::Emergency { rule }, out);
+                    return Some((rule, Location::Contactor(which), FOUND_CLOSED));
+                }
+                let closed_at = self.confirmed_at(config, m, ContactorId::Negative, since);
+                if closed_at.is_some_and(|t| now >= t && link::sampled_since(m, t)) {
                     self.enter(now, config, SequenceState::Precharging { since: now, attempt });
                     out.sequence(SequenceEvent::PrechargeStarted { attempt });
                 }
@@ -340,20 +417,90 @@ impl Sequencer {
             }
             SequenceState::Closed => {}
             SequenceState::RetryWait { until, attempt } => {
-                if now >= until && blocker.is_none() {
-                    self.enter(now, config, SequenceState::ClosingNegative { since: now, attempt });
+                if now >= until && blocker.is_none() && self.link_released(now, config, m) {
+                    self.close_negative(now, config, m, attempt);
                 }
             }
             SequenceState::Stopping { since } => {
                 let fresh = Measurements::fresh(m.current, now, ms(config.freshness.current_ms));
-                if fresh.is_some_and(|i| i.magnitude() <= c.break_current_ma.0) {
-                    self.enter(now, config, SequenceState::Open);
-                    out.sequence(SequenceEvent::Opened { how: OpenKind::Graceful });
+                let how = if fresh.is_some_and(|i| i.magnitude() <= c.break_current_ma.0) {
+                    Some(OpenKind::Graceful)
                 } else if now >= since + ms(c.graceful_open_timeout_ms) {
+                    Some(OpenKind::GracefulDeadline { current_ma: fresh })
+                } else {
+                    None
+                };
+                if let Some(how) = how {
+                    self.enter(now, config, SequenceState::WeldCheck { since: now, how });
+                }
+            }
+            SequenceState::WeldCheck { since, how } => {
+                let held = link::held_at_pack(config, m, now, Some(since));
+                if held == Some(false) || now >= since + link::decay_time(config) {
+                    if held == Some(true) {
+                        let rule = RuleId::ContactorWelded;
+                        self.open_now(now, config, OpenKind::Emergency { rule }, out);
+                        // Found: a second verdict on the same link could add nothing.
+                        self.link.decay_since = None;
+                        let location = Location::Contactor(ContactorId::Positive);
+                        return Some((rule, location, FOUND_CLOSED));
+                    }
+                    // The link decayed with only the negative closed: neither the positive nor
+                    // the precharge relay connects it, which is all the check before a precharge
+                    // asks. A `Start` that came meanwhile precharges from here.
+                    if held == Some(false) && self.close_requested && blocker.is_none() {
+                        let attempt = 1;
+                        self.enter(now, config, SequenceState::Precharging { since: now, attempt });
+                        out.sequence(SequenceEvent::PrechargeStarted { attempt });
+                        return None;
+                    }
+                    // Out of the band, or no fresh readings to judge by at the deadline.
                     self.enter(now, config, SequenceState::Open);
-                    let how = OpenKind::GracefulDeadline { current_ma: fresh };
+                    if held == Some(false) {
+                        self.link.decay_since = None; // seen to decay already
+                    }
                     out.sequence(SequenceEvent::Opened { how });
                 }
+            }
+        }
+        None
+    }
+
+    /// Commands the negative closed for precharge attempt `attempt`, noting the link voltage
+    /// it must keep while only the negative is closed.
+    fn close_negative(&mut self, now: Instant, config: &Config, m: &Measurements, attempt: u8) {
+        self.link.before_close = m.bus.map(|b| b.value);
+        self.enter(now, config, SequenceState::ClosingNegative { since: now, attempt });
+    }
+
+    /// Whether closing may begin as far as the link is concerned: no open is still waiting for
+    /// the link to decay, and the link is not held at the pack (which starts such a wait).
+    fn link_released(&mut self, now: Instant, config: &Config, m: &Measurements) -> bool {
+        if self.link.decay_since.is_some() {
+            return false;
+        }
+        // Any fresh sample will do here: a link at the pack with everything open is suspect
+        // whenever it was sampled.
+        if link::held_at_pack(config, m, now, None) == Some(true) {
+            self.link.decay_since = Some(now);
+            return false;
+        }
+        true
+    }
+
+    /// After an open: resolves the wait for the link to decay. Returns the weld of the negative
+    /// if the link is still held at the pack when the time is up.
+    fn watch_decay(&mut self, now: Instant, config: &Config, m: &Measurements) -> Option<Raise> {
+        let since = self.link.decay_since?;
+        let held = link::held_at_pack(config, m, now, Some(since));
+        if held == Some(false) {
+            self.link.decay_since = None;
+        } else if now >= since + link::decay_time(config) {
+            self.link.decay_since = None;
+            if held == Some(true) {
+                self.close_requested = false;
+                let location = Location::Contactor(ContactorId::Negative);
+                return Some((RuleId::ContactorWelded, location, FOUND_CLOSED));
             }
         }
         None
@@ -441,10 +588,23 @@ impl Sequencer {
         which: ContactorId,
         since: Instant,
     ) -> bool {
+        self.confirmed_at(config, m, which, since).is_some_and(|t| now >= t)
+    }
+
+    /// From when the contactor commanded closed at `since` counts as closed: the sample time of
+    /// feedback reporting closed, or the end of the settle time without feedback. `None`: its
+    /// feedback does not report closed.
+    fn confirmed_at(
+        &self,
+        config: &Config,
+        m: &Measurements,
+        which: ContactorId,
+        since: Instant,
+    ) -> Option<Instant> {
         if has_feedback(config, which) {
-            m.feedback[which.index()].is_some_and(|s| s.value)
+            m.feedback[which.index()].filter(|s| s.value).map(|s| s.at)
         } else {
-            now >= since + Duration::from_millis(config.contactors.close_settle_ms.into())
+            Some(since + Duration::from_millis(config.contactors.close_settle_ms.into()))
         }
     }
 
@@ -452,6 +612,15 @@ impl Sequencer {
     fn enter(&mut self, now: Instant, config: &Config, next: SequenceState) {
         let before = self.state.commanded();
         let after = next.commanded();
+        // Everything opens: the link must now decay (the staged stop's verdicts withdraw this
+        // again). Something closes: the wait is over.
+        self.link.decay_since = if before.contains(&true) && !after.contains(&true) {
+            Some(now)
+        } else if after.contains(&true) {
+            None
+        } else {
+            self.link.decay_since
+        };
         for c in ContactorId::ALL {
             let i = c.index();
             if before[i] != after[i] && has_feedback(config, c) {

@@ -19,6 +19,7 @@ use cellwarden_core::Duration;
 use serde::Deserialize;
 
 use crate::scenario::span::Span;
+use crate::text_file::{PROFILE_MAX_BYTES, read_capped};
 
 /// A profile as written in a scenario file, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -367,7 +368,8 @@ fn interpolate(times: &[f64], values: &[f64], t: f64) -> f64 {
 
 /// Reads a `time_s,value` CSV file; errors name the file and line.
 fn read_csv(path: &Path) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        read_capped(path, PROFILE_MAX_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
     let at = |line: usize, problem: String| format!("{}:{line}: {problem}", path.display());
     let mut header = false;
     let mut times: Vec<f64> = Vec::new();

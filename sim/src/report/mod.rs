@@ -179,9 +179,13 @@ pub struct ErrorFigures {
 pub struct SocAccuracy {
     /// An LFP pack (the goals differ, and the plateau is reported on its own).
     pub lfp: bool,
-    /// When the estimate first existed, and its error then.
+    /// When the estimate first existed.
     pub start_at: Duration,
-    /// Error at the start, estimate − truth.
+    /// The first estimate, %.
+    pub start_estimate_pct: f64,
+    /// The true SoC then, %.
+    pub start_true_pct: f64,
+    /// Error of the first estimate, estimate − truth, percentage points.
     pub start_error_pct: f64,
     /// Since when the error has stayed within 3 points, if it is within them at the end.
     pub settled_at: Option<Duration>,
@@ -192,7 +196,8 @@ pub struct SocAccuracy {
     pub after_settling: Option<ErrorFigures>,
     /// LFP: samples with the true SoC on the plateau (10–95 %).
     pub plateau: Option<ErrorFigures>,
-    /// Learned capacity at the end, Ah.
+    /// The core's capacity at the end, Ah: learned when `capacity_samples > 0`, else the
+    /// configured one.
     pub capacity_learned_ah: f64,
     /// True mean group capacity, Ah.
     pub capacity_true_ah: f64,

@@ -368,8 +368,8 @@ fn interpolate(times: &[f64], values: &[f64], t: f64) -> f64 {
 
 /// Reads a `time_s,value` CSV file; errors name the file and line.
 fn read_csv(path: &Path) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let text =
-        read_capped(path, PROFILE_MAX_BYTES).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_capped(path, PROFILE_MAX_BYTES, "a CSV profile")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let at = |line: usize, problem: String| format!("{}:{line}: {problem}", path.display());
     let mut header = false;
     let mut times: Vec<f64> = Vec::new();

@@ -24,6 +24,8 @@ pub enum ReadError {
     TooLarge {
         /// The cap, bytes.
         cap: u64,
+        /// What the file was to be, e.g. `a scenario file`.
+        what: &'static str,
     },
     /// The bytes are not UTF-8 text.
     NotText,
@@ -33,9 +35,9 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::Io(err) => write!(f, "cannot read: {err}"),
-            ReadError::TooLarge { cap } => write!(
+            ReadError::TooLarge { cap, what } => write!(
                 f,
-                "larger than {}, the most such a file may hold; reading stopped there",
+                "larger than {}, the most {what} may hold; reading stopped there",
                 size(*cap)
             ),
             ReadError::NotText => f.write_str("not UTF-8 text"),
@@ -45,18 +47,23 @@ impl fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
-/// The text of `path`, refused without reading further once it exceeds `cap` bytes.
-pub fn read_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
+/// The text of `path`, refused without reading further once it exceeds `cap` bytes; `what`
+/// names the kind of file in the message (`a scenario file`).
+pub fn read_capped(path: &Path, cap: u64, what: &'static str) -> Result<String, ReadError> {
     let file = File::open(path).map_err(ReadError::Io)?;
-    read_capped_from(file, cap)
+    read_capped_from(file, cap, what)
 }
 
 /// [`read_capped`] on any reader.
-pub fn read_capped_from(reader: impl Read, cap: u64) -> Result<String, ReadError> {
+pub fn read_capped_from(
+    reader: impl Read,
+    cap: u64,
+    what: &'static str,
+) -> Result<String, ReadError> {
     let mut bytes = Vec::new();
     reader.take(cap.saturating_add(1)).read_to_end(&mut bytes).map_err(ReadError::Io)?;
     if bytes.len() as u64 > cap {
-        return Err(ReadError::TooLarge { cap });
+        return Err(ReadError::TooLarge { cap, what });
     }
     String::from_utf8(bytes).map_err(|_| ReadError::NotText)
 }
@@ -80,23 +87,32 @@ mod tests {
 
     #[test]
     fn reads_up_to_the_cap_and_refuses_one_byte_more() {
-        assert_eq!(read_capped_from(&b"abcd"[..], 4).unwrap(), "abcd");
-        let err = read_capped_from(&b"abcde"[..], 4).unwrap_err();
-        assert!(matches!(err, ReadError::TooLarge { cap: 4 }), "{err:?}");
-        assert_eq!(err.to_string(), "larger than 4 bytes, the most such a file may hold; reading stopped there");
+        assert_eq!(read_capped_from(&b"abcd"[..], 4, "a test").unwrap(), "abcd");
+        let err = read_capped_from(&b"abcde"[..], 4, "a test").unwrap_err();
+        assert!(matches!(err, ReadError::TooLarge { cap: 4, .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "larger than 4 bytes, the most a test may hold; reading stopped there"
+        );
     }
 
     #[test]
     fn an_endless_source_is_read_only_to_the_cap() {
         // `io::repeat` never ends: reading it whole would never return.
         let mut source = io::repeat(b'x');
-        let err = read_capped_from(&mut source, 1024).unwrap_err();
-        assert_eq!(err.to_string(), "larger than 1 KiB, the most such a file may hold; reading stopped there");
+        let err = read_capped_from(&mut source, 1024, "a test").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "larger than 1 KiB, the most a test may hold; reading stopped there"
+        );
     }
 
     #[test]
     fn refuses_bytes_that_are_not_text() {
-        assert!(matches!(read_capped_from(&[0xff, 0xfe][..], 10), Err(ReadError::NotText)));
+        assert!(matches!(
+            read_capped_from(&[0xff, 0xfe][..], 10, "a test"),
+            Err(ReadError::NotText)
+        ));
     }
 
     #[test]

@@ -51,7 +51,10 @@ impl Span {
             }
             last_scale = scale;
             let too_long = || {
-                format!("`{text}` is longer than {}, the longest span allowed (0s to {0})", Span::MAX)
+                format!(
+                    "`{text}` is longer than {}, the longest span allowed (0s to {0})",
+                    Span::MAX
+                )
             };
             let micros = match parse_scaled(number, scale) {
                 Some(micros) => micros,
@@ -59,7 +62,10 @@ impl Span {
                 None if number.bytes().all(|b| b.is_ascii_digit()) => return Err(too_long()),
                 None => return Err(format!("`{text}`: `{number}{unit}` is not a usable number")),
             };
-            total = total.checked_add(micros).filter(|t| *t <= Span::MAX.micros()).ok_or_else(too_long)?;
+            total = total
+                .checked_add(micros)
+                .filter(|t| *t <= Span::MAX.micros())
+                .ok_or_else(too_long)?;
             rest = &after[unit.len()..];
         }
         Ok(Span(Duration::from_micros(total)))

@@ -37,7 +37,7 @@ pub use self::error::LoadError;
 /// Reads and checks a scenario file. A file larger than [`SCENARIO_MAX_BYTES`] is refused
 /// without being read whole.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
-    let text = read_capped(path, SCENARIO_MAX_BYTES)
+    let text = read_capped(path, SCENARIO_MAX_BYTES, "a scenario file")
         .map_err(|e| LoadError::new(path, None, "", &e.to_string()))?;
     load_str(path, &text)
 }

@@ -264,6 +264,15 @@ impl Profile {
         self.unit
     }
 
+    /// The points it keeps in memory: those of a table or of steps, else one.
+    pub fn points(&self) -> usize {
+        match &self.shape {
+            Shape::Steps { times, .. } => times.len(),
+            Shape::Table { times, .. } => times.len(),
+            Shape::Constant(_) | Shape::Ramp { .. } | Shape::Home(_) => 1,
+        }
+    }
+
     /// A short description for logs, e.g. `constant 60 A`.
     pub fn describe(&self) -> &str {
         &self.description

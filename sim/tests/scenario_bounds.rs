@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cellwarden_sim::scenario::{LoadError, MAX_TRACE_ROWS, Span, load, load_str};
+use cellwarden_sim::scenario::{
+    LoadError, MAX_PROFILE_POINTS, MAX_TRACE_ROWS, Span, load, load_str,
+};
 use cellwarden_sim::text_file::{PROFILE_MAX_BYTES, SCENARIO_MAX_BYTES};
 
 const FILE: &str = "scenarios/bounds.toml";
@@ -107,6 +109,43 @@ fn an_endless_csv_profile_is_refused_at_the_cap() {
         "{}",
         e.message
     );
+}
+
+#[test]
+fn csv_profiles_read_again_and_again_are_bounded_together() {
+    // One file under its size cap, named by two timeline entries: each reads it again and
+    // keeps its own points, so the points of all profiles count together.
+    let dir = scratch_dir("points");
+    let rows = MAX_PROFILE_POINTS / 2 + 1;
+    let mut csv = String::from("time_s,value\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{i},0\n"));
+    }
+    assert!(csv.len() as u64 <= PROFILE_MAX_BYTES);
+    std::fs::write(dir.join("long.csv"), &csv).expect("write");
+    let entry = |at: &str| {
+        format!(
+            "\n[[timeline]]\nat = \"{at}\"\nload = {{ kind = \"csv\", path = \"long.csv\", unit = \"amps\" }}\n"
+        )
+    };
+    let once = scenario("1m", &entry("2s"));
+    let path = dir.join("s.toml");
+    load_str(&path, &once).expect("one long profile loads");
+
+    let twice = scenario("1m", &format!("{}{}", entry("2s"), entry("3s")));
+    let e = load_str(&path, &twice).expect_err("two are too many points");
+    assert_eq!(e.field, "timeline[2].load");
+    assert_eq!(e.line, Some(line_with(&twice, "at = \"3s\"") + 1));
+    assert!(
+        e.message.ends_with(&format!(
+            "timeline[2].load: the load profiles up to here hold {} points, more than the \
+             2000000 one scenario may keep",
+            2 * rows
+        )),
+        "{}",
+        e.message
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // -------------------------------------------------------------------------------------------

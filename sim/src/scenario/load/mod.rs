@@ -19,6 +19,7 @@ mod plant;
 mod system;
 mod timeline;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use cellwarden_core::Duration;
@@ -48,7 +49,8 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         Ok(doc) => doc,
         Err(error) => return Err(syntax_error(path, text, &error)),
     };
-    let ctx = Ctx { file: path, text, doc, lines: LineIndex::new(text) };
+    let ctx =
+        Ctx { file: path, text, doc, lines: LineIndex::new(text), profile_points: Cell::new(0) };
     let file: ScenarioFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
     ctx.check(file)
 }
@@ -61,6 +63,8 @@ struct Ctx<'a> {
     text: &'a str,
     doc: Spanned<DeTable<'a>>,
     lines: LineIndex,
+    /// Points of the load profiles checked so far, against [`MAX_PROFILE_POINTS`].
+    profile_points: Cell<usize>,
 }
 
 /// What a number must be.
@@ -81,6 +85,10 @@ pub const MAX_TRACE_ROWS: u64 = 100_000;
 /// The shortest `output.trace_interval`: the plant and the core do nothing a finer trace
 /// would show, and each row is a step of the engine.
 pub const MIN_TRACE_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The most points the load profiles of one scenario may keep together (16 bytes each). Each
+/// CSV file is capped in size, but every timeline entry that names one reads it again.
+pub const MAX_PROFILE_POINTS: usize = 2_000_000;
 
 /// Lowest and highest temperature a scenario may set, °C.
 const TEMPERATURE_RANGE: (f64, f64) = (-60.0, 150.0);
@@ -156,6 +164,22 @@ impl Ctx<'_> {
                 Span::MAX,
                 Span(duration),
                 Span(MIN_TRACE_INTERVAL),
+            ),
+        ))
+    }
+
+    /// Adds a profile's points to the scenario's total, refused past [`MAX_PROFILE_POINTS`].
+    fn count_profile_points(&self, field: &str, points: usize) -> Checked<()> {
+        let total = self.profile_points.get().saturating_add(points);
+        self.profile_points.set(total);
+        if total <= MAX_PROFILE_POINTS {
+            return Ok(());
+        }
+        Err(self.value_error(
+            field,
+            format!(
+                "the load profiles up to here hold {total} points, more than the \
+                 {MAX_PROFILE_POINTS} one scenario may keep"
             ),
         ))
     }

@@ -183,6 +183,8 @@ fn sample() -> Report {
                 resistance_true_uohm: 424.6,
                 resistance_samples: 2,
             }),
+            trace_event_rows: 3,
+            trace_rows_left_out: 0,
         },
         trace: vec![
             row(Duration::ZERO, 0.0, false, false),
@@ -291,6 +293,8 @@ fn render_of_a_passing_quiet_report() {
     report.summary.bus = None;
     let text = report.render();
     assert!(!text.contains("Cell spread") && !text.contains("Board bus"), "{text}");
+    // Every row at an event was kept: no Trace line.
+    assert!(!text.contains("\n  Trace "), "{text}");
     assert!(text.contains("Event log\n  (empty)\n"), "{text}");
     assert!(text.contains("  Faults                 none\n"));
     assert!(text.contains("Latched fault          none\n"));

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cellwarden_sim::engine;
 use cellwarden_sim::scenario::{
     LoadError, MAX_PROFILE_POINTS, MAX_TRACE_ROWS, Span, load, load_str,
 };
@@ -227,6 +228,32 @@ fn a_trace_of_too_many_rows_is_refused_with_the_shortest_interval_that_fits() {
     assert!(rows <= MAX_TRACE_ROWS, "{rows}");
     let text = scenario("2d", "\n[output]\ntrace_interval = \"1s727ms\"\n");
     refused(&text);
+}
+
+#[test]
+fn rows_at_events_are_bounded_at_run_time() {
+    // The periodic rows are bounded when the file loads; rows at events come as often as the
+    // timeline and the core make them. Here a note every 2 ms asks for more than the cap.
+    let extra_rows = 50;
+    let notes = MAX_TRACE_ROWS as usize + extra_rows;
+    let mut extra = String::from("\n[output]\ntrace_interval = \"10m\"\nevent_log = false\n");
+    for i in 0..notes {
+        extra.push_str(&format!("\n[[timeline]]\nat = \"{}ms\"\nnote = \"n\"\n", 2 * i + 2));
+    }
+    let text = scenario("10m", &extra);
+    let s = load_str(Path::new(FILE), &text).expect("loads");
+    let report = engine::run(&s, &mut |_, _| {});
+    let summary = &report.summary;
+    assert_eq!(summary.trace_event_rows, MAX_TRACE_ROWS);
+    assert!(summary.trace_rows_left_out >= extra_rows as u64, "{}", summary.trace_rows_left_out);
+    // The event rows kept, the periodic ones at 0 and 10m, and one at the end at most.
+    assert!(report.trace.len() as u64 <= MAX_TRACE_ROWS + 3, "{}", report.trace.len());
+    let line = format!(
+        "\n  Trace                  {} rows at events left out; {MAX_TRACE_ROWS} kept besides the \
+         periodic ones\n",
+        summary.trace_rows_left_out
+    );
+    assert!(report.render().contains(&line), "{}", report.render());
 }
 
 // -------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ pub mod text;
 use cellwarden_core::{Counters, Duration, RuleId, Tier};
 
 use crate::plant::Energy;
+use crate::scenario::MAX_TRACE_ROWS;
 
 /// The result of one scenario run.
 #[derive(Clone, Debug)]
@@ -159,6 +160,28 @@ pub struct Summary {
     pub system: Option<SystemSummary>,
     /// How well the core's SoC and capacity estimates followed the plant, when it estimates.
     pub soc: Option<SocAccuracy>,
+    /// Trace rows added at events, besides the periodic ones.
+    pub trace_event_rows: u64,
+    /// Event rows left out because [`MAX_TRACE_ROWS`] of them were kept already.
+    pub trace_rows_left_out: u64,
+}
+
+impl Summary {
+    /// Whether a trace row may be added. Periodic rows always may: the loader bounds them
+    /// (`output.trace_interval`). Rows at events (a timeline entry, an action of the core) come
+    /// as often as the scenario and the core make them, so at most [`MAX_TRACE_ROWS`] of them
+    /// are kept and the rest are counted.
+    pub fn keep_trace_row(&mut self, periodic: bool) -> bool {
+        if periodic {
+            return true;
+        }
+        if self.trace_event_rows >= MAX_TRACE_ROWS {
+            self.trace_rows_left_out += 1;
+            return false;
+        }
+        self.trace_event_rows += 1;
+        true
+    }
 }
 
 /// RMS and largest SoC error over a set of samples, in percentage points of SoC.

@@ -215,6 +215,13 @@ impl Report {
         field(out, INDENT, "Core counters", &counters(&s.counters));
         field(out, INDENT, "Plant steps", &s.plant_steps.to_string());
         field(out, INDENT, "Core calls", &s.core_calls.to_string());
+        if s.trace_rows_left_out > 0 {
+            let line = format!(
+                "{} rows at events left out; {} kept besides the periodic ones",
+                s.trace_rows_left_out, s.trace_event_rows
+            );
+            field(out, INDENT, "Trace", &line);
+        }
     }
 }
 

@@ -513,6 +513,15 @@ async fn socketcand_hub_refuses_unknown_buses() {
     assert!(SocketcandHub::bind(loopback(), &[]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["can0", "can0"]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["has space"]).await.is_err());
+    use cellwarden_sim::transport::can::socketcand::HubLimits;
+    for limits in [
+        HubLimits { max_clients: 0, ..HubLimits::default() },
+        HubLimits { idle_timeout: StdDuration::ZERO, ..HubLimits::default() },
+        HubLimits { handshake_timeout: StdDuration::ZERO, ..HubLimits::default() },
+    ] {
+        let err = SocketcandHub::bind_with(loopback(), &["can0"], limits).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{limits:?}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -131,6 +131,9 @@ impl SocketcandHub {
         if limits.max_clients == 0 {
             return Err(invalid("a socketcand hub needs room for at least one client".to_owned()));
         }
+        if limits.handshake_timeout.is_zero() || limits.idle_timeout.is_zero() {
+            return Err(invalid("a socketcand hub's timeouts must be longer than 0s".to_owned()));
+        }
         if buses.is_empty() {
             return Err(invalid("a socketcand hub needs at least one bus".to_owned()));
         }

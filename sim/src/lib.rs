@@ -23,6 +23,7 @@
 //!   inverters, every frame over in-memory CAN buses.
 //! - `report/`: the text report, the CSV trace and the SVG plot.
 //! - `rng.rs`: one seeded random stream per component.
+//! - `text_file.rs`: reading scenario files and CSV profiles with a size cap.
 
 pub mod devices;
 pub mod engine;
@@ -32,4 +33,5 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod system;
+pub mod text_file;
 pub mod transport;

@@ -19,6 +19,7 @@ use cellwarden_core::Duration;
 use serde::Deserialize;
 
 use crate::scenario::span::Span;
+use crate::text_file::{PROFILE_MAX_BYTES, read_capped};
 
 /// A profile as written in a scenario file, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -263,6 +264,15 @@ impl Profile {
         self.unit
     }
 
+    /// The points it keeps in memory: those of a table or of steps, else one.
+    pub fn points(&self) -> usize {
+        match &self.shape {
+            Shape::Steps { times, .. } => times.len(),
+            Shape::Table { times, .. } => times.len(),
+            Shape::Constant(_) | Shape::Ramp { .. } | Shape::Home(_) => 1,
+        }
+    }
+
     /// A short description for logs, e.g. `constant 60 A`.
     pub fn describe(&self) -> &str {
         &self.description
@@ -367,7 +377,8 @@ fn interpolate(times: &[f64], values: &[f64], t: f64) -> f64 {
 
 /// Reads a `time_s,value` CSV file; errors name the file and line.
 fn read_csv(path: &Path) -> Result<(Vec<f64>, Vec<f64>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_capped(path, PROFILE_MAX_BYTES, "a CSV profile")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let at = |line: usize, problem: String| format!("{}:{line}: {problem}", path.display());
     let mut header = false;
     let mut times: Vec<f64> = Vec::new();

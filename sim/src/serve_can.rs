@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use cellwarden_sim::scenario::Span;
 use cellwarden_sim::transport::can::SocketcandHub;
+use cellwarden_sim::transport::can::socketcand::HubLimits;
 
 /// Serve virtual CAN buses to socketcand clients (python-can's `socketcand` interface, or
 /// cellwarden's `socketcand:HOST:PORT/BUS` ports).
@@ -15,6 +16,12 @@ use cellwarden_sim::transport::can::SocketcandHub;
 /// `socketcand on 127.0.0.1:29536, buses: can0`; with port 0 it shows the port picked. Runs
 /// until Ctrl-C or `--for`. Exit code 0 after a clean stop, 2 when the address cannot be
 /// used.
+///
+/// socketcand has no authentication: anyone who can reach the address can read and send
+/// frames on every bus. The default address is loopback, this machine only; listen on another
+/// address only on a network you trust. At most 64 connections are served at once; one that is
+/// not in raw mode within 10 s, or idle (nothing sent by it or to it) for --idle-timeout, is
+/// closed with an error message, so idle connections cannot keep a real client out.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     cellwarden-sim socketcand-hub\n  \
@@ -31,6 +38,9 @@ pub struct SocketcandHubArgs {
     /// Stop after this long (e.g. 30s, 10m, 1h) instead of at Ctrl-C.
     #[arg(long = "for", value_name = "DURATION", value_parser = Span::parse)]
     run_for: Option<Span>,
+    /// Close a raw-mode connection after this long with nothing sent by it or to it.
+    #[arg(long, value_name = "DURATION", value_parser = Span::parse, default_value = "10m")]
+    idle_timeout: Span,
 }
 
 /// Runs `socketcand-hub`; the error says why the hub cannot run.
@@ -46,7 +56,7 @@ async fn serve(args: &SocketcandHubArgs) -> Result<(), String> {
     let default_buses = ["can0".to_owned()];
     let buses = if args.buses.is_empty() { &default_buses[..] } else { &args.buses[..] };
     let names: Vec<&str> = buses.iter().map(String::as_str).collect();
-    let hub = SocketcandHub::bind(args.listen, &names)
+    let hub = SocketcandHub::bind_with(args.listen, &names, limits(args.idle_timeout)?)
         .await
         .map_err(|err| format!("socketcand hub on {}: {err}", args.listen))?;
     println!("socketcand on {}, buses: {}", hub.local_addr(), names.join(", "));
@@ -60,16 +70,26 @@ async fn serve(args: &SocketcandHubArgs) -> Result<(), String> {
     }
     let counters = hub.counters();
     eprintln!(
-        "stopped: {} connections ({} refused), {} frames in, {} delivered, {} dropped for slow \
-         clients, {} bad messages",
+        "stopped: {} connections ({} refused, {} closed when idle), {} frames in, {} delivered, \
+         {} dropped for slow clients, {} bad messages",
         counters.connections,
         counters.refused,
+        counters.idle_closed,
         counters.frames_in,
         counters.delivered,
         counters.dropped,
         counters.bad_messages
     );
     Ok(())
+}
+
+/// The default limits with `idle` as the idle time.
+fn limits(idle: Span) -> Result<HubLimits, String> {
+    if idle.micros() == 0 {
+        return Err("--idle-timeout 0s: must be longer than 0s".to_owned());
+    }
+    let idle_timeout = std::time::Duration::from_micros(idle.micros());
+    Ok(HubLimits { idle_timeout, ..HubLimits::default() })
 }
 
 /// Sleeps for `limit`, or forever without one.
@@ -90,6 +110,11 @@ async fn sleep_for(limit: Option<std::time::Duration>) {
 /// an extra inverter. The first line on stdout gives the address and the buses. Runs until the
 /// scenario ends, `--for` passes, or Ctrl-C. Exit code 0 after a clean stop, 2 when the
 /// scenario cannot be loaded or the address cannot be used.
+///
+/// socketcand has no authentication: anyone who can reach the address can read and send
+/// frames on every bus, and so act as a device of the system. The default address is loopback,
+/// this machine only; listen on another address only on a network you trust. Connections are
+/// bounded as for `socketcand-hub`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     cellwarden-sim serve-can scenarios/can_three_pylontech_packs.toml\n  \
@@ -107,6 +132,9 @@ pub struct ServeCanArgs {
     /// Stop after this long of wall-clock time (e.g. 30s, 10m) instead of at the scenario's end.
     #[arg(long = "for", value_name = "DURATION", value_parser = Span::parse)]
     run_for: Option<Span>,
+    /// Close a raw-mode connection after this long with nothing sent by it or to it.
+    #[arg(long, value_name = "DURATION", value_parser = Span::parse, default_value = "10m")]
+    idle_timeout: Span,
 }
 
 /// Runs `serve-can`; the error says why it cannot run.
@@ -136,7 +164,7 @@ async fn serve_system(
 ) -> Result<(), String> {
     let names = system.bus_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let hub = SocketcandHub::bind(args.listen, &refs)
+    let hub = SocketcandHub::bind_with(args.listen, &refs, limits(args.idle_timeout)?)
         .await
         .map_err(|err| format!("socketcand hub on {}: {err}", args.listen))?;
     let mut ports = Vec::new();

@@ -513,6 +513,15 @@ async fn socketcand_hub_refuses_unknown_buses() {
     assert!(SocketcandHub::bind(loopback(), &[]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["can0", "can0"]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["has space"]).await.is_err());
+    use cellwarden_sim::transport::can::socketcand::HubLimits;
+    for limits in [
+        HubLimits { max_clients: 0, ..HubLimits::default() },
+        HubLimits { idle_timeout: StdDuration::ZERO, ..HubLimits::default() },
+        HubLimits { handshake_timeout: StdDuration::ZERO, ..HubLimits::default() },
+    ] {
+        let err = SocketcandHub::bind_with(loopback(), &["can0"], limits).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{limits:?}: {err}");
+    }
 }
 
 #[tokio::test]
@@ -614,7 +623,7 @@ async fn socketcand_hub_limits_its_clients_and_frees_their_places() {
     let mut extra = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
     let mut reply = String::new();
     within("the refusal", extra.read_to_string(&mut reply)).await.unwrap();
-    assert_eq!(reply, "< error too many clients >");
+    assert_eq!(reply, format!("< error too many clients: all {MAX_CLIENTS} places are taken >"));
 
     drop(held.pop());
     within("a place frees up", async {
@@ -629,6 +638,76 @@ async fn socketcand_hub_limits_its_clients_and_frees_their_places() {
     })
     .await;
     assert!(hub.counters().refused >= 1);
+}
+
+#[tokio::test]
+async fn socketcand_hub_closes_idle_connections_so_a_real_client_gets_in() {
+    use cellwarden_sim::transport::can::socketcand::HubLimits;
+
+    // Short limits so that the test does not wait long; nothing here measures them.
+    let limits = HubLimits {
+        max_clients: 2,
+        handshake_timeout: StdDuration::from_secs(1),
+        idle_timeout: StdDuration::from_secs(1),
+    };
+    let hub = SocketcandHub::bind_with(loopback(), &["can0"], limits).await.unwrap();
+    let mut local = hub.bus("can0").unwrap();
+    // One connection that never gets past the greeting, one that enters raw mode and then
+    // says nothing on a quiet bus: together they hold every place.
+    let mut greeted = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    assert_eq!(read_text(&mut greeted, 6).await, "< hi >");
+    let mut silent = raw_client(hub.local_addr(), "can0").await;
+
+    // A third is refused while they hold the places, and told why.
+    let mut extra = within("connecting", TcpStream::connect(hub.local_addr())).await.unwrap();
+    let mut reply = String::new();
+    within("the refusal", extra.read_to_string(&mut reply)).await.unwrap();
+    assert_eq!(reply, "< error too many clients: all 2 places are taken >");
+
+    // Both idle connections are closed, each with the reason.
+    let mut rest = String::new();
+    within("the handshake timeout", greeted.read_to_string(&mut rest)).await.unwrap();
+    assert_eq!(rest, "< error no rawmode within 1s: closing >");
+    let mut rest = String::new();
+    within("the idle timeout", silent.read_to_string(&mut rest)).await.unwrap();
+    assert_eq!(rest, "< error idle for 1s: closing >");
+
+    // A real client then gets in and exchanges frames.
+    let mut client = within("a real client", async {
+        loop {
+            match SocketcandClient::connect(hub.local_addr(), "can0").await {
+                Ok(client) => break client,
+                // The places are given up when the closed sessions' tasks end.
+                Err(_) => tokio::time::sleep(StdDuration::from_millis(10)).await,
+            }
+        }
+    })
+    .await;
+    client.send(&frame(0x123, &[1, 2])).await.unwrap();
+    assert_eq!(within("local", local.recv()).await.unwrap(), frame(0x123, &[1, 2]));
+    let counters = hub.counters();
+    assert!(counters.refused >= 2, "{counters:?}"); // the third connection and the greeted one
+    assert_eq!(counters.idle_closed, 1, "{counters:?}");
+}
+
+#[tokio::test]
+async fn socketcand_hub_counts_frames_to_a_listener_as_traffic() {
+    use cellwarden_sim::transport::can::socketcand::HubLimits;
+
+    // A listener that never sends stays as long as frames reach it: two idle times of frames.
+    let idle = StdDuration::from_secs(1);
+    let limits = HubLimits { idle_timeout: idle, ..HubLimits::default() };
+    let hub = SocketcandHub::bind_with(loopback(), &["can0"], limits).await.unwrap();
+    let local = hub.bus("can0").unwrap();
+    let mut listener =
+        within("listener", SocketcandClient::connect(hub.local_addr(), "can0")).await.unwrap();
+    for i in 0..40u8 {
+        local.send_now(&frame(0x100, &[i]));
+        assert_eq!(recv(&mut listener).await, frame(0x100, &[i]));
+        tokio::time::sleep(idle / 20).await;
+    }
+    assert_eq!(hub.counters().idle_closed, 0);
+    assert_eq!(hub.counters().clients, 1);
 }
 
 #[tokio::test]

@@ -163,6 +163,8 @@ fn sample() -> Report {
             soc: Some(SocAccuracy {
                 lfp: false,
                 start_at: ms(100),
+                start_estimate_pct: 40.0,
+                start_true_pct: 60.04,
                 start_error_pct: -20.04,
                 settled_at: Some(ms(700_100)),
                 all: ErrorFigures { rms_pct: 5.0, max_pct: -20.04, max_at: ms(100), samples: 9 },
@@ -181,6 +183,8 @@ fn sample() -> Report {
                 resistance_true_uohm: 424.6,
                 resistance_samples: 2,
             }),
+            trace_event_rows: 3,
+            trace_rows_left_out: 0,
         },
         trace: vec![
             row(Duration::ZERO, 0.0, false, false),
@@ -218,9 +222,10 @@ fn render_shows_header_log_expectations_summary_and_verdict() {
         "{text}"
     );
     // The SoC figures, and a goal that is missed says so.
-    assert!(text.contains("\n  SoC estimate           start -20.0 % at 100ms; within 3 % from 11m 40.1s; goal 10m: NOT met\n"), "{text}");
+    // The first estimate, the truth and the error are each named.
+    assert!(text.contains("\n  SoC estimate, first    40.0 % at 100ms, true 60.0 % (error -20.0 %)\n  SoC settled            error within 3 % from 11m 40.1s; goal 10m: NOT met\n"), "{text}");
     assert!(text.contains("\n  SoC error, settled     RMS 0.46 %, max +3.21 % at 1d 1h; goal RMS < 1 %, max < 3 %: NOT met\n"), "{text}");
-    assert!(text.contains("\n  Capacity               learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample\n  Capacity after 10d     -2.1 %; goal within 3 %: met\n  Resistance             R0 at 25 °C learned 431 µΩ, true 425 µΩ (+1.5 %), 2 samples\n"), "{text}");
+    assert!(text.contains("\n  Capacity               learned 228.0 Ah from 1 sample, true 233.0 Ah (-2.1 %)\n  Capacity after 10d     error -2.1 %; goal within 3 %: met\n  Resistance             R0 at 25 °C learned 431 µΩ from 2 samples, true 425 µΩ (+1.5 %)\n"), "{text}");
     assert!(text.contains("\n  Inverter Victron GX    victron, 7203 frames sent / 19199 received, opened the system at the end\n"), "{text}");
 
     // Times as HH:MM:SS.mmm, right-aligned against the longest (a day count), tags padded.
@@ -288,6 +293,8 @@ fn render_of_a_passing_quiet_report() {
     report.summary.bus = None;
     let text = report.render();
     assert!(!text.contains("Cell spread") && !text.contains("Board bus"), "{text}");
+    // Every row at an event was kept: no Trace line.
+    assert!(!text.contains("\n  Trace "), "{text}");
     assert!(text.contains("Event log\n  (empty)\n"), "{text}");
     assert!(text.contains("  Faults                 none\n"));
     assert!(text.contains("Latched fault          none\n"));
@@ -298,6 +305,27 @@ fn render_of_a_passing_quiet_report() {
     let text = report.render();
     assert!(text.contains("Expectations\n  (none)\n"));
     assert!(text.ends_with("\nPASSED (0/0 expectations)\n"));
+}
+
+#[test]
+fn soc_lines_say_when_nothing_was_learned_and_what_the_first_estimate_was() {
+    let mut report = sample();
+    let soc = report.summary.soc.as_mut().expect("soc figures");
+    // A good start: no goal on the settling time, and the error is the plain one.
+    soc.start_estimate_pct = 60.0;
+    soc.start_true_pct = 60.04;
+    soc.start_error_pct = -0.04;
+    soc.settled_at = None;
+    // Nothing learned: the figures are the configured ones and the lines say so.
+    soc.capacity_learned_ah = 233.0;
+    soc.capacity_samples = 0;
+    soc.capacity_error_at_check_pct = None;
+    soc.resistance_learned_uohm = 350.0;
+    soc.resistance_samples = 0;
+    let text = report.render();
+    assert!(text.contains("\n  SoC estimate, first    60.0 % at 100ms, true 60.0 % (error 0.0 %)\n  SoC settled            error not within 3 % at the end\n"), "{text}");
+    assert!(text.contains("\n  Capacity               configured 233.0 Ah, none learned; true 233.0 Ah (0.0 %)\n  Resistance             R0 at 25 °C configured 350 µΩ, none learned; true 425 µΩ (-17.6 %)\n"), "{text}");
+    assert!(!text.contains("learned 233.0") && !text.contains("Capacity after 10d"), "{text}");
 }
 
 #[test]

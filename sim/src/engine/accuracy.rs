@@ -52,7 +52,8 @@ impl Errors {
 #[derive(Debug)]
 pub struct Accuracy {
     lfp: bool,
-    start: Option<(Duration, f64)>,
+    /// When the first estimate came, the estimate and the truth then, %.
+    start: Option<(Duration, f64, f64)>,
     /// The first sample within [`CONVERGED_PCT`] after the last one outside it.
     settled_at: Option<Duration>,
     /// Every sample from the first one within [`CONVERGED_PCT`] on.
@@ -94,7 +95,7 @@ impl Accuracy {
         let estimate_pct = f64::from(soc.soc_ppm) / 1e4;
         let true_pct = true_soc * 100.0;
         let error = estimate_pct - true_pct;
-        self.start.get_or_insert((at, error));
+        self.start.get_or_insert((at, estimate_pct, true_pct));
         self.all.add(at, error);
         if error.abs() <= CONVERGED_PCT {
             if self.settled_at.is_none() {
@@ -119,12 +120,14 @@ impl Accuracy {
 
     /// The figures, if the estimator ever ran.
     pub fn finish(self) -> Option<SocAccuracy> {
-        let (start_at, start_error_pct) = self.start?;
+        let (start_at, start_estimate_pct, start_true_pct) = self.start?;
         let (learned_ah, true_ah, capacity_samples) = self.last?;
         Some(SocAccuracy {
             lfp: self.lfp,
             start_at,
-            start_error_pct,
+            start_estimate_pct,
+            start_true_pct,
+            start_error_pct: start_estimate_pct - start_true_pct,
             settled_at: self.settled_at,
             all: self.all.figures()?,
             after_settling: self.after_settling.figures(),
@@ -182,6 +185,8 @@ mod tests {
         }
         let f = a.finish().expect("figures");
         assert!((f.start_error_pct - 20.0).abs() < 1e-9);
+        assert!((f.start_estimate_pct - 70.0).abs() < 1e-9);
+        assert!((f.start_true_pct - 50.0).abs() < 1e-9);
         assert_eq!(f.settled_at, Some(secs(120)));
         assert!((f.all.max_pct - 20.0).abs() < 1e-9);
         let after = f.after_settling.expect("settled");

@@ -650,11 +650,13 @@ impl<'s> Engine<'s> {
         track(&mut sm.charge_a_max, false, current, at, 0, |new, old| new > old);
         track(&mut sm.discharge_a_max, false, -current, at, 0, |new, old| new > old);
 
-        if self.now >= self.next_trace || self.trace_now {
+        let periodic = self.now >= self.next_trace;
+        // An event asks for one row, kept or left out; either way the request is done.
+        let event = std::mem::take(&mut self.trace_now);
+        if (periodic || event) && self.summary.keep_trace_row(periodic) {
             while self.next_trace <= self.now {
                 self.next_trace += self.scenario.trace_interval.max(Duration::from_micros(1));
             }
-            self.trace_now = false;
             let row = TraceRow {
                 at,
                 current_a: current,

@@ -11,6 +11,7 @@ pub mod text;
 use cellwarden_core::{Counters, Duration, RuleId, Tier};
 
 use crate::plant::Energy;
+use crate::scenario::MAX_TRACE_ROWS;
 
 /// The result of one scenario run.
 #[derive(Clone, Debug)]
@@ -159,6 +160,28 @@ pub struct Summary {
     pub system: Option<SystemSummary>,
     /// How well the core's SoC and capacity estimates followed the plant, when it estimates.
     pub soc: Option<SocAccuracy>,
+    /// Trace rows added at events, besides the periodic ones.
+    pub trace_event_rows: u64,
+    /// Event rows left out because [`MAX_TRACE_ROWS`] of them were kept already.
+    pub trace_rows_left_out: u64,
+}
+
+impl Summary {
+    /// Whether a trace row may be added. Periodic rows always may: the loader bounds them
+    /// (`output.trace_interval`). Rows at events (a timeline entry, an action of the core) come
+    /// as often as the scenario and the core make them, so at most [`MAX_TRACE_ROWS`] of them
+    /// are kept and the rest are counted.
+    pub fn keep_trace_row(&mut self, periodic: bool) -> bool {
+        if periodic {
+            return true;
+        }
+        if self.trace_event_rows >= MAX_TRACE_ROWS {
+            self.trace_rows_left_out += 1;
+            return false;
+        }
+        self.trace_event_rows += 1;
+        true
+    }
 }
 
 /// RMS and largest SoC error over a set of samples, in percentage points of SoC.
@@ -179,9 +202,13 @@ pub struct ErrorFigures {
 pub struct SocAccuracy {
     /// An LFP pack (the goals differ, and the plateau is reported on its own).
     pub lfp: bool,
-    /// When the estimate first existed, and its error then.
+    /// When the estimate first existed.
     pub start_at: Duration,
-    /// Error at the start, estimate − truth.
+    /// The first estimate, %.
+    pub start_estimate_pct: f64,
+    /// The true SoC then, %.
+    pub start_true_pct: f64,
+    /// Error of the first estimate, estimate − truth, percentage points.
     pub start_error_pct: f64,
     /// Since when the error has stayed within 3 points, if it is within them at the end.
     pub settled_at: Option<Duration>,
@@ -192,7 +219,8 @@ pub struct SocAccuracy {
     pub after_settling: Option<ErrorFigures>,
     /// LFP: samples with the true SoC on the plateau (10–95 %).
     pub plateau: Option<ErrorFigures>,
-    /// Learned capacity at the end, Ah.
+    /// The core's capacity at the end, Ah: learned when `capacity_samples > 0`, else the
+    /// configured one.
     pub capacity_learned_ah: f64,
     /// True mean group capacity, Ah.
     pub capacity_true_ah: f64,

@@ -215,6 +215,13 @@ impl Report {
         field(out, INDENT, "Core counters", &counters(&s.counters));
         field(out, INDENT, "Plant steps", &s.plant_steps.to_string());
         field(out, INDENT, "Core calls", &s.core_calls.to_string());
+        if s.trace_rows_left_out > 0 {
+            let line = format!(
+                "{} rows at events left out; {} kept besides the periodic ones",
+                s.trace_rows_left_out, s.trace_event_rows
+            );
+            field(out, INDENT, "Trace", &line);
+        }
     }
 }
 
@@ -246,23 +253,27 @@ fn signed(value: f64, decimals: usize) -> String {
 fn render_soc(out: &mut String, a: &super::SocAccuracy) {
     use crate::engine::accuracy::{CONVERGED_PCT, LFP_PLATEAU_PCT};
     let band = fixed(CONVERGED_PCT, 0);
-    let settled = match a.settled_at {
-        Some(at) => format!("within {band} % from {}", format_span(at)),
-        None => format!("not within {band} % at the end"),
+    let mut settled = match a.settled_at {
+        Some(at) => format!("error within {band} % from {}", format_span(at)),
+        None => format!("error not within {band} % at the end"),
     };
-    let mut start = format!(
-        "start {} % at {}; {settled}",
+    // The first estimate, the truth then and the difference: each number says what it is.
+    let first = format!(
+        "{} % at {}, true {} % (error {} %)",
+        fixed(a.start_estimate_pct, 1),
+        format_span(a.start_at),
+        fixed(a.start_true_pct, 1),
         signed(a.start_error_pct, 1),
-        format_span(a.start_at)
     );
+    field(out, INDENT, "SoC estimate, first", &first);
     // From a badly wrong start, the filter must find the SoC under load (NCA only: the LFP
     // plateau does not allow it).
     if !a.lfp && a.start_error_pct.abs() >= 10.0 {
         let limit = Duration::from_secs(600);
         let met = a.settled_at.is_some_and(|at| at.saturating_sub(a.start_at) <= limit);
-        start.push_str(&format!("; {}", goal("10m", met)));
+        settled.push_str(&format!("; {}", goal("10m", met)));
     }
-    field(out, INDENT, "SoC estimate", &start);
+    field(out, INDENT, "SoC settled", &settled);
     let (label, figures) = match (&a.after_settling, a.start_error_pct.abs() > CONVERGED_PCT) {
         (Some(f), true) => ("SoC error, settled", f),
         (Some(f), false) => ("SoC error", f),
@@ -296,7 +307,8 @@ fn render_soc(out: &mut String, a: &super::SocAccuracy) {
     field(out, INDENT, "Capacity", &capacity);
     if let Some(at_check) = a.capacity_error_at_check_pct {
         let verdict = goal("within 3 %", at_check.abs() <= 3.0);
-        field(out, INDENT, "Capacity after 10d", &format!("{} %; {verdict}", signed(at_check, 1)));
+        let line = format!("error {} %; {verdict}", signed(at_check, 1));
+        field(out, INDENT, "Capacity after 10d", &line);
     }
     let resistance = format!(
         "R0 at 25 °C {}",
@@ -310,22 +322,25 @@ fn render_soc(out: &mut String, a: &super::SocAccuracy) {
     field(out, INDENT, "Resistance", &resistance);
 }
 
-/// `learned 228.0 Ah, true 233.0 Ah (-2.1 %), 1 sample`: a learned figure against the truth,
-/// with `decimals`, the relative error and the number of samples it was learned from.
+/// `learned 228.0 Ah from 1 sample, true 233.0 Ah (-2.1 %)`: the core's figure against the
+/// truth, with `decimals` and the relative error. Before its first sample the core has learned
+/// nothing and its figure is the configured one, which the line then says:
+/// `configured 233.0 Ah, none learned; true 233.0 Ah (0.0 %)`.
 fn learned_against_true(
-    (learned, truth): (f64, f64),
+    (figure, truth): (f64, f64),
     decimals: usize,
     unit: &str,
     samples: u32,
 ) -> String {
-    let error = if truth > 0.0 { (learned / truth - 1.0) * 100.0 } else { 0.0 };
-    format!(
-        "learned {} {unit}, true {} {unit} ({} %), {samples} {}",
-        fixed(learned, decimals),
-        fixed(truth, decimals),
-        signed(error, 1),
-        plural(samples as usize, "sample", "samples")
-    )
+    let error = if truth > 0.0 { (figure / truth - 1.0) * 100.0 } else { 0.0 };
+    let figure = fixed(figure, decimals);
+    let truth = format!("true {} {unit} ({} %)", fixed(truth, decimals), signed(error, 1));
+    if samples == 0 {
+        format!("configured {figure} {unit}, none learned; {truth}")
+    } else {
+        let samples = format!("{samples} {}", plural(samples as usize, "sample", "samples"));
+        format!("learned {figure} {unit} from {samples}, {truth}")
+    }
 }
 
 /// Per pack and per inverter of a parallel system, two lines each.

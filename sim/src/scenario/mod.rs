@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use cellwarden_core::{Command, Config, Duration, RuleId, Tier};
 
-pub use load::{LoadError, load, load_str};
+pub use load::{LoadError, MAX_PROFILE_POINTS, MAX_TRACE_ROWS, MIN_TRACE_INTERVAL, load, load_str};
 pub use names::file_name;
 pub use schema::{
     BoardKind, BoardsSection, CauseName, EventName, FaultSpec, InverterSection, OpenHow,

@@ -12,7 +12,13 @@ use serde::de::{self, Deserializer, Visitor};
 pub struct Span(pub Duration);
 
 impl Span {
-    /// Parses `"1h30m"`, `"250ms"`, `"1.5s"`, `"20us"`; parts must come largest first.
+    /// The longest span a file may give, for a run's duration and every time in it: a year.
+    /// The longest scenarios run for 30 days; without a bound, `"213503982d"` was a valid
+    /// duration, a run that would never end.
+    pub const MAX: Span = Span(Duration::from_secs(366 * 86_400));
+
+    /// Parses `"1h30m"`, `"250ms"`, `"1.5s"`, `"20us"`; parts must come largest first. Spans
+    /// longer than [`Span::MAX`] are refused.
     pub fn parse(text: &str) -> Result<Span, String> {
         const UNITS: [(&str, u64); 7] = [
             ("d", 86_400_000_000),
@@ -44,9 +50,22 @@ impl Span {
                 return Err(format!("`{text}`: write the parts largest first, each once"));
             }
             last_scale = scale;
-            let micros = parse_scaled(number, scale)
-                .ok_or_else(|| format!("`{text}`: `{number}{unit}` is not a usable number"))?;
-            total = total.checked_add(micros).ok_or_else(|| format!("`{text}` is too long"))?;
+            let too_long = || {
+                format!(
+                    "`{text}` is longer than {}, the longest span allowed (0s to {0})",
+                    Span::MAX
+                )
+            };
+            let micros = match parse_scaled(number, scale) {
+                Some(micros) => micros,
+                // Digits only, but too many for a u64: too long, not malformed.
+                None if number.bytes().all(|b| b.is_ascii_digit()) => return Err(too_long()),
+                None => return Err(format!("`{text}`: `{number}{unit}` is not a usable number")),
+            };
+            total = total
+                .checked_add(micros)
+                .filter(|t| *t <= Span::MAX.micros())
+                .ok_or_else(too_long)?;
             rest = &after[unit.len()..];
         }
         Ok(Span(Duration::from_micros(total)))
@@ -148,6 +167,19 @@ mod tests {
     fn refuses_what_is_ambiguous() {
         for text in ["", "10", "s", "1x", "30s1m", "1s1s", "0.0000001s", "1..2s", "-1s"] {
             assert!(Span::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_longer_than_a_year() {
+        assert_eq!(Span::parse("366d").unwrap(), Span::MAX);
+        assert_eq!(Span::parse("365d23h59m59s999ms").unwrap().micros(), Span::MAX.micros() - 1_000);
+        for text in ["366d1us", "367d", "213503982d", "99999999999999999999d", "9000h"] {
+            let err = Span::parse(text).unwrap_err();
+            assert_eq!(
+                err,
+                format!("`{text}` is longer than 366d, the longest span allowed (0s to 366d)")
+            );
         }
     }
 }

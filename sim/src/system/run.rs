@@ -683,11 +683,13 @@ impl<'s> System<'s> {
         track(&mut sm.charge_a_max, false, total, at, 0, |n, o| n > o);
         track(&mut sm.discharge_a_max, false, -total, at, 0, |n, o| n > o);
 
-        if self.now >= self.next_trace || self.trace_now || self.now >= self.end {
+        let periodic = self.now >= self.next_trace || self.now >= self.end;
+        // An event asks for one row, kept or left out; either way the request is done.
+        let event = std::mem::take(&mut self.trace_now);
+        if (periodic || event) && self.summary.keep_trace_row(periodic) {
             while self.next_trace <= self.now {
                 self.next_trace += self.scenario.trace_interval.max(Duration::from_micros(1));
             }
-            self.trace_now = false;
             let row = TraceRow {
                 at,
                 current_a: total,

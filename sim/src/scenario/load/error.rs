@@ -1,4 +1,4 @@
-//! The error type, and where in the file an error is: positions, field paths, syntax errors.
+//! The error type, and where in the file an error is: field paths and syntax errors.
 
 use std::fmt;
 use std::ops::Range;
@@ -6,6 +6,8 @@ use std::path::Path;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+use super::lines::LineIndex;
 
 /// A scenario file that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,19 +62,6 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// Line and column (both from 1, the column in characters) of byte `offset` in `text`.
-pub(super) fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
 pub(super) fn syntax_error(file: &Path, text: &str, error: &toml::de::Error) -> LoadError {
     let Some(span) = error.span() else {
         // No position (e.g. the nesting limit): the whole file.
@@ -84,7 +73,7 @@ pub(super) fn syntax_error(file: &Path, text: &str, error: &toml::de::Error) -> 
     if field.is_empty() {
         field = enclosing_field(text, span.start);
     }
-    let pos = position(text, span.start);
+    let pos = LineIndex::new(text).position(text, span.start);
     let problem = format!("TOML syntax: {}", one_line(error.message()));
     LoadError::new(file, Some(pos), &field, &problem)
 }
@@ -256,16 +245,6 @@ pub(super) fn path_at(doc: &Spanned<DeTable<'_>>, span: &Range<usize>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn positions_count_characters() {
-        let text = "a = 1\nbé = \"x\"\n";
-        assert_eq!(position(text, 0), (1, 1));
-        assert_eq!(position(text, 6), (2, 1));
-        assert_eq!(position(text, 9), (2, 3)); // after the two-byte é
-        assert_eq!(position(text, 8), (2, 2)); // inside é: moved back to its start
-        assert_eq!(position(text, 999), (3, 1));
-    }
 
     #[test]
     fn paths_split_into_steps() {

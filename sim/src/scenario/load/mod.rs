@@ -6,33 +6,40 @@
 //! line and column. Messages read `file:line:column: field: problem`.
 //!
 //! This file has the entry points and the checking context the others share; `error.rs` has
-//! [`LoadError`] and the position lookup, `system.rs` the core configuration, `plant.rs` the
-//! plant, sensors and inverter, `timeline.rs` the timeline and `expect.rs` the expectations.
+//! [`LoadError`] and the field paths, `lines.rs` the line and column of an offset, `system.rs`
+//! the core configuration, `plant.rs` the plant, sensors and inverter, `timeline.rs` the
+//! timeline and `expect.rs` the expectations.
 
 mod boards;
 mod error;
 mod expect;
+mod lines;
 mod parallel;
 mod plant;
 mod system;
 mod timeline;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use cellwarden_core::Duration;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use self::error::{find, one_line, path_at, position, syntax_error};
+use self::error::{find, one_line, path_at, syntax_error};
+use self::lines::LineIndex;
 use super::Scenario;
 use super::schema::ScenarioFile;
+use super::span::Span;
+use crate::text_file::{SCENARIO_MAX_BYTES, read_capped};
 
 pub use self::error::LoadError;
 
-/// Reads and checks a scenario file.
+/// Reads and checks a scenario file. A file larger than [`SCENARIO_MAX_BYTES`] is refused
+/// without being read whole.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::new(path, None, "", &format!("cannot read: {e}")))?;
+    let text = read_capped(path, SCENARIO_MAX_BYTES, "a scenario file")
+        .map_err(|e| LoadError::new(path, None, "", &e.to_string()))?;
     load_str(path, &text)
 }
 
@@ -42,7 +49,8 @@ pub fn load_str(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         Ok(doc) => doc,
         Err(error) => return Err(syntax_error(path, text, &error)),
     };
-    let ctx = Ctx { file: path, text, doc };
+    let ctx =
+        Ctx { file: path, text, doc, lines: LineIndex::new(text), profile_points: Cell::new(0) };
     let file: ScenarioFile = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
     ctx.check(file)
 }
@@ -54,6 +62,9 @@ struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
     doc: Spanned<DeTable<'a>>,
+    lines: LineIndex,
+    /// Points of the load profiles checked so far, against [`MAX_PROFILE_POINTS`].
+    profile_points: Cell<usize>,
 }
 
 /// What a number must be.
@@ -67,6 +78,18 @@ enum Want {
     Fraction,
 }
 
+/// The most rows a trace may keep, one per `output.trace_interval` over the run. A row is
+/// about 150 bytes in memory and more again in the CSV and the plot; `"1us"` over a minute
+/// was 60 million rows.
+pub const MAX_TRACE_ROWS: u64 = 100_000;
+/// The shortest `output.trace_interval`: the plant and the core do nothing a finer trace
+/// would show, and each row is a step of the engine.
+pub const MIN_TRACE_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The most points the load profiles of one scenario may keep together (16 bytes each). Each
+/// CSV file is capped in size, but every timeline entry that names one reads it again.
+pub const MAX_PROFILE_POINTS: usize = 2_000_000;
+
 /// Lowest and highest temperature a scenario may set, °C.
 const TEMPERATURE_RANGE: (f64, f64) = (-60.0, 150.0);
 
@@ -74,7 +97,7 @@ type Checked<T> = Result<T, LoadError>;
 
 impl Ctx<'_> {
     fn at(&self, offset: usize, field: &str, problem: &str) -> LoadError {
-        LoadError::new(self.file, Some(position(self.text, offset)), field, problem)
+        LoadError::new(self.file, Some(self.lines.position(self.text, offset)), field, problem)
     }
 
     /// An error about the value at `field` (or the nearest thing on its path that exists).
@@ -90,7 +113,7 @@ impl Ctx<'_> {
     }
 
     fn line_of(&self, field: &str) -> usize {
-        position(self.text, find(&self.doc, field).value.start).0
+        self.lines.position(self.text, find(&self.doc, field).value.start).0
     }
 
     fn serde_error(&self, error: &toml::de::Error) -> LoadError {
@@ -123,6 +146,42 @@ impl Ctx<'_> {
             Want::Fraction => format!("{value} must be greater than 0 and at most 1"),
         };
         Err(self.value_error(field, problem))
+    }
+
+    /// A trace interval that keeps the trace within [`MAX_TRACE_ROWS`] over `duration`.
+    fn trace_interval(&self, interval: Span, duration: Duration) -> Checked<()> {
+        // The shortest interval allowed, in whole milliseconds.
+        let for_rows = duration.as_micros().div_ceil(MAX_TRACE_ROWS).div_ceil(1000) * 1000;
+        let shortest = Span(Duration::from_micros(for_rows).max(MIN_TRACE_INTERVAL));
+        if interval >= shortest {
+            return Ok(());
+        }
+        Err(self.value_error(
+            "output.trace_interval",
+            format!(
+                "{interval} is outside the allowed {shortest} to {} for a run of {} (a trace \
+                 keeps at most {MAX_TRACE_ROWS} rows, none closer than {})",
+                Span::MAX,
+                Span(duration),
+                Span(MIN_TRACE_INTERVAL),
+            ),
+        ))
+    }
+
+    /// Adds a profile's points to the scenario's total, refused past [`MAX_PROFILE_POINTS`].
+    fn count_profile_points(&self, field: &str, points: usize) -> Checked<()> {
+        let total = self.profile_points.get().saturating_add(points);
+        self.profile_points.set(total);
+        if total <= MAX_PROFILE_POINTS {
+            return Ok(());
+        }
+        Err(self.value_error(
+            field,
+            format!(
+                "the load profiles up to here hold {total} points, more than the \
+                 {MAX_PROFILE_POINTS} one scenario may keep"
+            ),
+        ))
     }
 
     fn check(&self, file: ScenarioFile) -> Checked<Scenario> {
@@ -185,9 +244,7 @@ impl Ctx<'_> {
                 "a parallel system always keeps its event log; only a single pack can turn it off",
             ));
         }
-        if file.output.trace_interval.micros() == 0 {
-            return Err(self.value_error("output.trace_interval", "must be longer than 0s"));
-        }
+        self.trace_interval(file.output.trace_interval, duration)?;
         let base_dir = match self.file.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),

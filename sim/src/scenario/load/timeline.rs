@@ -53,10 +53,13 @@ impl Ctx<'_> {
             ));
         }
         let load = match &entry.load {
-            Some(spec) => Some(
-                Profile::with_seed(spec, base_dir, file.seed)
-                    .map_err(|m| self.value_error(&format!("{here}.load"), m))?,
-            ),
+            Some(spec) => {
+                let field = format!("{here}.load");
+                let profile = Profile::with_seed(spec, base_dir, file.seed)
+                    .map_err(|m| self.value_error(&field, m))?;
+                self.count_profile_points(&field, profile.points())?;
+                Some(profile)
+            }
             None => None,
         };
         if let Some(fault) = &entry.fault {

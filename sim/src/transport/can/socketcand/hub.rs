@@ -7,6 +7,12 @@
 //! local port nobody reads), its newest frames are dropped and counted, and nobody else slows
 //! down. A bus has no flow control either.
 //!
+//! The hub has no authentication: anyone who reaches its address can read and send on every
+//! bus. Its places are bounded ([`HubLimits`]): a connection that is not in raw mode within the
+//! handshake time, or that goes idle (nothing from the client and nothing to it) for the idle
+//! time, is closed with an `< error ... >` saying why, so that idle connections cannot keep a
+//! real client out; a connection that finds every place taken is refused the same way.
+//!
 //! One task accepts connections; each connection is a task of its own that does the handshake,
 //! then relays between its socket and its queue. The member table is shared behind a mutex
 //! that is never held across a wait. Dropping the hub stops the accept task and with it every
@@ -25,14 +31,17 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::conn::{Conn, Incoming};
 use super::wire::{self, Message, Stamp};
 
-/// Connections served at once; more are closed at once with an error message.
+/// Connections served at once by default; more are closed at once with an error message.
 pub const MAX_CLIENTS: usize = 64;
 /// Frames waiting for one TCP client before its newest are dropped.
 pub const CLIENT_QUEUE: usize = 256;
 /// Frames waiting for one local port before its newest are dropped.
 pub const LOCAL_QUEUE: usize = 1024;
-/// How long a client may take over the handshake before it is disconnected.
-pub const HUB_HANDSHAKE_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+/// How long a client may take by default from connecting to raw mode before it is disconnected.
+pub const HUB_HANDSHAKE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
+/// How long by default a raw-mode client may go with nothing sent by it or to it before it is
+/// disconnected. A listener on a live bus is never idle: every frame it receives counts.
+pub const HUB_IDLE_TIMEOUT: StdDuration = StdDuration::from_secs(600);
 /// How long one write to a client may block before the client counts as gone.
 pub const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 /// The pause between the rawmode `< ok >` and the first frame to a client. python-can reads
@@ -42,6 +51,28 @@ pub const WRITE_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 pub const RAWMODE_SETTLE: StdDuration = StdDuration::from_millis(100);
 /// The pause after a failed accept (e.g. out of file descriptors), so as not to spin.
 const ACCEPT_BACKOFF: StdDuration = StdDuration::from_millis(50);
+
+/// The bounds a hub keeps its connections in (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Connections served at once, in the handshake or in raw mode.
+    pub max_clients: usize,
+    /// How long a connection may take from its first byte to raw mode.
+    pub handshake_timeout: StdDuration,
+    /// How long a raw-mode connection may go with no message from the client and no frame to
+    /// it.
+    pub idle_timeout: StdDuration,
+}
+
+impl Default for HubLimits {
+    fn default() -> HubLimits {
+        HubLimits {
+            max_clients: MAX_CLIENTS,
+            handshake_timeout: HUB_HANDSHAKE_TIMEOUT,
+            idle_timeout: HUB_IDLE_TIMEOUT,
+        }
+    }
+}
 
 /// A socketcand server for virtual buses (see the module documentation).
 #[derive(Debug)]
@@ -66,6 +97,8 @@ pub struct HubCounters {
     pub connections: u64,
     /// Connections refused: unknown bus, too many clients, or no handshake in time.
     pub refused: u64,
+    /// Raw-mode connections closed because they were idle for the idle time.
+    pub idle_closed: u64,
     /// Clients in raw mode now.
     pub clients: usize,
     /// Frames sent by members (clients and local ports).
@@ -81,10 +114,26 @@ pub struct HubCounters {
 }
 
 impl SocketcandHub {
-    /// Listens on `addr` (port 0 picks a free port) and serves `buses`. Must be called inside a
-    /// tokio runtime; the hub runs in tasks of that runtime until dropped.
+    /// Listens on `addr` (port 0 picks a free port) and serves `buses` with the default
+    /// [`HubLimits`]. Must be called inside a tokio runtime; the hub runs in tasks of that
+    /// runtime until dropped.
     pub async fn bind(addr: SocketAddr, buses: &[&str]) -> io::Result<SocketcandHub> {
+        SocketcandHub::bind_with(addr, buses, HubLimits::default()).await
+    }
+
+    /// [`bind`](Self::bind) with other limits.
+    pub async fn bind_with(
+        addr: SocketAddr,
+        buses: &[&str],
+        limits: HubLimits,
+    ) -> io::Result<SocketcandHub> {
         let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+        if limits.max_clients == 0 {
+            return Err(invalid("a socketcand hub needs room for at least one client".to_owned()));
+        }
+        if limits.handshake_timeout.is_zero() || limits.idle_timeout.is_zero() {
+            return Err(invalid("a socketcand hub's timeouts must be longer than 0s".to_owned()));
+        }
         if buses.is_empty() {
             return Err(invalid("a socketcand hub needs at least one bus".to_owned()));
         }
@@ -110,7 +159,7 @@ impl SocketcandHub {
             next_id: 0,
             counters: HubCounters::default(),
         };
-        let shared = Arc::new(Shared { table: Mutex::new(table) });
+        let shared = Arc::new(Shared { table: Mutex::new(table), limits });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(SocketcandHub { local_addr, shared, accept })
     }
@@ -211,6 +260,7 @@ struct Delivery {
 #[derive(Debug)]
 struct Shared {
     table: Mutex<Table>,
+    limits: HubLimits,
 }
 
 #[derive(Debug)]
@@ -311,10 +361,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     shared.count(|c| c.connections += 1);
-                    if sessions.len() >= MAX_CLIENTS {
+                    let max = shared.limits.max_clients;
+                    if sessions.len() >= max {
                         shared.count(|c| c.refused += 1);
+                        let why = format!("too many clients: all {max} places are taken");
                         // Best effort, without waiting: the client may not be reading.
-                        let _ = stream.try_write(wire::format_error("too many clients").as_bytes());
+                        let _ = stream.try_write(wire::format_error(&why).as_bytes());
                         continue;
                     }
                     sessions.spawn(session(stream, Arc::clone(&shared)));
@@ -331,11 +383,14 @@ async fn session(stream: TcpStream, shared: Arc<Shared>) {
     // Frames are small and periodic: send each at once rather than batching.
     let _ = stream.set_nodelay(true);
     let mut conn = Conn::new(stream);
-    let joined = tokio::time::timeout(HUB_HANDSHAKE_TIMEOUT, handshake(&mut conn, &shared)).await;
+    let limit = shared.limits.handshake_timeout;
+    let joined = tokio::time::timeout(limit, handshake(&mut conn, &shared)).await;
     if let Ok(Ok(Some(joined))) = joined {
         let _ = relay(&mut conn, &shared, joined).await;
     } else if joined.is_err() {
         shared.count(|c| c.refused += 1);
+        let why = format!("no rawmode within {}: closing", seconds(limit));
+        let _ = conn.get_ref().try_write(wire::format_error(&why).as_bytes());
     }
     let garbage = conn.scan_counters().garbage_bytes;
     shared.count(|c| c.garbage_bytes += garbage);
@@ -405,6 +460,9 @@ async fn relay(
     let settle = tokio::time::sleep(RAWMODE_SETTLE);
     tokio::pin!(settle);
     let mut settled = false;
+    let idle_limit = shared.limits.idle_timeout;
+    let idle = tokio::time::sleep(idle_limit);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
             incoming = conn.next() => match incoming? {
@@ -429,8 +487,22 @@ async fn relay(
                 let Some(delivery) = delivery else { return Ok(()) };
                 write(conn, &wire::format_frame(&delivery.frame, delivery.at)).await?;
             }
+            () = &mut idle => {
+                shared.count(|c| c.idle_closed += 1);
+                let why = format!("idle for {}: closing", seconds(idle_limit));
+                // Best effort, without waiting: an idle client may not be reading either.
+                let _ = conn.get_ref().try_write(wire::format_error(&why).as_bytes());
+                return Ok(());
+            }
         }
+        // Whatever happened above was traffic (the settle pause ends once).
+        idle.as_mut().reset(tokio::time::Instant::now() + idle_limit);
     }
+}
+
+/// `10s`, `0.2s`: a timeout in an error message.
+fn seconds(d: StdDuration) -> String {
+    format!("{}s", d.as_secs_f64())
 }
 
 /// One message as one write, given up after [`WRITE_TIMEOUT`].

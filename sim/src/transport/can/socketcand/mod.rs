@@ -19,8 +19,8 @@ pub mod wire;
 
 pub use client::{ClientCounters, HANDSHAKE_TIMEOUT, SocketcandClient};
 pub use hub::{
-    CLIENT_QUEUE, HUB_HANDSHAKE_TIMEOUT, HubCounters, HubPort, LOCAL_QUEUE, MAX_CLIENTS,
-    RAWMODE_SETTLE, SocketcandHub, WRITE_TIMEOUT,
+    CLIENT_QUEUE, HUB_HANDSHAKE_TIMEOUT, HUB_IDLE_TIMEOUT, HubCounters, HubLimits, HubPort,
+    LOCAL_QUEUE, MAX_CLIENTS, RAWMODE_SETTLE, SocketcandHub, WRITE_TIMEOUT,
 };
 pub use wire::Stamp;
 

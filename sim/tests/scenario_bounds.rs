@@ -209,8 +209,8 @@ fn a_trace_interval_finer_than_a_millisecond_is_refused_with_the_range() {
 #[test]
 fn a_trace_of_too_many_rows_is_refused_with_the_shortest_interval_that_fits() {
     assert_eq!(MAX_TRACE_ROWS, 100_000);
-    // Two days at the default of one row a second: 172,800 rows.
-    let text = scenario("2d", "");
+    // Two days at one row a second: 172,800 rows.
+    let text = scenario("2d", "\n[output]\ntrace_interval = \"1s\"\n");
     let e = refused(&text);
     assert_eq!(e.field, "output.trace_interval");
     assert!(
@@ -228,6 +228,19 @@ fn a_trace_of_too_many_rows_is_refused_with_the_shortest_interval_that_fits() {
     assert!(rows <= MAX_TRACE_ROWS, "{rows}");
     let text = scenario("2d", "\n[output]\ntrace_interval = \"1s727ms\"\n");
     refused(&text);
+}
+
+#[test]
+fn a_file_without_a_trace_interval_gets_one_that_fits_the_run() {
+    // Short runs keep the default of one row a second.
+    let s = load_str(Path::new(FILE), &scenario("1h", "")).expect("an hour loads");
+    assert_eq!(s.trace_interval.as_micros(), 1_000_000);
+    // Two days would be 172,800 rows at one a second: the default widens to whole seconds.
+    let s = load_str(Path::new(FILE), &scenario("2d", "")).expect("two days load");
+    assert_eq!(s.trace_interval.as_micros(), 2_000_000);
+    // A year, the longest run, still loads without a setting.
+    let s = load_str(Path::new(FILE), &scenario("366d", "")).expect("a year loads");
+    assert!(s.duration.as_micros() / s.trace_interval.as_micros() <= MAX_TRACE_ROWS);
 }
 
 #[test]

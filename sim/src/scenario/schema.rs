@@ -742,9 +742,10 @@ pub enum Signal {
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
-    /// One trace row every this long (events add rows of their own).
-    #[serde(default = "default_trace_interval")]
-    pub trace_interval: Span,
+    /// One trace row every this long (events add rows of their own). Left out: one second, or
+    /// longer where a long run would otherwise pass the trace's row limit.
+    #[serde(default)]
+    pub trace_interval: Option<Span>,
     /// Keep the event log in the report. Runs of many days can turn it off: the summary and
     /// the trace still have every figure.
     #[serde(default = "yes")]
@@ -753,7 +754,7 @@ pub struct OutputSection {
 
 impl Default for OutputSection {
     fn default() -> Self {
-        OutputSection { trace_interval: default_trace_interval(), event_log: true }
+        OutputSection { trace_interval: None, event_log: true }
     }
 }
 
@@ -783,7 +784,4 @@ fn default_inverter_a() -> f64 {
 }
 fn default_measure_period() -> Span {
     Span(cellwarden_core::Duration::from_millis(100))
-}
-fn default_trace_interval() -> Span {
-    Span(cellwarden_core::Duration::from_secs(1))
 }

@@ -86,6 +86,13 @@ pub const MAX_TRACE_ROWS: u64 = 100_000;
 /// would show, and each row is a step of the engine.
 pub const MIN_TRACE_INTERVAL: Duration = Duration::from_millis(1);
 
+/// The trace interval of a file that names none: one second, or the shortest whole second that
+/// keeps a long run within [`MAX_TRACE_ROWS`], so a run of days needs no setting to load.
+fn default_trace_interval(duration: Duration) -> Duration {
+    let secs = duration.as_micros().div_ceil(MAX_TRACE_ROWS).div_ceil(1_000_000).max(1);
+    Duration::from_secs(secs)
+}
+
 /// The most points the load profiles of one scenario may keep together (16 bytes each). Each
 /// CSV file is capped in size, but every timeline entry that names one reads it again.
 pub const MAX_PROFILE_POINTS: usize = 2_000_000;
@@ -244,7 +251,13 @@ impl Ctx<'_> {
                 "a parallel system always keeps its event log; only a single pack can turn it off",
             ));
         }
-        self.trace_interval(file.output.trace_interval, duration)?;
+        let trace_interval = match file.output.trace_interval {
+            Some(interval) => {
+                self.trace_interval(interval, duration)?;
+                interval.0
+            }
+            None => default_trace_interval(duration),
+        };
         let base_dir = match self.file.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
@@ -278,7 +291,7 @@ impl Ctx<'_> {
             parallel,
             timeline,
             expectations,
-            trace_interval: file.output.trace_interval.0,
+            trace_interval,
             event_log: file.output.event_log,
         })
     }

@@ -119,6 +119,7 @@ impl Combiner {
                 p.charge_share = s;
                 p.discharge_share = s;
             }
+            self.floors = [[Permille(0); MAX_PACKS]; 2];
         }
         if mask == 0 || self.fresh_reports & mask != mask {
             return;
@@ -138,7 +139,7 @@ impl Combiner {
         }
         // The direction and size of the bank's current: the inverters' measurement when there
         // is one (a pack's report may be the wrong one), else the packs' sum.
-        let mut bank_ma = inverters_ma.unwrap_or(packs_ma);
+        let mut bank_ma = inverters_ma.or(self.inverters_current_ma()).unwrap_or(packs_ma);
         if bank_ma.abs() < i64::from(self.config.share_min_current_ma.0) {
             return;
         }
@@ -160,17 +161,24 @@ impl Combiner {
         }
         let mut shares = [Permille(0); MAX_PACKS];
         shares_of(&values[..n], &mut shares[..n]);
-        if agree != Some(true) {
-            // Current no pack reported; any one of them may be carrying it.
-            let missing = if agree.is_some() { (bank_ma - packs_ma).max(0) } else { 0 };
-            for i in 0..n {
-                if mask & (1 << i) == 0 {
-                    continue;
+        let floors = &mut self.floors[usize::from(!charging)];
+        match agree {
+            Some(true) => *floors = [Permille(0); MAX_PACKS],
+            Some(false) => {
+                // Current no pack reported; any one of them may be carrying it. These floors
+                // hold until a measurement agrees again.
+                let missing = (bank_ma - packs_ma).max(0);
+                for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+                    floors[i] = predicted[i].max(share_up(values[i] + missing, bank_ma));
                 }
-                let worst =
-                    if agree.is_some() { share_up(values[i] + missing, bank_ma) } else { shares[i] };
-                shares[i] = shares[i].max(predicted[i]).max(worst);
             }
+            None => {}
+        }
+        for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+            if agree != Some(true) {
+                shares[i] = shares[i].max(predicted[i]);
+            }
+            shares[i] = shares[i].max(floors[i]);
         }
         for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
             let old = if charging { &mut p.charge_share } else { &mut p.discharge_share };

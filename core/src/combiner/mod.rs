@@ -88,6 +88,9 @@ pub struct Combiner {
     /// in the one before: the cross-check of the packs' currents holds only while it was
     /// steady, since the packs' reports are up to a round old.
     inverters_range: [Option<(i64, i64)>; 2],
+    /// Per direction (charge, discharge), the shares below which no pack's may fall until the
+    /// packs' currents agree with the inverters' again: set by a disagreeing measurement.
+    floors: [[Permille; MAX_PACKS]; 2],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -115,6 +118,7 @@ impl Combiner {
             shares_for: 0,
             fresh_reports: 0,
             inverters_range: [None; 2],
+            floors: [[Permille(0); MAX_PACKS]; 2],
             started: now,
         };
         combiner.update();
@@ -364,8 +368,7 @@ impl Combiner {
             // the rejoin time: the last report is newer than the last implausible one, and that
             // one is old enough.
             let recovered = s.implausible_at.is_some_and(|bad| {
-                self.now.saturating_since(bad) >= rejoin
-                    && s.report.is_some_and(|(at, _)| at > bad)
+                self.now.saturating_since(bad) >= rejoin && s.report.is_some_and(|(at, _)| at > bad)
             });
             if recovered {
                 s.implausible = None;
@@ -497,9 +500,43 @@ impl Combiner {
         let mut disabled_c: Option<u8> = None;
         let mut disabled_d: Option<u8> = None;
         let mut current = 0i64;
+        // A pack asked to connect may close before it reports so: while the bank has joined
+        // packs, a joining one already constrains the current limits (with the share it is
+        // predicted to take once on the bus), the voltage limits and the enables. The joined
+        // packs keep their shares, which its arrival can only make smaller.
+        let joined = self.joined_mask();
+        let mut joining = 0u16;
+        for (i, p) in self.status.packs.iter().take(n).enumerate() {
+            if joined != 0 && matches!(p.phase, PackPhase::Joining { .. }) {
+                joining |= 1 << i;
+            }
+        }
+        let mut joining_shares = [Permille(0); MAX_PACKS];
+        if joining != 0 {
+            self.predicted_shares(joined | joining, &mut joining_shares);
+        }
         for i in 0..n {
             let p = &self.status.packs[i];
-            let (PackPhase::Joined, Some((_, v))) = (p.phase, p.report) else { continue };
+            let Some((_, v)) = p.report else { continue };
+            if joining & (1 << i) != 0 {
+                cvl = Some(cvl.map_or(v.charge_voltage_mv.0, |c| c.min(v.charge_voltage_mv.0)));
+                dvl =
+                    Some(dvl.map_or(v.discharge_voltage_mv.0, |d| d.max(v.discharge_voltage_mv.0)));
+                if !v.charge_enable && disabled_c.is_none() {
+                    disabled_c = Some(i as u8);
+                }
+                if !v.discharge_enable && disabled_d.is_none() {
+                    disabled_d = Some(i as u8);
+                }
+                let share = joining_shares[i];
+                let _ = parts_c.push(Part { limit_ma: v.charge_limit_ma.0, share });
+                let _ = parts_d.push(Part { limit_ma: v.discharge_limit_ma.0, share });
+                let _ = index.push(i as u8);
+                continue;
+            }
+            if p.phase != PackPhase::Joined {
+                continue;
+            }
             let w = i64::from(self.config.packs[i].capacity_mah);
             weight += w;
             soc += i64::from(v.soc.0) * w;
@@ -646,5 +683,66 @@ impl Combiner {
                 discharge_reason: dr,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every counter stops at `u32::MAX` instead of overflowing (a panic in a debug build, a
+    /// wrap to zero in a release build).
+    #[test]
+    fn counters_saturate() {
+        let config = CombinerConfig::equal_packs(1, 100_000, MilliAmps(100_000));
+        let mut c = Combiner::new(config, Instant::ZERO).unwrap();
+        let full = u32::MAX - 1;
+        c.status.counters = CombinerCounters {
+            out_of_range: full,
+            out_of_order: full,
+            dropped_actions: full,
+            implausible: full,
+            current_mismatch: full,
+        };
+        let at = Instant::from_millis(10);
+        let bad = BatteryView::default();
+        for _ in 0..3 {
+            c.handle_input(
+                at,
+                CombinerInput::Pack { pack: 7, sampled_at: at, view: bad, connected: false },
+            );
+            c.handle_input(at, CombinerInput::InverterAlive { inverter: 9, at });
+            c.handle_input(
+                at,
+                CombinerInput::Pack { pack: 0, sampled_at: at, view: bad, connected: false },
+            );
+            c.handle_input(
+                at,
+                CombinerInput::InverterCurrent { inverter: 0, sampled_at: at, ma: MilliAmps(0) },
+            );
+            c.handle_input(
+                at,
+                CombinerInput::InverterCurrent {
+                    inverter: 0,
+                    sampled_at: Instant::from_millis(5),
+                    ma: MilliAmps(0),
+                },
+            );
+            // Never drained: the queue fills and further actions are counted as dropped.
+            for _ in 0..ACTION_QUEUE_CAPACITY {
+                c.push(CombinerAction::SetpointExpired);
+            }
+        }
+        let n = c.status().counters;
+        assert_eq!(
+            (n.out_of_range, n.out_of_order, n.dropped_actions, n.implausible),
+            (u32::MAX, u32::MAX, u32::MAX, u32::MAX)
+        );
+        let mut m = 0u32;
+        bump(&mut m);
+        assert_eq!(m, 1);
+        let mut m = u32::MAX;
+        bump(&mut m);
+        assert_eq!(m, u32::MAX);
     }
 }

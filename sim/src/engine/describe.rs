@@ -394,7 +394,9 @@ pub fn fault(f: &FaultSpec) -> String {
             match current {
                 Some(CurrentLie::Zero) => lies.push("0 A as its current".to_string()),
                 Some(CurrentLie::Halved) => lies.push("half its current".to_string()),
-                Some(CurrentLie::Negated) => lies.push("its current with the wrong sign".to_string()),
+                Some(CurrentLie::Negated) => {
+                    lies.push("its current with the wrong sign".to_string())
+                }
                 None => {}
             }
             if lies.is_empty() {

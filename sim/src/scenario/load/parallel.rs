@@ -137,10 +137,11 @@ impl Ctx<'_> {
             if let Some(r) = p.r0_mohm {
                 self.real(&format!("{here}.r0_mohm"), r, Want::Positive)?;
             }
-            let r0_ohm = p.r0_mohm.map_or(
-                crate::plant::CellParams::lfp_cell(p.capacity_ah).r0_ohm,
-                |mohm| mohm / 1000.0,
-            );
+            let r0_ohm = p
+                .r0_mohm
+                .map_or(crate::plant::CellParams::lfp_cell(p.capacity_ah).r0_ohm, |mohm| {
+                    mohm / 1000.0
+                });
             let _ = config.packs.push(PackSlot {
                 capacity_mah: (p.capacity_ah * 1000.0).round() as u32,
                 chemistry: cellwarden_core::soc::Chemistry::Lfp,

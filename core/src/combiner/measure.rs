@@ -5,27 +5,35 @@
 //! A pack's report of its own current is one sensor, and it can be wrong (a failed shunt, a
 //! wrong sign, firmware that reports zero). A pack that reports less than it carries would get
 //! a small share and constrain nothing, while it carries more than its limit. So the sum of the
-//! packs' currents is compared with the sum of the inverters' currents, which is the bank's
-//! current measured a second time. The comparison counts only while the inverters' current was
-//! steady (within the tolerance below) over the last two measurement rounds, since a pack's
-//! report can be a round old and would disagree with a current that just stepped. Until the two
-//! agree (within
-//! [`current_mismatch_ma`](super::CombinerConfig::current_mismatch_ma) plus
-//! [`current_mismatch`](super::CombinerConfig::current_mismatch) of it), every pack's share is
-//! at least
+//! packs' currents is compared with the sum of the inverters' currents, the bank's current
+//! measured a second time. The two are not sampled at the same instant (a pack's report can be
+//! a round old), so a comparison counts only while the inverters' current was steady (within
+//! the tolerance below) over the last two measurement rounds, and a finding counts only when
+//! two such rounds in a row make it: a round that compares a new report with a current that
+//! is about to step is followed by one in which the current is not steady.
+//!
+//! Until the two agree (within [`current_mismatch_ma`](super::CombinerConfig::current_mismatch_ma)
+//! plus [`current_mismatch`](super::CombinerConfig::current_mismatch) of the bank's current),
+//! no pack's share falls below
 //!
 //! - its predicted share, the larger of its part of the joined capacity and its part of the
 //!   joined conductance (a step in current divides by resistance first, and by capacity once
-//!   the voltages follow), and
-//! - when the inverters' current is known, its reported current plus all of the current no pack
+//!   the voltages follow); this is also every share from a join to the first measurement;
+//! - once a disagreement was found, its reported current plus all of the current no pack
 //!   reported, divided by the inverters' current: any one pack may be the one whose report is
-//!   short, and this is the most it can then carry.
+//!   short, and this is the most it can then carry. These floors hold until the currents agree
+//!   again.
 //!
-//! With one pack misreporting and the bank's current split in fixed proportions, this keeps
-//! every pack inside its own limit (the property test in `core/tests/combiner_currents.rs`).
-//! When the shares move with the current, a pack can exceed its limit by at most the change of
-//! its share times the bank's limit, for one measurement round (until every joined pack has
-//! reported again); the share margin is the headroom for that.
+//! The bound, with one pack misreporting (the property tests in
+//! `core/tests/combiner_currents.rs`): while the bank's current divides as predicted (anywhere
+//! between the capacity and the conductance split), no pack ever exceeds its own limit, joins
+//! included. However it divides, no pack exceeds its limit once the inverters' current has been
+//! steady for the measurement rounds after the last join (the test allows 8 report periods;
+//! a comparison needs three rounds, and a changed limit restarts the count); before that a
+//! pack can exceed its limit by its true share minus its predicted one, times the bank's limit.
+//! A misreport smaller than the tolerance is not detected: the pack can then carry up to the
+//! tolerance more than its share says, at the current of the measurement, until a measurement
+//! at a larger current finds it.
 
 use super::share::shares_of;
 use super::{Combiner, MAX_PACKS, bump};
@@ -152,7 +160,15 @@ impl Combiner {
             bank_ma = -bank_ma;
         }
         let tolerance = self.mismatch_tolerance_ma(bank_ma);
-        let agree = inverters_ma.map(|_| (packs_ma - bank_ma).abs() <= tolerance);
+        let verdict = inverters_ma.map(|_| (packs_ma - bank_ma).abs() <= tolerance);
+        // A pack's report and the inverters' current are not taken at the same instant: a
+        // round in which the current stepped just after the inverters' last sample compares a
+        // new report with an old current. Such a round is followed by one in which the
+        // inverters' current is not steady, so a finding counts only when two rounds in a row
+        // make it.
+        let last = &mut self.verdicts[usize::from(!charging)];
+        let agree = verdict.filter(|v| *last == Some(*v));
+        *last = verdict;
         if agree.is_some() {
             self.status.currents_agree = agree;
         }

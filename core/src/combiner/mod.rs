@@ -91,6 +91,9 @@ pub struct Combiner {
     /// Per direction (charge, discharge), the shares below which no pack's may fall until the
     /// packs' currents agree with the inverters' again: set by a disagreeing measurement.
     floors: [[Permille; MAX_PACKS]; 2],
+    /// Per direction, what the last comparison with a steady inverter current found (`None`
+    /// after a round without one): a finding counts when two rounds in a row agree on it.
+    verdicts: [Option<bool>; 2],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -119,6 +122,7 @@ impl Combiner {
             fresh_reports: 0,
             inverters_range: [None; 2],
             floors: [[Permille(0); MAX_PACKS]; 2],
+            verdicts: [None; 2],
             started: now,
         };
         combiner.update();

@@ -60,19 +60,26 @@ struct Pack {
     resistance_uohm: u32,
 }
 
-/// The worst excess of any connected pack's true current over its own limit, mA, from `from`
-/// on, over a run of `secs` seconds in 100 ms steps. `weights` are the parts (any positive
-/// numbers) the connected packs take of the bank's current.
-fn worst_excess_ma(
-    packs: &[Pack],
-    weights: &[u64],
+/// One run of the plant.
+struct Run<'a> {
+    packs: &'a [Pack],
+    /// The parts (any positive numbers) the connected packs take of the bank's current.
+    weights: &'a [u64],
+    /// The pack that misreports, and how.
     liar: usize,
     lie: Lie,
+    /// What the inverter would draw without limits, positive charging.
     demand_ma: i64,
-    config: CombinerConfig,
+    /// Excesses before this are not counted.
     from: Duration,
+    /// Length of the run, s (simulated in 100 ms steps).
     secs: u64,
-) -> i64 {
+}
+
+/// The worst excess of any connected pack's true current over its own limit, mA, over the
+/// counted part of the run.
+fn worst_excess_ma(run: &Run<'_>, config: CombinerConfig) -> i64 {
+    let Run { packs, weights, liar, lie, demand_ma, from, secs } = *run;
     let n = packs.len();
     let mut c = Combiner::new(config, Instant::ZERO).expect("valid config");
     let mut relay = vec![false; n];
@@ -212,9 +219,11 @@ proptest! {
     ) {
         let weights = predicted_weights(&packs, mix);
         let liar = liar.index(packs.len());
-        let worst = worst_excess_ma(
-            &packs, &weights, liar, lie, demand_a * 1000, exact(config_for(&packs)), Duration::ZERO, 30,
-        );
+        let run = Run {
+            packs: &packs, weights: &weights, liar, lie, demand_ma: demand_a * 1000,
+            from: Duration::ZERO, secs: 30,
+        };
+        let worst = worst_excess_ma(&run, exact(config_for(&packs)));
         // Integer division in the plant rounds toward zero: at most 1 mA either way.
         prop_assert!(worst <= 1, "a pack exceeds its limit by {worst} mA");
     }
@@ -232,10 +241,11 @@ proptest! {
         demand_a in prop_oneof![-2_000i64..-20, 20i64..2_000],
     ) {
         let liar = liar.index(packs.len());
-        let worst = worst_excess_ma(
-            &packs, &weights, liar, lie, demand_a * 1000, exact(config_for(&packs)),
-            Duration::from_secs(10), 40,
-        );
+        let run = Run {
+            packs: &packs, weights: &weights, liar, lie, demand_ma: demand_a * 1000,
+            from: Duration::from_secs(10), secs: 40,
+        };
+        let worst = worst_excess_ma(&run, exact(config_for(&packs)));
         prop_assert!(worst <= 1, "a pack exceeds its limit by {worst} mA");
     }
 }
@@ -248,16 +258,16 @@ fn a_pack_that_reports_no_current_while_it_carries_most_stays_inside_its_limit()
         Pack { limit_ma: 100_000, capacity_mah: 50_000, resistance_uohm: 15_000 },
         Pack { limit_ma: 100_000, capacity_mah: 50_000, resistance_uohm: 15_000 },
     ];
-    let worst = worst_excess_ma(
-        &packs,
-        &[600, 200, 200],
-        0,
-        Lie::Zero,
-        250_000,
-        config_for(&packs),
-        Duration::ZERO,
-        30,
-    );
+    let run = Run {
+        packs: &packs,
+        weights: &[600, 200, 200],
+        liar: 0,
+        lie: Lie::Zero,
+        demand_ma: 250_000,
+        from: Duration::ZERO,
+        secs: 30,
+    };
+    let worst = worst_excess_ma(&run, config_for(&packs));
     // Trusting the reports would give pack 0 a share of 0: 180 A to the bank, 108 A to it.
     assert!(worst <= 0, "pack 0 over its limit by {worst} mA");
 }
@@ -268,7 +278,7 @@ fn joined_rig(views: [BatteryView; 3]) -> (Combiner, Vec<CombinerAction>, Instan
     let mut log = Vec::new();
     let mut now = Instant::ZERO;
     for _ in 0..3 {
-        now = now + Duration::from_secs(1);
+        now += Duration::from_secs(1);
         for (i, v) in views.iter().enumerate() {
             let input =
                 CombinerInput::Pack { pack: i as u8, sampled_at: now, view: *v, connected: true };
@@ -289,7 +299,7 @@ fn an_implausible_charge_voltage_limit_drops_the_pack_once_and_never_reaches_an_
     let bad = BatteryView { charge_voltage_mv: MilliVolts(500), ..good };
     log.clear();
     for _ in 0..10 {
-        now = now + Duration::from_secs(1);
+        now += Duration::from_secs(1);
         for (i, v) in [good, bad, good].iter().enumerate() {
             let input =
                 CombinerInput::Pack { pack: i as u8, sampled_at: now, view: *v, connected: i != 1 };
@@ -321,7 +331,7 @@ fn an_implausible_charge_voltage_limit_drops_the_pack_once_and_never_reaches_an_
     // Plausible again: trusted after the rejoin time (30 s) of plausible reports, not before.
     let mut joined_at = None;
     for s in 1..=40u64 {
-        now = now + Duration::from_secs(1);
+        now += Duration::from_secs(1);
         for i in 0..3u8 {
             let input = CombinerInput::Pack {
                 pack: i,

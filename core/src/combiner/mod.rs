@@ -519,7 +519,7 @@ impl Combiner {
         if joining != 0 {
             self.predicted_shares(joined | joining, &mut joining_shares);
         }
-        for i in 0..n {
+        for (i, &share) in joining_shares.iter().enumerate().take(n) {
             let p = &self.status.packs[i];
             let Some((_, v)) = p.report else { continue };
             if joining & (1 << i) != 0 {
@@ -532,7 +532,6 @@ impl Combiner {
                 if !v.discharge_enable && disabled_d.is_none() {
                     disabled_d = Some(i as u8);
                 }
-                let share = joining_shares[i];
                 let _ = parts_c.push(Part { limit_ma: v.charge_limit_ma.0, share });
                 let _ = parts_d.push(Part { limit_ma: v.discharge_limit_ma.0, share });
                 let _ = index.push(i as u8);

@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn a_truthful_report_passes_and_each_lie_is_named() {
         assert_eq!(check(&slot(), &view()), Ok(()));
-        let lies: [(fn(&mut BatteryView), Implausible); 9] = [
+        type Lie = fn(&mut BatteryView);
+        let lies: [(Lie, Implausible); 9] = [
             (|v| v.voltage_mv = MilliVolts(0), Implausible::Voltage),
             (|v| v.voltage_mv = MilliVolts(57_001), Implausible::Voltage),
             (|v| v.charge_voltage_mv = MilliVolts(500), Implausible::ChargeVoltage),

@@ -7,7 +7,7 @@ use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps,
 
 use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
-    TICK, build, describe_action, pack_protocol_name, phase_name, stage_name,
+    TICK, build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
 };
 use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
 use crate::engine::{count_fault, describe, refused_report, timeline, track};
@@ -779,7 +779,10 @@ impl<'s> System<'s> {
                 discharge_a_max: f.discharge_a_max,
                 over_limit_a_max: f.over_limit_a_max.unwrap_or(f64::NAN),
                 connected: f.connected,
-                final_phase: phase_name(status.packs[i].phase).to_string(),
+                final_phase: match status.packs[i].implausible {
+                    Some(what) => format!("faulty (implausible {})", implausible_name(what)),
+                    None => phase_name(status.packs[i].phase).to_string(),
+                },
             });
         }
         let mut inverters = Vec::new();

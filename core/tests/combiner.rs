@@ -4,7 +4,7 @@
 use cellwarden_core::combiner::share::{Part, bank_limit};
 use cellwarden_core::combiner::{
     CombinedReason, Combiner, CombinerAction, CombinerConfig, CombinerConfigError, CombinerInput,
-    DropReason, InverterSlot, PackPhase, Stage,
+    DropReason, InverterProtocol, InverterSlot, PackPhase, Stage,
 };
 use cellwarden_core::{
     Alarm, AlarmSet, BatteryView, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille,
@@ -124,12 +124,13 @@ fn packs_within_the_window_join_and_their_limits_combine() {
         assert_eq!(rig.phase(p), PackPhase::Joined, "pack {p}");
     }
     let v = rig.c.view(0);
-    // Equal capacities: shares 333/333/333 until measured; pack 2's 80 A binds: 80 / 0.333 =
-    // 240.2 A, less 10 % margin = 216.2 A.
-    assert_eq!(v.charge_limit_ma, MilliAmps(216_216));
+    // Equal capacities and resistances: predicted shares of a third each, rounded up to 334
+    // (the safe side) until measured; pack 2's 80 A binds: 80 / 0.334 = 239.5 A, less 10 %
+    // margin = 215.6 A.
+    assert_eq!(v.charge_limit_ma, MilliAmps(215_568));
     assert_eq!(
         rig.c.status().charge_reason,
-        CombinedReason::Pack { pack: 2, share: Permille(333) }
+        CombinedReason::Pack { pack: 2, share: Permille(334) }
     );
     assert_eq!(v.charge_voltage_mv, MilliVolts(53_200));
     assert_eq!(v.modules, 3);
@@ -194,8 +195,9 @@ fn a_silent_pack_is_dropped_and_the_limits_fall_to_what_the_rest_carry() {
     assert!(rig.log.contains(&CombinerAction::PackDropped { pack: 1, reason: DropReason::Stale }));
     assert!(!rig.relay[1]);
     let after = rig.c.view(0).charge_limit_ma;
-    // Two equal packs of 100 A: 180 A with the margin, down from 270 A.
-    assert_eq!(before, MilliAmps(270_000));
+    // Two equal packs of 100 A: 180 A with the margin, down from 269.5 A (three predicted
+    // shares of 334: 100 A / 0.334 × 90 %).
+    assert_eq!(before, MilliAmps(269_460));
     assert_eq!(rig.c.status().charge_reason, CombinedReason::SumOfPacks);
     assert_eq!(after, MilliAmps(180_000));
     assert_eq!(rig.c.view(0).modules, 2);
@@ -254,6 +256,7 @@ fn two_inverters_get_their_shares_caps_and_offsets() {
     let mut config = CombinerConfig::equal_packs(2, 100 * AH, MilliAmps(500_000));
     config.inverters.clear();
     let slot = |share, cap, offset| InverterSlot {
+        protocol: InverterProtocol::LowVoltageCan,
         share: Permille(share),
         voltage_offset_mv: MilliVolts(offset),
         charge_cap_ma: MilliAmps(cap),
@@ -269,7 +272,21 @@ fn two_inverters_get_their_shares_caps_and_offsets() {
     assert_eq!(rig.c.view(1).charge_limit_ma, MilliAmps(50_000));
     assert_eq!(rig.c.status().inverters[1].charge_reason, Some(CombinedReason::InverterCap));
     assert_eq!(rig.c.view(0).charge_voltage_mv, MilliVolts(53_200));
-    assert_eq!(rig.c.view(1).charge_voltage_mv, MilliVolts(53_500));
+    // A positive offset never lifts the charge voltage limit above the lowest pack's own; it
+    // only makes the discharge voltage limit stricter.
+    assert_eq!(rig.c.view(1).charge_voltage_mv, MilliVolts(53_200));
+    assert_eq!(rig.c.view(1).discharge_voltage_mv, MilliVolts(45_300));
+}
+
+#[test]
+fn a_negative_offset_lowers_the_charge_voltage_limit_only() {
+    let views = [pack_view(52_000, 100, 100, 0), pack_view(52_000, 100, 100, 0)];
+    let mut config = CombinerConfig::equal_packs(2, 100 * AH, MilliAmps(500_000));
+    config.inverters[0].voltage_offset_mv = MilliVolts(-2_000);
+    let mut rig = Rig::new(config, &views);
+    rig.run(2_000, &[0, 1]);
+    assert_eq!(rig.c.view(0).charge_voltage_mv, MilliVolts(51_200));
+    assert_eq!(rig.c.view(0).discharge_voltage_mv, MilliVolts(45_000));
 }
 
 #[test]

@@ -2,6 +2,9 @@
 
 use heapless::Vec;
 
+use super::plausible::cell_window_mv;
+use crate::proto::{byd_can, lv};
+use crate::soc::Chemistry;
 use crate::time::Duration;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
@@ -9,6 +12,8 @@ use crate::units::{MilliAmps, MilliVolts, Permille};
 pub const MAX_PACKS: usize = 8;
 /// Most inverters one combiner feeds.
 pub const MAX_INVERTERS: usize = 4;
+/// Most cells in series in one pack.
+pub const MAX_CELLS: u16 = 400;
 
 /// One pack as the combiner sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,8 +24,51 @@ pub const MAX_INVERTERS: usize = 4;
 )]
 pub struct PackSlot {
     /// Nominal capacity: the weight of this pack in the combined SoC, SoH, voltage and
-    /// temperature, and its share of the current until shares have been measured.
+    /// temperature, and with its resistance the share of the current it is expected to carry.
     pub capacity_mah: u32,
+    /// Its cells' chemistry: with `cells`, the window of voltages a truthful report can hold
+    /// (see [`plausible`](super::plausible)).
+    pub chemistry: Chemistry,
+    /// Cells (series groups) in series.
+    pub cells: u16,
+    /// Its series resistance, µΩ: a pack with less resistance takes more of a change in the
+    /// bank's current than its capacity says, until its voltage follows.
+    pub resistance_uohm: u32,
+}
+
+impl PackSlot {
+    /// The window a truthful report of this pack's voltage (and its voltage limits) lies in,
+    /// mV: the cells times the chemistry's [`cell_window_mv`].
+    pub fn voltage_window_mv(&self) -> (i32, i32) {
+        let (low, high) = cell_window_mv(self.chemistry);
+        let cells = i32::from(self.cells);
+        (low.saturating_mul(cells), high.saturating_mul(cells))
+    }
+}
+
+/// The protocol an inverter is spoken to in: it bounds the values that can reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum InverterProtocol {
+    /// Low-voltage CAN ([`lv`]): 0x356 carries the battery's voltage in 10 mV steps as a
+    /// signed 16-bit number, so at most [`lv::MAX_VOLTAGE_MV`].
+    LowVoltageCan,
+    /// BYD HVS CAN ([`byd_can`]): voltages in 100 mV steps, at most [`byd_can::MAX_VOLTAGE_MV`].
+    BydCan,
+}
+
+impl InverterProtocol {
+    /// The highest battery voltage this protocol can tell an inverter.
+    pub const fn max_voltage_mv(self) -> MilliVolts {
+        match self {
+            InverterProtocol::LowVoltageCan => lv::MAX_VOLTAGE_MV,
+            InverterProtocol::BydCan => byd_can::MAX_VOLTAGE_MV,
+        }
+    }
 }
 
 /// One inverter output.
@@ -31,11 +79,16 @@ pub struct PackSlot {
     serde(deny_unknown_fields)
 )]
 pub struct InverterSlot {
+    /// What it is spoken to in; every pack's highest plausible voltage must fit in it.
+    pub protocol: InverterProtocol,
     /// The part of the combined current limits this inverter is given. The shares of all
     /// inverters add up to at most 1000, so together they never exceed the combined limits.
     pub share: Permille,
-    /// Added to the charge and discharge voltage limits sent to this inverter, for example to
-    /// make up for the voltage drop of its cables (at most ±2 V).
+    /// Added to the charge and discharge voltage limits sent to this inverter (at most ±2 V),
+    /// but only where it makes them stricter: the charge voltage limit sent is never above the
+    /// lowest joined pack's own, the discharge voltage limit never below the highest one's. A
+    /// positive offset therefore lifts only the discharge voltage limit, a negative one lowers
+    /// only the charge voltage limit.
     pub voltage_offset_mv: MilliVolts,
     /// Largest charge current ever sent to this inverter.
     pub charge_cap_ma: MilliAmps,
@@ -98,13 +151,21 @@ pub struct CombinerConfig {
     pub share_margin: Permille,
     /// Shares are measured only while the total current is at least this large.
     pub share_min_current_ma: MilliAmps,
+    /// The packs' currents together agree with the inverters' when they differ by at most this
+    /// plus [`current_mismatch`](Self::current_mismatch) of the inverters' current. Until they
+    /// agree, no pack's share falls below what its capacity and resistance predict, nor below
+    /// its reported current plus all of the current no pack reported.
+    pub current_mismatch_ma: MilliAmps,
+    /// The relative part of that agreement.
+    pub current_mismatch: Permille,
     /// How the inverters' obedience is checked.
     pub obedience: ObedienceConfig,
 }
 
 impl CombinerConfig {
-    /// Sensible defaults for `packs` equal packs of `capacity_mah` feeding one inverter with
-    /// the whole of the combined limits, capped at `cap_ma` both ways.
+    /// Sensible defaults for `packs` equal packs of `capacity_mah` (16 LFP cells in series,
+    /// 10 mΩ) feeding one low-voltage CAN inverter with the whole of the combined limits,
+    /// capped at `cap_ma` both ways.
     pub fn equal_packs(packs: usize, capacity_mah: u32, cap_ma: MilliAmps) -> CombinerConfig {
         let mut config = CombinerConfig {
             packs: Vec::new(),
@@ -116,6 +177,8 @@ impl CombinerConfig {
             rejoin_after_ms: 30_000,
             share_margin: Permille(900),
             share_min_current_ma: MilliAmps(2_000),
+            current_mismatch_ma: MilliAmps(3_000),
+            current_mismatch: Permille(50),
             obedience: ObedienceConfig {
                 tolerance_ma: MilliAmps(2_000),
                 tolerance: Permille(50),
@@ -126,9 +189,15 @@ impl CombinerConfig {
         };
         for _ in 0..packs.min(MAX_PACKS) {
             // Bounded by the min above.
-            let _ = config.packs.push(PackSlot { capacity_mah });
+            let _ = config.packs.push(PackSlot {
+                capacity_mah,
+                chemistry: Chemistry::Lfp,
+                cells: 16,
+                resistance_uohm: 10_000,
+            });
         }
         let _ = config.inverters.push(InverterSlot {
+            protocol: InverterProtocol::LowVoltageCan,
             share: Permille::FULL,
             voltage_offset_mv: MilliVolts(0),
             charge_cap_ma: cap_ma,
@@ -149,6 +218,29 @@ impl CombinerConfig {
         }
         if let Some(i) = self.packs.iter().position(|p| p.capacity_mah == 0) {
             return Err(E::ZeroCapacity { pack: i as u8 });
+        }
+        for (i, p) in self.packs.iter().enumerate() {
+            let pack = i as u8;
+            if !(1..=MAX_CELLS).contains(&p.cells) {
+                return Err(E::Cells { pack, cells: p.cells });
+            }
+            if p.resistance_uohm == 0 {
+                return Err(E::ZeroResistance { pack });
+            }
+            // A pack whose truthful voltage an inverter's protocol cannot carry would be
+            // reported wrongly (clamped) to it: refuse the combination.
+            let (_, pack_max_mv) = p.voltage_window_mv();
+            for (k, inv) in self.inverters.iter().enumerate() {
+                let allowed_max_mv = inv.protocol.max_voltage_mv().0;
+                if pack_max_mv > allowed_max_mv {
+                    return Err(E::PackVoltageBeyondProtocol {
+                        pack,
+                        inverter: k as u8,
+                        pack_max_mv,
+                        allowed_max_mv,
+                    });
+                }
+            }
         }
         let shares: u32 = self.inverters.iter().map(|i| u32::from(i.share.0)).sum();
         if shares > 1000 || self.inverters.iter().any(|i| i.share.0 == 0) {
@@ -188,6 +280,9 @@ impl CombinerConfig {
         if self.share_margin.0 == 0 || self.share_margin.0 > 1000 {
             return Err(E::ShareMargin);
         }
+        if self.current_mismatch_ma.0 < 0 || self.current_mismatch.0 > 1000 {
+            return Err(E::CurrentMismatch);
+        }
         if o.tolerance_ma.0 < 0 || o.tolerance.0 > 1000 {
             return Err(E::Tolerance);
         }
@@ -211,6 +306,33 @@ pub enum CombinerConfigError {
         /// The pack.
         pack: u8,
     },
+    /// `packs[pack].cells` is outside 1..=[`MAX_CELLS`].
+    Cells {
+        /// The pack.
+        pack: u8,
+        /// The value given.
+        cells: u16,
+    },
+    /// `packs[pack].resistance_uohm` is zero: its share of a change in current is unknown.
+    ZeroResistance {
+        /// The pack.
+        pack: u8,
+    },
+    /// The highest voltage `packs[pack]` can truthfully report (its cells times its
+    /// chemistry's highest cell voltage) is more than `inverters[inverter].protocol` can carry:
+    /// that inverter would be told a clamped, wrong voltage.
+    PackVoltageBeyondProtocol {
+        /// The pack.
+        pack: u8,
+        /// The inverter.
+        inverter: u8,
+        /// The pack's highest plausible voltage, mV.
+        pack_max_mv: i32,
+        /// The most the inverter's protocol can carry, mV.
+        allowed_max_mv: i32,
+    },
+    /// `current_mismatch_ma` is negative or `current_mismatch` above 1000.
+    CurrentMismatch,
     /// Every inverter needs a share, and together at most 1000.
     Shares,
     /// A voltage offset beyond ±2 V.

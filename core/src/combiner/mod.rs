@@ -12,17 +12,27 @@
 //!   [`join_current_max_ma`](CombinerConfig::join_current_max_ma)), when its voltage is close to
 //!   its resting voltage. A pack outside the window is refused, reported once, and joins later
 //!   if the voltages meet.
+//! - **Plausibility.** Every report is checked against the pack's chemistry and cell count
+//!   ([`plausible`]): voltage, voltage limits, current limits, current, SoC. A pack that sends
+//!   an implausible report is faulty: reported once ([`CombinerAction::PackImplausible`]),
+//!   counted, dropped and disconnected if it was on the bus, never joined and never averaged
+//!   in, until its reports have been plausible for `rejoin_after_ms`.
 //! - **N-1.** A joined pack whose report goes stale, or that reports itself disconnected, is
 //!   dropped, asked to disconnect, and the limits are recomputed from the packs that remain.
 //! - **Limits.** The charge voltage limit is the lowest of the packs', the discharge voltage
 //!   limit the highest. The current limits come from the shares each pack carries of the bank's
 //!   current, measured while current flows: the bank may take only as much as keeps the pack
 //!   that carries the most for its limit inside that limit ([`share::bank_limit`]), never a
-//!   plain sum. A share that grows is taken at once; one that shrinks is followed slowly. Alarms and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature
-//!   weighted by capacity.
+//!   plain sum. A share that grows is taken at once; one that shrinks is followed slowly. Until
+//!   the first measurement after a join the shares are predicted from capacity and resistance;
+//!   while the packs' currents disagree with the inverters', no share falls below that
+//!   prediction or below what the unreported current could add to it (`measure.rs`). Alarms
+//!   and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature weighted by
+//!   capacity.
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,
-//!   capped per inverter, and its own voltage offset. A remote setpoint lowers the limits until
-//!   it expires.
+//!   capped per inverter, and its own voltage offset where that makes the voltage limits
+//!   stricter (never a charge voltage limit above the lowest joined pack's own). A remote
+//!   setpoint lowers the limits until it expires.
 //! - **Obedience.** Each inverter's current is compared with the limits it was sent. One that
 //!   stays over them is warned about, then sent zero current, then every pack is opened
 //!   gracefully and the combiner stays halted until [`CombinerInput::Resume`].
@@ -32,16 +42,19 @@
 //! never heard is never joined, and with no pack joined every limit is zero.
 
 mod config;
+mod measure;
 mod obedience;
+pub mod plausible;
 pub mod share;
 mod types;
 
 use heapless::Deque;
 
 pub use self::config::{
-    CombinerConfig, CombinerConfigError, InverterSlot, MAX_INVERTERS, MAX_PACKS, ObedienceConfig,
-    PackSlot,
+    CombinerConfig, CombinerConfigError, InverterProtocol, InverterSlot, MAX_CELLS, MAX_INVERTERS,
+    MAX_PACKS, ObedienceConfig, PackSlot,
 };
+pub use self::plausible::Implausible;
 use self::share::{Part, bank_limit};
 pub use self::types::{
     CombinedReason, CombinerAction, CombinerCounters, CombinerInput, CombinerStatus, DropReason,
@@ -50,6 +63,11 @@ pub use self::types::{
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
 use crate::view::{AlarmSet, BatteryView};
+
+/// Counts one more, stopping at `u32::MAX`.
+fn bump(counter: &mut u32) {
+    *counter = counter.saturating_add(1);
+}
 
 /// How many actions may wait between two drains.
 pub const ACTION_QUEUE_CAPACITY: usize = 64;
@@ -66,6 +84,16 @@ pub struct Combiner {
     /// Packs that reported since the shares were last measured (bit per pack): shares are
     /// measured once every joined pack has, so no pack's current is a round older than another's.
     fresh_reports: u16,
+    /// The least and most the inverters' current was (together) in this measurement round and
+    /// in the one before: the cross-check of the packs' currents holds only while it was
+    /// steady, since the packs' reports are up to a round old.
+    inverters_range: [Option<(i64, i64)>; 2],
+    /// Per direction (charge, discharge), the shares below which no pack's may fall until the
+    /// packs' currents agree with the inverters' again: set by a disagreeing measurement.
+    floors: [[Permille; MAX_PACKS]; 2],
+    /// Per direction, what the last comparison with a steady inverter current found (`None`
+    /// after a round without one): a finding counts when two rounds in a row agree on it.
+    verdicts: [Option<bool>; 2],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -85,12 +113,16 @@ impl Combiner {
                 inverters: [InverterStatus::default(); MAX_INVERTERS],
                 halted: false,
                 setpoint: None,
+                currents_agree: None,
                 counters: CombinerCounters::default(),
             },
             now,
             actions: Deque::new(),
             shares_for: 0,
             fresh_reports: 0,
+            inverters_range: [None; 2],
+            floors: [[Permille(0); MAX_PACKS]; 2],
+            verdicts: [None; 2],
             started: now,
         };
         combiner.update();
@@ -118,12 +150,28 @@ impl Combiner {
         let now = self.now;
         match input {
             CombinerInput::Pack { pack, sampled_at, view, connected } => {
-                let Some(p) = self.pack_mut(pack) else { return };
+                let Some(slot) = self.config.packs.get(usize::from(pack)).copied() else {
+                    bump(&mut self.status.counters.out_of_range);
+                    return;
+                };
+                let p = &mut self.status.packs[usize::from(pack)];
                 let at = if sampled_at > now { now } else { sampled_at };
                 if p.report.is_some_and(|(last, _)| last > at) {
-                    self.status.counters.out_of_order += 1;
+                    bump(&mut self.status.counters.out_of_order);
                     return;
                 }
+                if let Err(what) = plausible::check(&slot, &view) {
+                    p.implausible_at = Some(at);
+                    let first = p.implausible.is_none();
+                    if first {
+                        p.implausible = Some(what);
+                    }
+                    bump(&mut self.status.counters.implausible);
+                    if first {
+                        self.push(CombinerAction::PackImplausible { pack, what });
+                    }
+                }
+                let p = &mut self.status.packs[usize::from(pack)];
                 p.report = Some((at, view));
                 p.connected = connected;
                 if p.phase == PackPhase::Unheard {
@@ -143,10 +191,11 @@ impl Combiner {
                 let Some(i) = self.inverter_mut(inverter) else { return };
                 let at = if sampled_at > now { now } else { sampled_at };
                 if i.current.is_some_and(|(last, _)| last > at) {
-                    self.status.counters.out_of_order += 1;
+                    bump(&mut self.status.counters.out_of_order);
                     return;
                 }
                 i.current = Some((at, ma));
+                self.note_inverters_current();
             }
             CombinerInput::Setpoint { charge_ma, discharge_ma, until } => {
                 let clamp = |ma: MilliAmps| MilliAmps(ma.0.max(0));
@@ -200,6 +249,9 @@ impl Combiner {
             if let Some(until) = p.holdoff_until {
                 consider(until);
             }
+            if let Some(at) = p.implausible_at {
+                consider(at.saturating_add(CombinerConfig::ms(self.config.rejoin_after_ms)));
+            }
         }
         if let Some((_, _, until)) = self.status.setpoint {
             consider(until);
@@ -233,17 +285,9 @@ impl Combiner {
         }
     }
 
-    fn pack_mut(&mut self, pack: u8) -> Option<&mut PackStatus> {
-        if usize::from(pack) >= self.config.packs.len() {
-            self.status.counters.out_of_range += 1;
-            return None;
-        }
-        self.status.packs.get_mut(usize::from(pack))
-    }
-
     fn inverter_mut(&mut self, inverter: u8) -> Option<&mut InverterStatus> {
         if usize::from(inverter) >= self.config.inverters.len() {
-            self.status.counters.out_of_range += 1;
+            bump(&mut self.status.counters.out_of_range);
             return None;
         }
         self.status.inverters.get_mut(usize::from(inverter))
@@ -251,7 +295,7 @@ impl Combiner {
 
     fn push(&mut self, action: CombinerAction) {
         if self.actions.push_back(action).is_err() {
-            self.status.counters.dropped_actions += 1;
+            bump(&mut self.status.counters.dropped_actions);
         }
     }
 
@@ -290,8 +334,12 @@ impl Combiner {
             let p = self.status.packs[i];
             let pack = i as u8;
             let fresh = p.report.is_some_and(|(at, _)| self.fresh(at));
+            let faulty = p.implausible.is_some();
             let reason = match p.phase {
                 PackPhase::Joined if !fresh => Some((DropReason::Stale, true)),
+                PackPhase::Joined | PackPhase::Joining { .. } if faulty => {
+                    Some((DropReason::Implausible, true))
+                }
                 PackPhase::Joined if !p.connected => Some((DropReason::Disconnected, false)),
                 PackPhase::Joining { .. } if !fresh => Some((DropReason::Stale, true)),
                 PackPhase::Joining { since }
@@ -320,6 +368,16 @@ impl Combiner {
             if s.holdoff_until.is_some_and(|t| t <= self.now) {
                 s.holdoff_until = None;
             }
+            // A faulty pack is trusted again only after its reports have been plausible for
+            // the rejoin time: the last report is newer than the last implausible one, and that
+            // one is old enough.
+            let recovered = s.implausible_at.is_some_and(|bad| {
+                self.now.saturating_since(bad) >= rejoin && s.report.is_some_and(|(at, _)| at > bad)
+            });
+            if recovered {
+                s.implausible = None;
+                s.implausible_at = None;
+            }
         }
     }
 
@@ -330,6 +388,7 @@ impl Combiner {
         let free = matches!(p.phase, PackPhase::Waiting | PackPhase::Refused);
         (free
             && !self.status.halted
+            && p.implausible.is_none()
             && p.holdoff_until.is_none()
             && self.fresh(at)
             && view.alarms.is_empty())
@@ -429,60 +488,6 @@ impl Combiner {
         mask
     }
 
-    /// Shares restart from the capacities whenever the joined set changes, and are measured
-    /// from the packs' currents while the bank's current is large enough to tell.
-    fn measure_shares(&mut self) {
-        let n = self.config.packs.len();
-        let mask = self.joined_mask();
-        let mut values = [0i64; MAX_PACKS];
-        let mut shares = [Permille(0); MAX_PACKS];
-        if mask != self.shares_for {
-            self.shares_for = mask;
-            self.fresh_reports = 0;
-            for (i, v) in values.iter_mut().enumerate().take(n) {
-                if mask & (1 << i) != 0 {
-                    *v = i64::from(self.config.packs[i].capacity_mah);
-                }
-            }
-            share::shares_of(&values[..n], &mut shares[..n]);
-            for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
-                p.charge_share = s;
-                p.discharge_share = s;
-            }
-        }
-        if mask == 0 || self.fresh_reports & mask != mask {
-            return;
-        }
-        self.fresh_reports = 0;
-        let mut total = 0i64;
-        for (i, v) in values.iter_mut().enumerate().take(n) {
-            *v = 0;
-            if mask & (1 << i) != 0 {
-                if let Some((_, view)) = self.status.packs[i].report {
-                    *v = i64::from(view.current_ma.0);
-                    total += *v;
-                }
-            }
-        }
-        if total.abs() < i64::from(self.config.share_min_current_ma.0) {
-            return;
-        }
-        let charging = total > 0;
-        if !charging {
-            for v in values.iter_mut() {
-                *v = -*v;
-            }
-        }
-        share::shares_of(&values[..n], &mut shares[..n]);
-        for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
-            let old = if charging { &mut p.charge_share } else { &mut p.discharge_share };
-            // A larger share is taken at once (it is the safe side); a smaller one only an
-            // eighth of the way per measurement, so the packs' reports, which arrive at
-            // different instants, do not make the limits flap.
-            *old = if s >= *old { s } else { Permille(old.0 - (old.0 - s.0).div_ceil(8)) };
-        }
-    }
-
     fn combine(&mut self) {
         let n = self.config.packs.len();
         let mut parts_c = heapless::Vec::<Part, MAX_PACKS>::new();
@@ -499,9 +504,42 @@ impl Combiner {
         let mut disabled_c: Option<u8> = None;
         let mut disabled_d: Option<u8> = None;
         let mut current = 0i64;
-        for i in 0..n {
+        // A pack asked to connect may close before it reports so: while the bank has joined
+        // packs, a joining one already constrains the current limits (with the share it is
+        // predicted to take once on the bus), the voltage limits and the enables. The joined
+        // packs keep their shares, which its arrival can only make smaller.
+        let joined = self.joined_mask();
+        let mut joining = 0u16;
+        for (i, p) in self.status.packs.iter().take(n).enumerate() {
+            if joined != 0 && matches!(p.phase, PackPhase::Joining { .. }) {
+                joining |= 1 << i;
+            }
+        }
+        let mut joining_shares = [Permille(0); MAX_PACKS];
+        if joining != 0 {
+            self.predicted_shares(joined | joining, &mut joining_shares);
+        }
+        for (i, &share) in joining_shares.iter().enumerate().take(n) {
             let p = &self.status.packs[i];
-            let (PackPhase::Joined, Some((_, v))) = (p.phase, p.report) else { continue };
+            let Some((_, v)) = p.report else { continue };
+            if joining & (1 << i) != 0 {
+                cvl = Some(cvl.map_or(v.charge_voltage_mv.0, |c| c.min(v.charge_voltage_mv.0)));
+                dvl =
+                    Some(dvl.map_or(v.discharge_voltage_mv.0, |d| d.max(v.discharge_voltage_mv.0)));
+                if !v.charge_enable && disabled_c.is_none() {
+                    disabled_c = Some(i as u8);
+                }
+                if !v.discharge_enable && disabled_d.is_none() {
+                    disabled_d = Some(i as u8);
+                }
+                let _ = parts_c.push(Part { limit_ma: v.charge_limit_ma.0, share });
+                let _ = parts_d.push(Part { limit_ma: v.discharge_limit_ma.0, share });
+                let _ = index.push(i as u8);
+                continue;
+            }
+            if p.phase != PackPhase::Joined {
+                continue;
+            }
             let w = i64::from(self.config.packs[i].capacity_mah);
             weight += w;
             soc += i64::from(v.soc.0) * w;
@@ -619,13 +657,18 @@ impl Combiner {
         }
         view.charge_limit_ma = MilliAmps(c);
         view.discharge_limit_ma = MilliAmps(d);
+        // The offset only ever makes a voltage limit stricter: the combined charge voltage
+        // limit is the lowest joined pack's own, and an offset that lifted it would charge that
+        // pack above it (a +2 V offset puts a 15-cell rack's 53.25 V at 3.68 V per cell);
+        // likewise the discharge voltage limit is never lowered below the highest pack's.
         let offset = slot.voltage_offset_mv.0;
         if view.charge_voltage_mv.0 > 0 {
-            view.charge_voltage_mv = MilliVolts(view.charge_voltage_mv.0.saturating_add(offset));
+            view.charge_voltage_mv =
+                MilliVolts(view.charge_voltage_mv.0.saturating_add(offset.min(0)));
         }
         if view.discharge_voltage_mv.0 > 0 {
             view.discharge_voltage_mv =
-                MilliVolts(view.discharge_voltage_mv.0.saturating_add(offset));
+                MilliVolts(view.discharge_voltage_mv.0.saturating_add(offset.max(0)));
         }
         let changed = inv.view.charge_limit_ma != view.charge_limit_ma
             || inv.view.discharge_limit_ma != view.discharge_limit_ma
@@ -643,5 +686,66 @@ impl Combiner {
                 discharge_reason: dr,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every counter stops at `u32::MAX` instead of overflowing (a panic in a debug build, a
+    /// wrap to zero in a release build).
+    #[test]
+    fn counters_saturate() {
+        let config = CombinerConfig::equal_packs(1, 100_000, MilliAmps(100_000));
+        let mut c = Combiner::new(config, Instant::ZERO).unwrap();
+        let full = u32::MAX - 1;
+        c.status.counters = CombinerCounters {
+            out_of_range: full,
+            out_of_order: full,
+            dropped_actions: full,
+            implausible: full,
+            current_mismatch: full,
+        };
+        let at = Instant::from_millis(10);
+        let bad = BatteryView::default();
+        for _ in 0..3 {
+            c.handle_input(
+                at,
+                CombinerInput::Pack { pack: 7, sampled_at: at, view: bad, connected: false },
+            );
+            c.handle_input(at, CombinerInput::InverterAlive { inverter: 9, at });
+            c.handle_input(
+                at,
+                CombinerInput::Pack { pack: 0, sampled_at: at, view: bad, connected: false },
+            );
+            c.handle_input(
+                at,
+                CombinerInput::InverterCurrent { inverter: 0, sampled_at: at, ma: MilliAmps(0) },
+            );
+            c.handle_input(
+                at,
+                CombinerInput::InverterCurrent {
+                    inverter: 0,
+                    sampled_at: Instant::from_millis(5),
+                    ma: MilliAmps(0),
+                },
+            );
+            // Never drained: the queue fills and further actions are counted as dropped.
+            for _ in 0..ACTION_QUEUE_CAPACITY {
+                c.push(CombinerAction::SetpointExpired);
+            }
+        }
+        let n = c.status().counters;
+        assert_eq!(
+            (n.out_of_range, n.out_of_order, n.dropped_actions, n.implausible),
+            (u32::MAX, u32::MAX, u32::MAX, u32::MAX)
+        );
+        let mut m = 0u32;
+        bump(&mut m);
+        assert_eq!(m, 1);
+        let mut m = u32::MAX;
+        bump(&mut m);
+        assert_eq!(m, u32::MAX);
     }
 }

@@ -4,7 +4,7 @@ use crate::time::Instant;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 use crate::view::BatteryView;
 
-use super::{MAX_INVERTERS, MAX_PACKS};
+use super::{Implausible, MAX_INVERTERS, MAX_PACKS};
 
 /// One input for [`Combiner::handle_input`](super::Combiner::handle_input).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +65,8 @@ pub enum DropReason {
     WrongVoltage,
     /// An inverter did not obey its limits.
     Escalation,
+    /// Its reports are implausible for its chemistry and cell count.
+    Implausible,
 }
 
 /// Where an inverter stands with the limits it was sent.
@@ -136,6 +138,15 @@ pub enum CombinerAction {
         pack: u8,
         /// Its voltage minus the bank's.
         difference_mv: MilliVolts,
+    },
+    /// The pack sent a report no pack of its chemistry and cell count can make. It is faulty:
+    /// it does not join, or is dropped and disconnected, until its reports have been plausible
+    /// for `rejoin_after_ms`. Reported once per such episode.
+    PackImplausible {
+        /// The pack.
+        pack: u8,
+        /// What was wrong with the report.
+        what: Implausible,
     },
     /// The pack no longer counts in the limits.
     PackDropped {
@@ -213,6 +224,10 @@ pub struct PackStatus {
     pub discharge_share: Permille,
     /// Not asked to connect again before this.
     pub holdoff_until: Option<Instant>,
+    /// Faulty: what was wrong with the first implausible report of this episode.
+    pub implausible: Option<Implausible>,
+    /// When its last implausible report was made.
+    pub implausible_at: Option<Instant>,
 }
 
 /// What the combiner knows about one inverter.
@@ -238,7 +253,8 @@ pub struct InverterStatus {
     pub stage: Option<Stage>,
 }
 
-/// Inputs the combiner could not use.
+/// Inputs the combiner could not use, and measurements it did not believe. Every counter
+/// saturates at `u32::MAX` (a counter that wrapped would claim that nothing happened).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct CombinerCounters {
     /// A pack or inverter number beyond the configuration.
@@ -247,6 +263,10 @@ pub struct CombinerCounters {
     pub out_of_order: u32,
     /// Actions dropped because `poll_action` was not drained.
     pub dropped_actions: u32,
+    /// Pack reports outside what the pack's chemistry and cell count allow.
+    pub implausible: u32,
+    /// Share measurements in which the packs' currents together disagreed with the inverters'.
+    pub current_mismatch: u32,
 }
 
 /// Everything worth showing about the combiner.
@@ -266,6 +286,9 @@ pub struct CombinerStatus {
     pub halted: bool,
     /// The remote setpoint in force: charge, discharge, until.
     pub setpoint: Option<(MilliAmps, MilliAmps, Instant)>,
+    /// Whether the packs' currents agreed with the inverters' at the last share measurement
+    /// (`None`: never compared, for want of an inverter current).
+    pub currents_agree: Option<bool>,
     /// Inputs it could not use.
     pub counters: CombinerCounters,
 }

@@ -81,7 +81,9 @@
 //!
 //! [`set_silent`](CanBms::set_silent) injects a firmware hang on the CAN side: the battery stops
 //! transmitting but keeps protecting. When it ends, the CAN task restarts (as after a watchdog
-//! reset) with a fresh cycle at once.
+//! reset) with a fresh cycle at once. [`set_misreport`](CanBms::set_misreport) makes it send a
+//! wrong charge voltage limit or a wrong current (zero, halved, negated) while its limits and
+//! protection still work on the truth, as a corrupted CAN task or a failed shunt would.
 
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::proto::lv;
@@ -213,6 +215,16 @@ pub struct CanBms {
     over_discharge_since: Option<Instant>,
     last_keepalive: Option<Instant>,
     trips: u32,
+    misreport: Misreport,
+}
+
+/// What the battery sends wrongly (fault injection).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Misreport {
+    /// Sent instead of the charge voltage limit.
+    pub charge_voltage_mv: Option<MilliVolts>,
+    /// The current sent is the true one times this.
+    pub current_factor: Option<f64>,
 }
 
 impl CanBms {
@@ -236,6 +248,7 @@ impl CanBms {
             over_discharge_since: None,
             last_keepalive: None,
             trips: 0,
+            misreport: Misreport::default(),
         }
     }
 
@@ -343,7 +356,20 @@ impl CanBms {
         if self.silent || !self.measured {
             return None;
         }
-        self.publisher.poll_transmit(now, &self.view)
+        let mut sent = self.view;
+        if let Some(mv) = self.misreport.charge_voltage_mv {
+            sent.charge_voltage_mv = mv;
+        }
+        if let Some(k) = self.misreport.current_factor {
+            sent.current_ma = MilliAmps(round_i32(f64::from(sent.current_ma.0) * k));
+        }
+        self.publisher.poll_transmit(now, &sent)
+    }
+
+    /// Fault injection: from the next frame on, send these values wrongly (the default:
+    /// truthfully). The view, the limits and the protection stay true.
+    pub fn set_misreport(&mut self, misreport: Misreport) {
+        self.misreport = misreport;
     }
 
     /// When [`poll_transmit`](CanBms::poll_transmit) next has a frame (a time in the past means

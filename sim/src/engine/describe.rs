@@ -1,5 +1,6 @@
 //! One-line descriptions of what the core did, for the event log. Deterministic formatting only.
 
+use crate::scenario::schema::CurrentLie;
 use crate::scenario::{CauseName, FaultSpec, SensorName, file_name};
 use cellwarden_core::charge::{ChargeLimitReason, ChargeStatus, LimitTable, Stage, StageReason};
 use cellwarden_core::proto::tesla::master::Event as BusEvent;
@@ -385,6 +386,25 @@ pub fn fault(f: &FaultSpec) -> String {
         }
         FaultSpec::CanPackRestored { can_pack } => {
             format!("CAN pack {can_pack}'s BMS transmits again")
+        }
+        FaultSpec::CanPackMisreports { can_pack, charge_voltage_v, current } => {
+            let mut lies = Vec::new();
+            if let Some(v) = charge_voltage_v {
+                lies.push(format!("a charge voltage limit of {v} V"));
+            }
+            match current {
+                Some(CurrentLie::Zero) => lies.push("0 A as its current".to_string()),
+                Some(CurrentLie::Halved) => lies.push("half its current".to_string()),
+                Some(CurrentLie::Negated) => {
+                    lies.push("its current with the wrong sign".to_string())
+                }
+                None => {}
+            }
+            if lies.is_empty() {
+                format!("CAN pack {can_pack}'s BMS reports truthfully again")
+            } else {
+                format!("CAN pack {can_pack}'s BMS reports {}", lies.join(" and "))
+            }
         }
         FaultSpec::InverterIgnoresLimits { inverter } => {
             format!("inverter {inverter} ignores its limits from now on")

@@ -85,6 +85,7 @@ pub(crate) fn inject_pack_fault(
         | FaultSpec::BoardRestored { .. }
         | FaultSpec::CanPackSilent { .. }
         | FaultSpec::CanPackRestored { .. }
+        | FaultSpec::CanPackMisreports { .. }
         | FaultSpec::InverterIgnoresLimits { .. }
         | FaultSpec::InverterObeysLimits { .. } => return false,
     }

@@ -86,7 +86,7 @@ pub fn happened(at: Duration, action: &Action) -> Option<Happened> {
 pub type Signals = [f64; SIGNAL_COUNT];
 
 /// Number of signals.
-pub const SIGNAL_COUNT: usize = 20;
+pub const SIGNAL_COUNT: usize = 22;
 
 /// Position of a signal in [`Signals`].
 pub fn signal_index(signal: Signal) -> usize {
@@ -111,6 +111,8 @@ pub fn signal_index(signal: Signal) -> usize {
         Signal::InverterOverLimitA => 17,
         Signal::SocEstimatePct => 18,
         Signal::SocErrorPct => 19,
+        Signal::InverterCvlV => 20,
+        Signal::InverterCvlOverPackV => 21,
     }
 }
 

@@ -138,6 +138,7 @@ mod tests {
             E::InverterZeroed,
             E::SystemOpened,
             E::InverterMissing,
+            E::PackImplausible,
         ]);
         round_trip(&[
             S::CellMvMax,
@@ -158,6 +159,8 @@ mod tests {
             S::PacksConnected,
             S::PackOverLimitA,
             S::InverterOverLimitA,
+            S::InverterCvlV,
+            S::InverterCvlOverPackV,
         ]);
         round_trip(&[StateName::Open, StateName::Closed, StateName::Closing]);
         round_trip(&[CauseName::NoVoltageRise, CauseName::TooSlow, CauseName::Short]);

@@ -458,6 +458,16 @@ pub enum FaultSpec {
         /// Index into `[[can_packs]]`.
         can_pack: u8,
     },
+    /// A CAN pack's BMS starts sending wrong values (a corrupted firmware, a failed shunt); its
+    /// own protection still works on the truth. With neither field it reports truthfully again.
+    CanPackMisreports {
+        /// Index into `[[can_packs]]`.
+        can_pack: u8,
+        /// It announces this charge voltage limit instead of its own, V.
+        charge_voltage_v: Option<f64>,
+        /// It reports its current wrongly.
+        current: Option<CurrentLie>,
+    },
     /// An inverter starts ignoring the limits it is sent.
     InverterIgnoresLimits {
         /// Index into `[[inverters]]`.
@@ -635,6 +645,20 @@ pub enum EventName {
     SystemOpened,
     /// An inverter's keep-alive stopped.
     InverterMissing,
+    /// A pack sent an implausible report and is treated as faulty.
+    PackImplausible,
+}
+
+/// How a CAN pack misreports its current (`can_pack_misreports`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurrentLie {
+    /// It reports 0 A.
+    Zero,
+    /// It reports half its current.
+    Halved,
+    /// It reports its current with the wrong sign.
+    Negated,
 }
 
 /// Fault tiers, as written in scenario files.
@@ -731,6 +755,13 @@ pub enum Signal {
     PackOverLimitA,
     /// Parallel systems: the most any inverter's current exceeds the limit it was sent, A.
     InverterOverLimitA,
+    /// Parallel systems: the lowest charge voltage limit any inverter believes (decoded from
+    /// what it was sent), V; 1000 while none has one.
+    InverterCvlV,
+    /// Parallel systems: the most the charge voltage limit any inverter believes exceeds the
+    /// lowest of the connected packs' own (true) charge voltage limits, V; −1000 while no
+    /// inverter has one or no pack is connected.
+    InverterCvlOverPackV,
     /// The core's SoC estimate (on the OCV table's scale), %; 0 before it starts.
     SocEstimatePct,
     /// How far the core's SoC estimate is from the true mean SoC, percentage points

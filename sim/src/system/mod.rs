@@ -19,7 +19,7 @@
 mod run;
 
 use cellwarden_core::combiner::{
-    CombinedReason, Combiner, CombinerAction, DropReason, PackPhase, Stage,
+    CombinedReason, Combiner, CombinerAction, DropReason, Implausible, PackPhase, Stage,
 };
 use cellwarden_core::proto::byd_can;
 use cellwarden_core::proto::can::Frame;
@@ -190,6 +190,19 @@ fn drop_reason(r: DropReason) -> &'static str {
         DropReason::JoinTimeout => "it did not connect in time",
         DropReason::WrongVoltage => "it is connected at the wrong voltage",
         DropReason::Escalation => "an inverter does not obey its limits",
+        DropReason::Implausible => "its reports are implausible",
+    }
+}
+
+/// What was implausible in a pack's report, for the event log.
+fn implausible_name(what: Implausible) -> &'static str {
+    match what {
+        Implausible::Voltage => "voltage",
+        Implausible::ChargeVoltage => "charge voltage limit",
+        Implausible::DischargeVoltage => "discharge voltage limit",
+        Implausible::CurrentLimit => "current limit",
+        Implausible::Current => "current",
+        Implausible::Soc => "state of charge",
     }
 }
 
@@ -233,6 +246,9 @@ fn describe_action(a: &CombinerAction, pack_names: &[String], inv_names: &[Strin
             pack(p),
             crate::report::text::fixed(f64::from(difference_mv.0) / 1000.0, 2)
         ),
+        CombinerAction::PackImplausible { pack: p, what } => {
+            format!("{} is faulty: implausible {}", pack(p), implausible_name(what))
+        }
         CombinerAction::PackDropped { pack: p, reason } => {
             format!("{} dropped: {}", pack(p), drop_reason(reason))
         }

@@ -7,7 +7,7 @@ use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps,
 
 use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
-    TICK, build, describe_action, pack_protocol_name, phase_name, stage_name,
+    TICK, build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
 };
 use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
 use crate::engine::{count_fault, describe, refused_report, timeline, track};
@@ -16,6 +16,7 @@ use crate::report::{
     InverterSummary, LogEntry, PackSummary, Report, Source, Summary, SystemSummary, TraceRow,
 };
 use crate::scenario::parallel::Parallel;
+use crate::scenario::schema::CurrentLie;
 use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName};
 
 /// How many times a run reports its progress.
@@ -282,6 +283,19 @@ impl<'s> System<'s> {
                     p.bms.set_silent(silent);
                 }
             }
+            FaultSpec::CanPackMisreports { can_pack, charge_voltage_v, current } => {
+                if let Some(p) = self.cans.get_mut(usize::from(can_pack)) {
+                    p.bms.set_misreport(crate::devices::can_bms::Misreport {
+                        charge_voltage_mv: charge_voltage_v
+                            .map(|v| cellwarden_core::MilliVolts((v * 1000.0).round() as i32)),
+                        current_factor: current.map(|c| match c {
+                            CurrentLie::Zero => 0.0,
+                            CurrentLie::Halved => 0.5,
+                            CurrentLie::Negated => -1.0,
+                        }),
+                    });
+                }
+            }
             FaultSpec::InverterIgnoresLimits { inverter }
             | FaultSpec::InverterObeysLimits { inverter } => {
                 let obeys = matches!(fault, FaultSpec::InverterObeysLimits { .. });
@@ -525,6 +539,7 @@ impl<'s> System<'s> {
                 CombinerAction::PackJoined { .. } => Some(EventName::PackJoined),
                 CombinerAction::PackRefused { .. } => Some(EventName::PackRefused),
                 CombinerAction::PackDropped { .. } => Some(EventName::PackDropped),
+                CombinerAction::PackImplausible { .. } => Some(EventName::PackImplausible),
                 CombinerAction::Obedience { stage: Stage::Warned, .. } => {
                     Some(EventName::InverterWarned)
                 }
@@ -630,6 +645,24 @@ impl<'s> System<'s> {
             f.charge_a_max = f.charge_a_max.max(f.current_a);
             f.discharge_a_max = f.discharge_a_max.max(-f.current_a);
         }
+        // The lowest of the connected packs' own charge voltage limits (the truth, not what a
+        // misreporting BMS sends), against what each inverter believes.
+        let mut pack_cvl = f64::MAX;
+        if let Some(o) = self.own.as_ref().filter(|o| o.plant.connected()) {
+            if let Some(v) = o.bms.battery_view() {
+                pack_cvl = pack_cvl.min(f64::from(v.charge_voltage_mv.0) / 1000.0);
+            }
+        }
+        for c in self.cans.iter().filter(|c| c.relay && c.bms.switch_on()) {
+            pack_cvl = pack_cvl.min(f64::from(c.bms.view().charge_voltage_mv.0) / 1000.0);
+        }
+        let (mut inv_cvl_min, mut inv_cvl_max) = (f64::MAX, f64::MIN);
+        for inv in &self.invs {
+            if let Some(v) = inv.emu.battery(self.now) {
+                let cvl = f64::from(v.charge_voltage_mv.0) / 1000.0;
+                (inv_cvl_min, inv_cvl_max) = (inv_cvl_min.min(cvl), inv_cvl_max.max(cvl));
+            }
+        }
         let mut inv_over = f64::MIN;
         let mut total = 0.0;
         for (k, (inv, fig)) in self.invs.iter().zip(&mut self.inverters).enumerate() {
@@ -672,6 +705,14 @@ impl<'s> System<'s> {
         s[signal_index(Signal::PackOverLimitA)] = if over == f64::MIN { -1.0e3 } else { over };
         s[signal_index(Signal::InverterOverLimitA)] =
             if inv_over == f64::MIN { -1.0e3 } else { inv_over };
+        s[signal_index(Signal::InverterCvlV)] =
+            if inv_cvl_min == f64::MAX { 1.0e3 } else { inv_cvl_min };
+        s[signal_index(Signal::InverterCvlOverPackV)] =
+            if inv_cvl_max == f64::MIN || pack_cvl == f64::MAX {
+                -1.0e3
+            } else {
+                inv_cvl_max - pack_cvl
+            };
         self.watch.observe(at, &self.signals);
 
         let first = self.trace.is_empty();
@@ -740,7 +781,10 @@ impl<'s> System<'s> {
                 discharge_a_max: f.discharge_a_max,
                 over_limit_a_max: f.over_limit_a_max.unwrap_or(f64::NAN),
                 connected: f.connected,
-                final_phase: phase_name(status.packs[i].phase).to_string(),
+                final_phase: match status.packs[i].implausible {
+                    Some(what) => format!("faulty (implausible {})", implausible_name(what)),
+                    None => phase_name(status.packs[i].phase).to_string(),
+                },
             });
         }
         let mut inverters = Vec::new();

@@ -46,7 +46,10 @@ pub use codec::{
 pub use publisher::{ALARM_PERIOD, LIMITS_PERIOD, Publisher, STATES_PERIOD};
 pub use reader::{NAME_FRAGMENTS, Reader, ReaderCounters};
 
-use crate::units::DeciCelsius;
+use crate::units::{DeciCelsius, MilliVolts};
+
+/// Highest battery voltage 0x1D0 can carry (a signed 16-bit number of 100 mV steps, 3276.7 V).
+pub const MAX_VOLTAGE_MV: MilliVolts = MilliVolts(i16::MAX as i32 * 100);
 
 /// The 11-bit identifiers of the protocol.
 pub mod id {

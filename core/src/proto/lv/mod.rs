@@ -138,6 +138,10 @@ pub const MIN_TEMPERATURE: DeciCelsius = DeciCelsius(-1_000);
 pub const MAX_TEMPERATURE: DeciCelsius = DeciCelsius(2_000);
 /// Highest cell voltage a decoder accepts in 0x373 (5 V; no lithium cell gets there).
 pub const MAX_CELL_MV: MilliVolts = MilliVolts(5_000);
+/// Highest battery voltage 0x356 can carry (a signed 16-bit number of 10 mV steps, 327.67 V).
+/// The encoder clamps above it; a configuration that could need more is refused
+/// ([`CombinerConfigError::PackVoltageBeyondProtocol`](crate::combiner::CombinerConfigError)).
+pub const MAX_VOLTAGE_MV: MilliVolts = MilliVolts(i16::MAX as i32 * 10);
 
 /// Which battery (and so which set of frames) to imitate. The frame order of each profile is
 /// [`Profile::cycle_ids`].

@@ -1,13 +1,21 @@
 //! The sections of a parallel system: `[[can_packs]]`, `[[inverters]]` and `[combiner]`.
 
-use cellwarden_core::combiner::{CombinerConfig, InverterSlot, MAX_INVERTERS, MAX_PACKS, PackSlot};
+use cellwarden_core::combiner::{
+    CombinerConfig, CombinerConfigError, InverterProtocol, InverterSlot, MAX_INVERTERS, MAX_PACKS,
+    PackSlot,
+};
 use cellwarden_core::{MilliAmps, MilliVolts, Permille};
 
 use super::{Checked, Ctx, Want};
 use crate::plant::PlantSpec;
-use crate::scenario::parallel::{CombinerSection, Parallel};
+use crate::scenario::parallel::{CombinerSection, InverterProtocolName, Parallel};
 use crate::scenario::schema::{CommandName, PresetName, ScenarioFile, SystemSpec};
 use crate::scenario::span::Span;
+
+/// Ohms to whole micro-ohms, at least one.
+fn micro_ohms(ohms: f64) -> u32 {
+    (ohms * 1e6).round().clamp(1.0, f64::from(u32::MAX)) as u32
+}
 
 /// How long an inverter's keep-alive may pause before the combiner reports it missing.
 const KEEPALIVE_TIMEOUT_MS: u32 = 10_000;
@@ -97,7 +105,17 @@ impl Ctx<'_> {
         config.inverters.clear();
         if own_pack {
             let ah = plant.cell.capacity_ah * f64::from(plant.strings);
-            let _ = config.packs.push(PackSlot { capacity_mah: (ah * 1000.0).round() as u32 });
+            let series = u32::from(plant.series_per_module) * u32::from(plant.modules);
+            let ohms = plant.cell.r0_ohm * f64::from(series) / f64::from(plant.strings.max(1));
+            let _ = config.packs.push(PackSlot {
+                capacity_mah: (ah * 1000.0).round() as u32,
+                chemistry: match plant.cell.chemistry {
+                    crate::plant::Chemistry::Nca => cellwarden_core::soc::Chemistry::Nca,
+                    crate::plant::Chemistry::Lfp => cellwarden_core::soc::Chemistry::Lfp,
+                },
+                cells: u16::try_from(series).unwrap_or(u16::MAX),
+                resistance_uohm: micro_ohms(ohms),
+            });
         }
         for (i, p) in file.can_packs.iter().enumerate() {
             let here = format!("can_packs[{i}]");
@@ -119,9 +137,17 @@ impl Ctx<'_> {
             if let Some(r) = p.r0_mohm {
                 self.real(&format!("{here}.r0_mohm"), r, Want::Positive)?;
             }
-            let _ = config
-                .packs
-                .push(PackSlot { capacity_mah: (p.capacity_ah * 1000.0).round() as u32 });
+            let r0_ohm = p
+                .r0_mohm
+                .map_or(crate::plant::CellParams::lfp_cell(p.capacity_ah).r0_ohm, |mohm| {
+                    mohm / 1000.0
+                });
+            let _ = config.packs.push(PackSlot {
+                capacity_mah: (p.capacity_ah * 1000.0).round() as u32,
+                chemistry: cellwarden_core::soc::Chemistry::Lfp,
+                cells: p.cells,
+                resistance_uohm: micro_ohms(r0_ohm * f64::from(p.cells)),
+            });
         }
         let n = file.inverters.len();
         let mut total_share = 0.0;
@@ -160,6 +186,10 @@ impl Ctx<'_> {
                 ));
             }
             let _ = config.inverters.push(InverterSlot {
+                protocol: match inv.protocol {
+                    InverterProtocolName::Byd => InverterProtocol::BydCan,
+                    _ => InverterProtocol::LowVoltageCan,
+                },
                 // Rounded down so the shares never add up to more than the whole.
                 share: Permille((share * 1000.0).floor().max(1.0) as u16),
                 voltage_offset_mv: MilliVolts(inv.voltage_offset_mv),
@@ -175,9 +205,33 @@ impl Ctx<'_> {
             ));
         }
         self.combiner_section(&c, &mut config)?;
-        config
-            .validate()
-            .map_err(|e| self.value_error("combiner", format!("the core refuses it: {e:?}")))?;
+        config.validate().map_err(|e| match e {
+            CombinerConfigError::PackVoltageBeyondProtocol {
+                pack,
+                inverter,
+                pack_max_mv,
+                allowed_max_mv,
+            } => {
+                // The pack's cells are where the voltage comes from.
+                let pack = usize::from(pack);
+                let field = if own_pack && pack == 0 {
+                    "system.modules".to_string()
+                } else {
+                    format!("can_packs[{}].cells", pack - usize::from(own_pack))
+                };
+                self.value_error(
+                    &field,
+                    format!(
+                        "the pack can reach {:.2} V, and inverters[{inverter}]'s protocol \
+                         carries at most {:.2} V (0..={allowed_max_mv} mV): it would be told a \
+                         wrong voltage",
+                        f64::from(pack_max_mv) / 1000.0,
+                        f64::from(allowed_max_mv) / 1000.0,
+                    ),
+                )
+            }
+            e => self.value_error("combiner", format!("the core refuses it: {e:?}")),
+        })?;
         Ok(Parallel {
             own_pack,
             can_packs: file.can_packs.clone(),

@@ -95,7 +95,12 @@ impl Ctx<'_> {
             )
         };
         match *fault {
-            FaultSpec::CanPackSilent { can_pack } | FaultSpec::CanPackRestored { can_pack } => {
+            FaultSpec::CanPackSilent { can_pack }
+            | FaultSpec::CanPackRestored { can_pack }
+            | FaultSpec::CanPackMisreports { can_pack, .. } => {
+                if let FaultSpec::CanPackMisreports { charge_voltage_v: Some(v), .. } = *fault {
+                    self.real(&format!("{here}.charge_voltage_v"), v, Want::NonNegative)?;
+                }
                 let Some(p) = parallel else { return Err(system_only("CAN packs")) };
                 return self.index(
                     &format!("{here}.can_pack"),
@@ -185,6 +190,7 @@ impl Ctx<'_> {
             | FaultSpec::HardwareFault { .. }
             | FaultSpec::CanPackSilent { .. }
             | FaultSpec::CanPackRestored { .. }
+            | FaultSpec::CanPackMisreports { .. }
             | FaultSpec::InverterIgnoresLimits { .. }
             | FaultSpec::InverterObeysLimits { .. } => {}
         }

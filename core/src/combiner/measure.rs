@@ -1,0 +1,207 @@
+//! The shares of the bank's current each joined pack carries: predicted from the packs'
+//! capacities and resistances, measured from their reported currents, and cross-checked
+//! against the inverters' currents.
+//!
+//! A pack's report of its own current is one sensor, and it can be wrong (a failed shunt, a
+//! wrong sign, firmware that reports zero). A pack that reports less than it carries would get
+//! a small share and constrain nothing, while it carries more than its limit. So the sum of the
+//! packs' currents is compared with the sum of the inverters' currents, the bank's current
+//! measured a second time. The two are not sampled at the same instant (a pack's report can be
+//! a round old), so a comparison counts only while the inverters' current was steady (within
+//! the tolerance below) over the last two measurement rounds, and a finding counts only when
+//! two such rounds in a row make it: a round that compares a new report with a current that
+//! is about to step is followed by one in which the current is not steady.
+//!
+//! Until the two agree (within [`current_mismatch_ma`](super::CombinerConfig::current_mismatch_ma)
+//! plus [`current_mismatch`](super::CombinerConfig::current_mismatch) of the bank's current),
+//! no pack's share falls below
+//!
+//! - its predicted share, the larger of its part of the joined capacity and its part of the
+//!   joined conductance (a step in current divides by resistance first, and by capacity once
+//!   the voltages follow); this is also every share from a join to the first measurement;
+//! - once a disagreement was found, its reported current plus all of the current no pack
+//!   reported, divided by the inverters' current: any one pack may be the one whose report is
+//!   short, and this is the most it can then carry. These floors hold until the currents agree
+//!   again.
+//!
+//! The bound, with one pack misreporting (the property tests in
+//! `core/tests/combiner_currents.rs`): while the bank's current divides as predicted (anywhere
+//! between the capacity and the conductance split), no pack ever exceeds its own limit, joins
+//! included. However it divides, no pack exceeds its limit once the inverters' current has been
+//! steady for the measurement rounds after the last join (the test allows 8 report periods;
+//! a comparison needs three rounds, and a changed limit restarts the count); before that a
+//! pack can exceed its limit by its true share minus its predicted one, times the bank's limit.
+//! A misreport smaller than the tolerance is not detected: the pack can then carry up to the
+//! tolerance more than its share says, at the current of the measurement, until a measurement
+//! at a larger current finds it.
+
+use super::share::shares_of;
+use super::{Combiner, MAX_PACKS, bump};
+use crate::units::Permille;
+
+/// `value × 1000 / total`, rounded up, 0..=1000; 0 when `total` is not positive.
+fn share_up(value: i64, total: i64) -> Permille {
+    if total <= 0 {
+        return Permille(0);
+    }
+    let v = value.clamp(0, total);
+    // 0 <= v <= total, so the quotient is 0..=1000.
+    Permille(((v * 1000 + total - 1) / total) as u16)
+}
+
+impl Combiner {
+    /// The shares the joined packs (`mask`) are expected to carry: per pack the larger of its
+    /// part of the capacity and its part of the conductance, each rounded up. They may add up to
+    /// more than 1000, on the safe side.
+    pub(super) fn predicted_shares(&self, mask: u16, out: &mut [Permille; MAX_PACKS]) {
+        let n = self.config.packs.len();
+        let mut capacity = [0i64; MAX_PACKS];
+        let mut conductance = [0i64; MAX_PACKS];
+        for (i, slot) in self.config.packs.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                capacity[i] = i64::from(slot.capacity_mah);
+                // Siemens × 10^12 / 10^6: resolution enough for any resistance up to 1 kΩ.
+                conductance[i] = 1_000_000_000_000 / i64::from(slot.resistance_uohm.max(1));
+            }
+        }
+        let (c_total, g_total): (i64, i64) = (capacity.iter().sum(), conductance.iter().sum());
+        for i in 0..n {
+            out[i] = share_up(capacity[i], c_total).max(share_up(conductance[i], g_total));
+        }
+    }
+
+    /// The bank's current as the inverters measure it, positive charging: `None` unless every
+    /// inverter has a fresh current.
+    fn inverters_current_ma(&self) -> Option<i64> {
+        let mut total = 0i64;
+        for i in self.status.inverters.iter().take(self.config.inverters.len()) {
+            let (at, ma) = i.current?;
+            if !self.fresh(at) {
+                return None;
+            }
+            total += i64::from(ma.0);
+        }
+        Some(total)
+    }
+
+    /// Widens this round's range of the inverters' current by its value now.
+    pub(super) fn note_inverters_current(&mut self) {
+        if let Some(ma) = self.inverters_current_ma() {
+            let range = &mut self.inverters_range[0];
+            *range = Some(range.map_or((ma, ma), |(lo, hi)| (lo.min(ma), hi.max(ma))));
+        }
+    }
+
+    /// The inverters' current, when it was known and steady (within `tolerance`) over this
+    /// round and the one before; the round ends here.
+    fn steady_inverters_current_ma(&mut self) -> Option<i64> {
+        let [now, before] = self.inverters_range;
+        self.inverters_range = [None, now];
+        let (lo, hi) = match (now, before) {
+            (Some((a, b)), Some((c, d))) => (a.min(c), b.max(d)),
+            _ => return None,
+        };
+        let now_ma = self.inverters_current_ma()?;
+        let tolerance = self.mismatch_tolerance_ma(now_ma);
+        (hi - lo <= tolerance).then_some(now_ma)
+    }
+
+    /// How far the packs' sum may be from a bank current of `bank_ma` and still agree.
+    fn mismatch_tolerance_ma(&self, bank_ma: i64) -> i64 {
+        i64::from(self.config.current_mismatch_ma.0)
+            + i64::from(self.config.current_mismatch.0) * bank_ma.abs() / 1000
+    }
+
+    /// Shares restart from the prediction whenever the joined set changes, and are measured
+    /// from the packs' currents (cross-checked as the module documentation says) once every
+    /// joined pack has reported, while the bank's current is large enough to tell.
+    pub(super) fn measure_shares(&mut self) {
+        let n = self.config.packs.len();
+        let mask = self.joined_mask();
+        let mut predicted = [Permille(0); MAX_PACKS];
+        self.predicted_shares(mask, &mut predicted);
+        if mask != self.shares_for {
+            self.shares_for = mask;
+            self.fresh_reports = 0;
+            for (p, s) in self.status.packs.iter_mut().zip(predicted).take(n) {
+                p.charge_share = s;
+                p.discharge_share = s;
+            }
+            self.floors = [[Permille(0); MAX_PACKS]; 2];
+        }
+        if mask == 0 || self.fresh_reports & mask != mask {
+            return;
+        }
+        self.fresh_reports = 0;
+        // Read (and end the round) before anything returns early, so rounds stay aligned.
+        let inverters_ma = self.steady_inverters_current_ma();
+        let mut values = [0i64; MAX_PACKS];
+        let mut packs_ma = 0i64;
+        for (i, v) in values.iter_mut().enumerate().take(n) {
+            if mask & (1 << i) != 0 {
+                if let Some((_, view)) = self.status.packs[i].report {
+                    *v = i64::from(view.current_ma.0);
+                    packs_ma += *v;
+                }
+            }
+        }
+        // The direction and size of the bank's current: the inverters' measurement when there
+        // is one (a pack's report may be the wrong one), else the packs' sum.
+        let mut bank_ma = inverters_ma.or(self.inverters_current_ma()).unwrap_or(packs_ma);
+        if bank_ma.abs() < i64::from(self.config.share_min_current_ma.0) {
+            return;
+        }
+        let charging = bank_ma > 0;
+        if !charging {
+            for v in values.iter_mut() {
+                *v = -*v;
+            }
+            packs_ma = -packs_ma;
+            bank_ma = -bank_ma;
+        }
+        let tolerance = self.mismatch_tolerance_ma(bank_ma);
+        let verdict = inverters_ma.map(|_| (packs_ma - bank_ma).abs() <= tolerance);
+        // A pack's report and the inverters' current are not taken at the same instant: a
+        // round in which the current stepped just after the inverters' last sample compares a
+        // new report with an old current. Such a round is followed by one in which the
+        // inverters' current is not steady, so a finding counts only when two rounds in a row
+        // make it.
+        let last = &mut self.verdicts[usize::from(!charging)];
+        let agree = verdict.filter(|v| *last == Some(*v));
+        *last = verdict;
+        if agree.is_some() {
+            self.status.currents_agree = agree;
+        }
+        if agree == Some(false) {
+            bump(&mut self.status.counters.current_mismatch);
+        }
+        let mut shares = [Permille(0); MAX_PACKS];
+        shares_of(&values[..n], &mut shares[..n]);
+        let floors = &mut self.floors[usize::from(!charging)];
+        match agree {
+            Some(true) => *floors = [Permille(0); MAX_PACKS],
+            Some(false) => {
+                // Current no pack reported; any one of them may be carrying it. These floors
+                // hold until a measurement agrees again.
+                let missing = (bank_ma - packs_ma).max(0);
+                for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+                    floors[i] = predicted[i].max(share_up(values[i] + missing, bank_ma));
+                }
+            }
+            None => {}
+        }
+        for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+            if agree != Some(true) {
+                shares[i] = shares[i].max(predicted[i]);
+            }
+            shares[i] = shares[i].max(floors[i]);
+        }
+        for (p, s) in self.status.packs.iter_mut().zip(shares).take(n) {
+            let old = if charging { &mut p.charge_share } else { &mut p.discharge_share };
+            // A larger share is taken at once (it is the safe side); a smaller one only an
+            // eighth of the way per measurement, so the packs' reports, which arrive at
+            // different instants, do not make the limits flap.
+            *old = if s >= *old { s } else { Permille(old.0 - (old.0 - s.0).div_ceil(8)) };
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The parallel system's configuration where an inverter's protocol and the packs' voltages
+//! meet: a string whose voltage low-voltage CAN cannot carry is refused, naming the field, the
+//! value and the allowed range.
+
+use std::path::Path;
+
+use cellwarden_sim::scenario::load_str;
+
+fn system(modules: u16, protocol: &str) -> String {
+    format!(
+        r#"
+name = "HV string behind an inverter"
+seed = 1
+duration = "1m"
+
+[system]
+preset = "tesla_model_s"
+modules = {modules}
+
+[[inverters]]
+protocol = "{protocol}"
+"#
+    )
+}
+
+#[test]
+fn a_string_above_what_0x356_carries_is_refused_behind_a_low_voltage_can_inverter() {
+    // 16 Tesla modules: 96 NCA groups, up to 96 × 4.3 V = 412.8 V; 0x356 carries 327.67 V.
+    let text = system(16, "victron");
+    let e = load_str(Path::new("hv.toml"), &text).expect_err("refused");
+    assert_eq!(e.field, "system.modules");
+    assert!(e.problem.contains("412.80 V"), "{}", e.problem);
+    assert!(e.problem.contains("327.67 V"), "{}", e.problem);
+    assert!(e.problem.contains("0..=327670 mV"), "{}", e.problem);
+    assert!(e.problem.contains("inverters[0]"), "{}", e.problem);
+    assert_eq!(e.line, Some(text.lines().position(|l| l.starts_with("modules")).unwrap() + 1));
+}
+
+#[test]
+fn the_same_string_behind_a_byd_can_inverter_and_a_short_one_behind_lv_can_load() {
+    load_str(Path::new("hv.toml"), &system(16, "byd")).expect("BYD HVS CAN carries 412.8 V");
+    load_str(Path::new("lv.toml"), &system(2, "victron")).expect("12 groups fit");
+}

@@ -10,7 +10,7 @@ use cellwarden_core::combiner::{
     Combiner, CombinerAction, CombinerConfig, CombinerConfigError, CombinerInput, DropReason,
     Implausible, InverterProtocol, PackPhase, PackSlot,
 };
-use cellwarden_core::soc::Chemistry;
+use cellwarden_core::CellChemistry as Chemistry;
 use cellwarden_core::{
     BatteryView, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille,
 };

@@ -4,7 +4,7 @@ use heapless::Vec;
 
 use super::plausible::cell_window_mv;
 use crate::proto::{byd_can, lv};
-use crate::soc::Chemistry;
+use crate::chemistry::CellChemistry;
 use crate::time::Duration;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
@@ -28,7 +28,7 @@ pub struct PackSlot {
     pub capacity_mah: u32,
     /// Its cells' chemistry: with `cells`, the window of voltages a truthful report can hold
     /// (see [`plausible`](super::plausible)).
-    pub chemistry: Chemistry,
+    pub chemistry: CellChemistry,
     /// Cells (series groups) in series.
     pub cells: u16,
     /// Its series resistance, µΩ: a pack with less resistance takes more of a change in the
@@ -191,7 +191,7 @@ impl CombinerConfig {
             // Bounded by the min above.
             let _ = config.packs.push(PackSlot {
                 capacity_mah,
-                chemistry: Chemistry::Lfp,
+                chemistry: CellChemistry::Lfp,
                 cells: 16,
                 resistance_uohm: 10_000,
             });

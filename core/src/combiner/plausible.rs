@@ -10,7 +10,7 @@
 //! The bounds are wide on purpose: they catch reports no working battery makes, not a battery
 //! near its own protection limits, which the battery's own limits deal with.
 
-use crate::soc::Chemistry;
+use crate::chemistry::CellChemistry;
 use crate::units::Permille;
 use crate::view::BatteryView;
 
@@ -21,14 +21,12 @@ use super::PackSlot;
 pub const MAX_C_RATE: u32 = 10;
 
 /// The voltage window, mV, one cell of `chemistry` can be at, and so what a truthful report of
-/// its voltage or a voltage limit can hold per cell: below 2.0 V a lithium-ion cell is
-/// destroyed (its copper collector dissolves), and no cell is charged above 3.8 V (LFP, rated
-/// 3.65 V) or 4.3 V (NCA, rated 4.2 V).
-pub const fn cell_window_mv(chemistry: Chemistry) -> (i32, i32) {
-    match chemistry {
-        Chemistry::Lfp => (2_000, 3_800),
-        Chemistry::Nca => (2_000, 4_300),
-    }
+/// its voltage or a voltage limit can hold per cell: the chemistry's physical
+/// [`Envelope`](crate::chemistry::Envelope), the same one every protection threshold of our
+/// own pack controller must lie in.
+pub const fn cell_window_mv(chemistry: CellChemistry) -> (i32, i32) {
+    let envelope = chemistry.envelope();
+    (envelope.cell_min_mv.0, envelope.cell_max_mv.0)
 }
 
 /// What makes a report implausible, the first found.
@@ -84,7 +82,7 @@ mod tests {
     fn slot() -> PackSlot {
         PackSlot {
             capacity_mah: 50_000,
-            chemistry: Chemistry::Lfp,
+            chemistry: CellChemistry::Lfp,
             cells: 15,
             resistance_uohm: 15_000,
         }

@@ -4,7 +4,7 @@ use cellwarden_core::combiner::{
     CombinerConfig, CombinerConfigError, InverterProtocol, InverterSlot, MAX_INVERTERS, MAX_PACKS,
     PackSlot,
 };
-use cellwarden_core::{MilliAmps, MilliVolts, Permille};
+use cellwarden_core::{CellChemistry, MilliAmps, MilliVolts, Permille};
 
 use super::{Checked, Ctx, Want};
 use crate::plant::PlantSpec;
@@ -110,8 +110,8 @@ impl Ctx<'_> {
             let _ = config.packs.push(PackSlot {
                 capacity_mah: (ah * 1000.0).round() as u32,
                 chemistry: match plant.cell.chemistry {
-                    crate::plant::Chemistry::Nca => cellwarden_core::soc::Chemistry::Nca,
-                    crate::plant::Chemistry::Lfp => cellwarden_core::soc::Chemistry::Lfp,
+                    crate::plant::Chemistry::Nca => CellChemistry::Nca,
+                    crate::plant::Chemistry::Lfp => CellChemistry::Lfp,
                 },
                 cells: u16::try_from(series).unwrap_or(u16::MAX),
                 resistance_uohm: micro_ohms(ohms),
@@ -144,7 +144,7 @@ impl Ctx<'_> {
                 });
             let _ = config.packs.push(PackSlot {
                 capacity_mah: (p.capacity_ah * 1000.0).round() as u32,
-                chemistry: cellwarden_core::soc::Chemistry::Lfp,
+                chemistry: CellChemistry::Lfp,
                 cells: p.cells,
                 resistance_uohm: micro_ohms(r0_ohm * f64::from(p.cells)),
             });

@@ -300,6 +300,7 @@ pub fn blocker(b: Blocker) -> String {
         Blocker::NoCurrent => "no current received yet".to_string(),
         Blocker::NoPackVoltage => "no pack voltage received yet".to_string(),
         Blocker::NoBusVoltage => "no bus voltage received yet".to_string(),
+        Blocker::NoHardwareFaultLine => "no hardware fault line received yet".to_string(),
         Blocker::NoFeedback(id) => format!("no feedback yet from the {} contactor", contactor(id)),
         Blocker::FeedbackDisagrees(id) => {
             format!("the {} contactor reports closed while commanded open", contactor(id))

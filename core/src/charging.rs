@@ -117,7 +117,8 @@ impl Charging {
         // estimator keeps counting charge without them, and the charge controller keeps its
         // last limits (the staleness fault opens the contactors anyway).
         let cell_limit = Duration::from_millis(config.freshness.cell_voltage_ms.into());
-        let cells_fresh = summary.cell_oldest.is_some_and(|o| now.saturating_since(o.at) < cell_limit);
+        let cells_fresh =
+            summary.cell_oldest.is_some_and(|o| now.saturating_since(o.at) < cell_limit);
         if let Some(soc) = &mut self.soc {
             let input = SocInput {
                 sampled_at: current.at,

@@ -402,6 +402,7 @@ fn sensor_name(s: SensorName) -> &'static str {
         SensorName::Current => "current sensor",
         SensorName::PackVoltage => "pack voltage",
         SensorName::BusVoltage => "bus voltage",
+        SensorName::HardwareFaultLine => "hardware fault line",
         SensorName::All => "every measurement",
     }
 }

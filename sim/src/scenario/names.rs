@@ -183,6 +183,7 @@ mod tests {
             SensorName::PackVoltage,
             SensorName::BusVoltage,
             SensorName::All,
+            SensorName::HardwareFaultLine,
         ]);
         round_trip(&[
             ExpectKind::Within,

@@ -290,3 +290,36 @@ fn the_frozen_settings_are_validated() {
     let e = config.validate().expect_err("judged at rest");
     assert_eq!(e.field, "freshness.frozen_current_ma");
 }
+
+#[test]
+fn the_soc_estimator_counts_charge_but_ignores_voltages_it_is_told_are_unknown() {
+    use cellwarden_core::soc::{Initial, SocConfig, SocEstimator, SocInput};
+    use cellwarden_core::{DeciCelsius, Instant, Permille};
+    // Both start at 50 % and see a frozen 4.10 V (about 95 %) while 50 A flows for ten
+    // minutes: 8.3 Ah of 233 Ah, 3.6 points. Reading the voltages pulls one towards 95 %; the
+    // one told they are unknown counts the charge and nothing else.
+    let config = SocConfig::tesla_model_s(16);
+    let start = Instant::ZERO;
+    let mut reading = SocEstimator::new(config, start, Initial::Soc(Permille(500)));
+    let mut counting = SocEstimator::new(config, start, Initial::Soc(Permille(500)));
+    for s in 1..=600u64 {
+        let at = Instant::from_micros(s * 1_000_000);
+        let input = SocInput {
+            sampled_at: at,
+            current_ma: MilliAmps(50_000),
+            cell_mean_mv: MilliVolts(4_100),
+            cell_min_mv: MilliVolts(4_100),
+            cell_max_mv: MilliVolts(4_100),
+            temperature_dc: DeciCelsius(250),
+            at_cvl: false,
+            contactors_open: false,
+        };
+        reading.update(at, &input);
+        counting.update_counting(at, &input);
+    }
+    let counted = counting.status().soc.0;
+    assert!((530..=540).contains(&counted), "counted only: {counted} ‰");
+    assert_eq!(counting.status().counters.voltage_rejected, 0, "not rejected: not looked at");
+    let read = reading.status().soc.0;
+    assert!(read > counted + 50, "the voltages pulled the other up: {read} ‰");
+}

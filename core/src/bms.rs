@@ -33,6 +33,8 @@ pub struct Bms {
     sent_balance: Option<CellMask>,
     /// Sample time of the first current sample of the present charging run.
     charging_since: Option<Instant>,
+    /// The last moment some cell was bleeding (for the frozen-reading check).
+    bled_at: Option<Instant>,
     /// A `ClearFaults` arrived; the next evaluation pass clears what it can.
     clear_requested: bool,
     /// A `Start` arrived; report once whether it is blocked.
@@ -86,6 +88,7 @@ impl Bms {
             sent_limits: None,
             sent_balance: None,
             charging_since: None,
+            bled_at: None,
             clear_requested: false,
             report_start: false,
             deadline: None,
@@ -360,10 +363,15 @@ impl Bms {
         let m = &self.measurements;
         let fresh_ms = Duration::from_millis(self.config.freshness.current_ms.into());
         let current = Measurements::fresh(m.current, now, fresh_ms);
+        let bleeding_now = !self.balancer.cells().is_empty();
+        if bleeding_now {
+            self.bled_at = Some(now);
+        }
+        let settle = Duration::from_millis(self.config.balance.settle_ms.into());
         let conditions = crate::measure::Conditions {
             current_ma: current.map(|i| i.magnitude()),
             pack_mv: m.pack.map(|p| p.value.0),
-            bleeding: !self.balancer.cells().is_empty(),
+            bleeding: bleeding_now || self.bled_at.is_some_and(|at| now < at + settle),
         };
         self.measurements.track_frozen(&self.config, conditions);
     }

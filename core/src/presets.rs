@@ -101,12 +101,12 @@ fn protection(
 }
 
 /// The freshness limits, and when a cell reading counts as frozen: 20 samples in a row with
-/// the same value (2 s at the usual 100 ms) while the median cell has moved by 3 mV and at least
-/// `frozen_current_ma` flows. A frozen reading is then at most about 3 mV behind the truth of a
-/// cell that moves like the median; a cell running ahead of the pack (a weak cell at the top of
-/// charge, three times as fast) is about 10 mV past its last reading when it is caught. 3 mV is
-/// still far above the noise of a median of many cells, and a healthy reading would need to move
-/// at a third of the median's rate or less to look frozen.
+/// the same value (2 s at the usual 100 ms) while the median cell has moved by 5 mV and at least
+/// `frozen_current_ma` flows. A frozen reading is then about 5 mV behind the truth of a cell that
+/// moves like the median, and a cell running ahead of the pack (a weak cell at the top of
+/// charge) that much more. Less would be quicker, but readings without noise are quantised to a
+/// millivolt, the median's reference with them: at 3 mV a healthy Tesla group rising at half the
+/// median's rate near the top of charge already looked frozen (`boards_16_modules_protect`).
 const fn freshness(frozen_current_ma: i32) -> FreshnessConfig {
     FreshnessConfig {
         cell_voltage_ms: 2_000,
@@ -115,7 +115,7 @@ const fn freshness(frozen_current_ma: i32) -> FreshnessConfig {
         pack_voltage_ms: 1_000,
         bus_voltage_ms: 1_000,
         frozen_current_ma: MilliAmps(frozen_current_ma),
-        frozen_move_mv: MilliVolts(3),
+        frozen_move_mv: MilliVolts(5),
         frozen_samples: 20,
     }
 }

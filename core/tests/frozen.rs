@@ -4,8 +4,7 @@
 //!
 //! The pack is the 16S 100 Ah LFP preset with the other plausibility rules and the charge
 //! controller off (`support::isolated`), measured every 100 ms. Its frozen settings: judged
-//! from 2 A, after 20 equal samples, and here (the preset says 3 mV) once the median cell has
-//! moved 5 mV.
+//! from 2 A, after 20 equal samples, once the median cell has moved 5 mV.
 
 mod common;
 mod support;

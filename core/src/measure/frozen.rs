@@ -13,8 +13,10 @@
 //!   pack moved" while the rest sit on the flat plateau;
 //! - current flows: its fresh magnitude is at least `freshness.frozen_current_ma`. At rest
 //!   nothing has to move, so a pack at rest never freezes, however long it rests;
-//! - no cell is bleeding: the bleed current pulls the bleeding cells' readings (and perhaps the
-//!   median) without moving the others.
+//! - no cell is bleeding, and none has for `balance.settle_ms`: the bleed current pulls the
+//!   bleeding cells' readings (and with most cells bleeding, the median) by the drop on their
+//!   sense wires, without moving the others. While it does, the reference follows the median,
+//!   so only movement outside bleeding counts.
 //!
 //! When every cell is frozen at once (the only board of a pack, a whole front end), the median
 //! is frozen with them; then the pack voltage, measured apart from the cells, stands in as the
@@ -75,7 +77,7 @@ pub(crate) struct Conditions {
     pub current_ma: Option<i32>,
     /// The latest pack voltage, if any.
     pub pack_mv: Option<i32>,
-    /// Some cell is bleeding.
+    /// Some cell is bleeding, or stopped less than the balance settle time ago.
     pub bleeding: bool,
 }
 
@@ -141,6 +143,10 @@ impl Frozen {
                 continue;
             }
             track.repeats = track.repeats.saturating_add(1);
+            if conditions.bleeding {
+                // A jump of the median from the sense-wire drop is no movement of the pack.
+                track.median_mv = median_mv;
+            }
             let others_moved = median_mv.abs_diff(track.median_mv) >= move_mv.unsigned_abs();
             if judge && track.repeats >= samples && others_moved {
                 track.frozen = true;

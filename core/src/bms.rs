@@ -33,6 +33,8 @@ pub struct Bms {
     sent_balance: Option<CellMask>,
     /// Sample time of the first current sample of the present charging run.
     charging_since: Option<Instant>,
+    /// The last moment some cell was bleeding (for the frozen-reading check).
+    bled_at: Option<Instant>,
     /// A `ClearFaults` arrived; the next evaluation pass clears what it can.
     clear_requested: bool,
     /// A `Start` arrived; report once whether it is blocked.
@@ -86,6 +88,7 @@ impl Bms {
             sent_limits: None,
             sent_balance: None,
             charging_since: None,
+            bled_at: None,
             clear_requested: false,
             report_start: false,
             deadline: None,
@@ -295,6 +298,7 @@ impl Bms {
 
     /// The one evaluation pass every `handle_*` ends with.
     fn update(&mut self, now: Instant) {
+        self.track_frozen(now);
         let summary = self.measurements.summarize(&self.config, now);
         let ctx = context(
             &self.config,
@@ -354,6 +358,24 @@ impl Bms {
         self.refresh_status(now, summary, blocker, limits);
     }
 
+    /// Looks for cell readings that arrive but no longer move (`measure/frozen.rs`).
+    fn track_frozen(&mut self, now: Instant) {
+        let m = &self.measurements;
+        let fresh_ms = Duration::from_millis(self.config.freshness.current_ms.into());
+        let current = Measurements::fresh(m.current, now, fresh_ms);
+        let bleeding_now = !self.balancer.cells().is_empty();
+        if bleeding_now {
+            self.bled_at = Some(now);
+        }
+        let settle = Duration::from_millis(self.config.balance.settle_ms.into());
+        let conditions = crate::measure::Conditions {
+            current_ma: current.map(|i| i.magnitude()),
+            pack_mv: m.pack.map(|p| p.value.0),
+            bleeding: bleeding_now || self.bled_at.is_some_and(|at| now < at + settle),
+        };
+        self.measurements.track_frozen(&self.config, conditions);
+    }
+
     /// Rule limits, lowered by the charge controller, overridden by the sequence: nothing flows
     /// unless closed, and a graceful stop asks for zero.
     fn limits(&self, summary: &Summary) -> CurrentLimits {
@@ -399,6 +421,9 @@ impl Bms {
         }
         if m.bus.is_none() {
             return Some(Blocker::NoBusVoltage);
+        }
+        if self.config.hardware_fault_line && m.hardware_fault.is_none() {
+            return Some(Blocker::NoHardwareFaultLine);
         }
         let commanded = self.sequencer.state.commanded();
         for c in ContactorId::ALL {
@@ -467,5 +492,6 @@ fn context<'a>(
         charging: current.is_some_and(|i| i.0 > config.idle_current_ma.0),
         charging_since,
         feedback_consistent: sequencer.feedback_consistent(config, measurements),
+        bus_needed: sequencer.close_requested || sequencer.state.commanded().contains(&true),
     }
 }

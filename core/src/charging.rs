@@ -113,6 +113,12 @@ impl Charging {
         });
         let open = matches!(sequence, SequenceState::Open | SequenceState::RetryWait { .. })
             && m.feedback.iter().all(|f| f.is_none_or(|f| !f.value));
+        // Stale cell voltages (old, or frozen: see `measure/frozen.rs`) are unknown data: the
+        // estimator keeps counting charge without them, and the charge controller keeps its
+        // last limits (the staleness fault opens the contactors anyway).
+        let cell_limit = Duration::from_millis(config.freshness.cell_voltage_ms.into());
+        let cells_fresh =
+            summary.cell_oldest.is_some_and(|o| now.saturating_since(o.at) < cell_limit);
         if let Some(soc) = &mut self.soc {
             let input = SocInput {
                 sampled_at: current.at,
@@ -124,10 +130,14 @@ impl Charging {
                 at_cvl,
                 contactors_open: open,
             };
-            soc.update(now, &input);
+            if cells_fresh {
+                soc.update(now, &input);
+            } else {
+                soc.update_counting(now, &input);
+            }
         }
         let soc = self.soc.as_ref().map(|s| s.status().usable);
-        if let Some(charge) = &mut self.charge {
+        if let Some(charge) = self.charge.as_mut().filter(|_| cells_fresh) {
             let input = ChargeInput {
                 cell_max_mv: MilliVolts(max.value),
                 cell_min_mv: MilliVolts(min.value),

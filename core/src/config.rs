@@ -53,6 +53,10 @@ pub struct Config {
     /// Below this magnitude the pack counts as idle: neither charging nor discharging. Rules that
     /// only apply while charging (the charge temperature window) use it.
     pub idle_current_ma: MilliAmps,
+    /// The adapter reports a hardware fault line ([`Input::HardwareFault`](crate::Input)), e.g.
+    /// the module boards' own comparators. When it does, the line is a required value: closing
+    /// waits until it has been received once, like every cell and sensor.
+    pub hardware_fault_line: bool,
     /// The protection rule thresholds.
     pub protection: ProtectionConfig,
     /// How long each measured value stays fresh after it was sampled.
@@ -151,8 +155,18 @@ pub struct FreshnessConfig {
     pub current_ms: u32,
     /// The pack voltage.
     pub pack_voltage_ms: u32,
-    /// The bus (inverter side) voltage; only used to verify precharge.
+    /// The bus (inverter side) voltage, needed while the contactors close and while they are
+    /// closed (see [`RuleId::BusVoltageStale`](crate::protection::RuleId::BusVoltageStale)).
     pub bus_voltage_ms: u32,
+    /// A cell reading that stays exactly the same while current flows and the other cells move
+    /// is frozen, and counts as stale (see `measure/frozen.rs`). It is judged only while the
+    /// current's magnitude is at least this...
+    pub frozen_current_ma: MilliAmps,
+    /// ...once the median cell voltage has moved by at least this since the reading last
+    /// changed...
+    pub frozen_move_mv: MilliVolts,
+    /// ...and it has arrived this many times in a row with the same value.
+    pub frozen_samples: u16,
 }
 
 /// Which contactors report their position through an auxiliary contact.
@@ -533,7 +547,11 @@ impl FreshnessConfig {
         for (field, ms) in fields {
             range(field, None, ms.into(), 1, MAX_CONFIG_MS.into())?;
         }
-        Ok(())
+        let max = i64::from(i32::MAX);
+        range("freshness.frozen_current_ma", None, self.frozen_current_ma.0.into(), 1, max)?;
+        // A millivolt is the resolution of a reading: the others must move by more than that.
+        range("freshness.frozen_move_mv", None, self.frozen_move_mv.0.into(), 2, 1_000)?;
+        range("freshness.frozen_samples", None, self.frozen_samples.into(), 2, 10_000)
     }
 }
 

@@ -1,6 +1,10 @@
 //! The latest value of every measured quantity, with its sample time, and the one-pass summary
 //! the rules are evaluated on.
 
+mod frozen;
+
+pub(crate) use frozen::Conditions;
+
 use crate::config::{Config, MAX_CELLS, MAX_TEMPERATURES};
 use crate::input::ContactorId;
 use crate::time::{Duration, Instant};
@@ -44,6 +48,8 @@ pub(crate) struct Measurements {
     pub bus: Option<Sample<MilliVolts>>,
     pub feedback: [Option<Sample<bool>>; 3],
     pub hardware_fault: Option<Sample<bool>>,
+    /// Which cell readings have stopped following their cells (see [`frozen`]).
+    frozen: frozen::Frozen,
 }
 
 /// An extreme value with where and when it was seen.
@@ -70,8 +76,12 @@ pub struct Summary {
     pub cell_mean_mv: Option<i32>,
     /// First cell never received, if any.
     pub cell_missing: Option<u16>,
-    /// The cell with the oldest sample (value = age in ms).
+    /// The cell with the oldest sample (value = age in ms). A frozen reading counts as sampled
+    /// when it last moved.
     pub cell_oldest: Option<Extreme>,
+    /// First cell whose reading is frozen (arrives on time but no longer moves while current
+    /// flows and the other cells move), if any.
+    pub cell_frozen: Option<u16>,
     /// Highest temperature.
     pub temperature_max: Option<Extreme>,
     /// Lowest temperature.
@@ -92,7 +102,13 @@ impl Measurements {
             bus: None,
             feedback: [None; 3],
             hardware_fault: None,
+            frozen: frozen::Frozen::new(),
         }
+    }
+
+    /// Looks for frozen cell readings among the samples that arrived since the last call.
+    pub fn track_frozen(&mut self, config: &Config, conditions: Conditions) {
+        self.frozen.update(config, &self.cells, conditions);
     }
 
     /// Stores `values` for cells `first..`; returns (stored, rejected) counts. Rejected values
@@ -149,6 +165,15 @@ impl Measurements {
             };
             sum += i64::from(sample.value.0);
             track(&mut s.cell_max, &mut s.cell_min, &mut s.cell_oldest, sample, index, now);
+            if self.frozen.is_frozen(i) {
+                s.cell_frozen.get_or_insert(index);
+                // Only the age changes: the value is still the one the rules compare.
+                let at = self.frozen.effective_at(i, sample);
+                if s.cell_oldest.is_none_or(|o| at < o.at) {
+                    let age_ms = now.saturating_since(at).as_millis().min(i32::MAX as u64) as i32;
+                    s.cell_oldest = Some(Extreme { value: age_ms, index, at });
+                }
+            }
         }
         if s.cell_missing.is_none() {
             s.cell_sum_mv = Some(sum);

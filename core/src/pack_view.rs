@@ -27,6 +27,7 @@ const fn alarm_of(rule: RuleId) -> Alarm {
         | RuleId::TemperatureStale
         | RuleId::CurrentStale
         | RuleId::PackVoltageStale
+        | RuleId::BusVoltageStale
         | RuleId::HardwareFault => Alarm::BmsInternal,
     }
 }

@@ -101,13 +101,25 @@ fn protection(
     }
 }
 
-const FRESHNESS: FreshnessConfig = FreshnessConfig {
-    cell_voltage_ms: 2_000,
-    temperature_ms: 5_000,
-    current_ms: 500,
-    pack_voltage_ms: 1_000,
-    bus_voltage_ms: 1_000,
-};
+/// The freshness limits, and when a cell reading counts as frozen: 20 samples in a row with
+/// the same value (2 s at the usual 100 ms) while the median cell has moved by 5 mV and at least
+/// `frozen_current_ma` flows. A frozen reading is then about 5 mV behind the truth of a cell that
+/// moves like the median, and a cell running ahead of the pack (a weak cell at the top of
+/// charge) that much more. Less would be quicker, but readings without noise are quantised to a
+/// millivolt, the median's reference with them: at 3 mV a healthy Tesla group rising at half the
+/// median's rate near the top of charge already looked frozen (`boards_16_modules_protect`).
+const fn freshness(frozen_current_ma: i32) -> FreshnessConfig {
+    FreshnessConfig {
+        cell_voltage_ms: 2_000,
+        temperature_ms: 5_000,
+        current_ms: 500,
+        pack_voltage_ms: 1_000,
+        bus_voltage_ms: 1_000,
+        frozen_current_ma: MilliAmps(frozen_current_ma),
+        frozen_move_mv: MilliVolts(5),
+        frozen_samples: 20,
+    }
+}
 
 fn contactors(cells: i32) -> ContactorConfig {
     ContactorConfig {
@@ -188,13 +200,17 @@ impl Config {
             discharge_current_max_ma: MilliAmps(200_000),
             operating_limit_derate: Permille(500),
             idle_current_ma: MilliAmps(1_000),
+            // The module boards' comparators (over/under voltage, over-temperature) drive a
+            // fault line of their own.
+            hardware_fault_line: true,
             protection: protection(
                 cells,
                 &CellWindow { over: [4_150, 4_200, 4_250], under: [3_200, 3_000, 2_800] },
                 [110_000, 125_000, 150_000],
                 [220_000, 250_000, 300_000],
             ),
-            freshness: FRESHNESS,
+            // 5 A, C/50: enough to move a cell's voltage measurably within minutes.
+            freshness: freshness(5_000),
             contactors: contactors(cells),
             // Balance at rest from 3.90 V, near the top of charge, every cell at once if need be,
             // one module board per 6 cells. With 1 mV of measurement noise a 5 mV delta and 2 mV
@@ -217,6 +233,8 @@ impl Config {
             discharge_current_max_ma: MilliAmps(c),
             operating_limit_derate: Permille(500),
             idle_current_ma: MilliAmps(500),
+            // A generic 16S pack: no hardware fault line is assumed.
+            hardware_fault_line: false,
             protection: protection(
                 16,
                 &CellWindow { over: [3_550, 3_650, 3_750], under: [2_900, 2_800, 2_500] },
@@ -225,7 +243,7 @@ impl Config {
                 [c / 100 * 55, c / 100 * 60, c / 100 * 75],
                 [c / 100 * 110, c / 100 * 120, c / 100 * 150],
             ),
-            freshness: FRESHNESS,
+            freshness: freshness(c / 50),
             contactors: contactors(16),
             // LFP cells only differ in voltage at the top knee, which they reach while charging:
             // balance from 3.40 V whatever the current, with a wider delta for the steep knee.

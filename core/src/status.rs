@@ -31,6 +31,8 @@ pub enum Blocker {
     NoFeedback(ContactorId),
     /// This contactor reports closed while commanded open.
     FeedbackDisagrees(ContactorId),
+    /// The configuration says there is a hardware fault line, and it was never received.
+    NoHardwareFaultLine,
 }
 
 /// Commanded and reported position of one contactor.

@@ -206,6 +206,7 @@ fn long_freshness(temperature_ms: u32) -> FreshnessConfig {
         current_ms: 600_000,
         pack_voltage_ms: 600_000,
         bus_voltage_ms: 600_000,
+        ..Config::lfp_16s(100).freshness
     }
 }
 

@@ -15,6 +15,7 @@ charge_current_max_ma = 50000
 discharge_current_max_ma = 100000
 operating_limit_derate = 500
 idle_current_ma = 500
+hardware_fault_line = false
 
 [protection.cell_over_voltage_mv]
 operating = 3550

@@ -128,6 +128,10 @@ fn start_waits_for_every_value_and_closes_when_the_last_arrives() {
     assert_eq!(status(&rig).close_blocker, Some(Blocker::NoBusVoltage));
     assert!(moves(&rig, mark).is_empty(), "closed before every value arrived");
     input(&mut rig, Input::BusVoltage { sampled_at: now, mv: MilliVolts(0) });
+    // The Tesla preset's boards have a hardware fault line: it is required like the rest.
+    assert_eq!(status(&rig).close_blocker, Some(Blocker::NoHardwareFaultLine));
+    assert!(moves(&rig, mark).is_empty(), "closed before the hardware line arrived");
+    input(&mut rig, Input::HardwareFault { sampled_at: now, active: false });
     assert_eq!(status(&rig).close_blocker, None);
     assert_eq!(moves(&rig, mark), [(now, NEG, true)], "the last value starts the sequence");
 

@@ -257,6 +257,7 @@ struct Seen {
     pack: bool,
     bus: bool,
     feedback: [bool; 3],
+    hardware_line: bool,
 }
 
 impl Seen {
@@ -268,6 +269,7 @@ impl Seen {
             pack: false,
             bus: false,
             feedback: [false; 3],
+            hardware_line: false,
         }
     }
 
@@ -291,7 +293,8 @@ impl Seen {
             Input::PackVoltage { .. } => self.pack = true,
             Input::BusVoltage { .. } => self.bus = true,
             Input::ContactorFeedback { contactor, .. } => self.feedback[contactor.index()] = true,
-            Input::HardwareFault { .. } | Input::Command(_) => {}
+            Input::HardwareFault { .. } => self.hardware_line = true,
+            Input::Command(_) => {}
         }
     }
 
@@ -307,6 +310,9 @@ impl Seen {
             if !seen {
                 return Some(what.to_owned());
             }
+        }
+        if config.hardware_fault_line && !self.hardware_line {
+            return Some("hardware fault line".to_owned());
         }
         ContactorId::ALL
             .into_iter()

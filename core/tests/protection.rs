@@ -624,6 +624,7 @@ fn discharging_a_cold_pack_does_not_open() {
 
 fn hardware_fault(rig: &mut Rig, active: bool) {
     let now = rig.now;
+    rig.plant.hardware_fault = active;
     rig.input(Input::HardwareFault { sampled_at: now, active });
 }
 

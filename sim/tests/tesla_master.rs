@@ -386,3 +386,32 @@ fn sleep_stops_measuring_and_wake_resumes_with_the_sleep_alert_cleared() {
     }
     assert_eq!(p.ring.board(0).unwrap().balance_mask(), 0b1, "balancing written again");
 }
+
+#[test]
+fn a_board_whose_conversion_never_finishes_is_not_reported_as_fresh() {
+    // The master reads DEVICE_STATUS with every measurement: with DRDY clear the results are
+    // those of an older conversion, so the board fails the cycle rather than report them with
+    // this cycle's sample time.
+    let mut p = Pair::new(4, |_| {});
+    p.run_for(Duration::from_millis(500));
+    let before = p.last_reading(2).expect("board 2 measured");
+    p.ring.inject(p.now, RingFault::Stalled { board: 2, stalled: true });
+    let stalled_at = p.now;
+    p.run_for(Duration::from_millis(1_000));
+    let latest = p.last_reading(2).expect("still its old reading");
+    assert!(latest.sampled_at <= stalled_at + Duration::from_millis(100), "{latest:?}");
+    assert!(latest.sampled_at >= before.sampled_at);
+    assert!(
+        p.events.iter().any(|(_, e)| matches!(e, Event::Lost { module: 2 })),
+        "three failed cycles make it lost"
+    );
+    for module in [0, 1, 3] {
+        let r = p.last_reading(module).expect("the others are measured");
+        assert!(r.sampled_at > stalled_at + Duration::from_millis(800), "{r:?}");
+    }
+    p.ring.inject(p.now, RingFault::Stalled { board: 2, stalled: false });
+    p.run_for(Duration::from_millis(500));
+    let again = p.last_reading(2).expect("measured again");
+    assert!(again.sampled_at + Duration::from_millis(200) > p.now, "{again:?}");
+    assert_eq!(again.status & regs::status::DRDY, regs::status::DRDY);
+}

@@ -32,6 +32,8 @@ pub(crate) struct Context<'a> {
     pub charging_since: Option<Instant>,
     /// Every contactor with feedback reports what it is commanded to be.
     pub feedback_consistent: bool,
+    /// The bus voltage is needed: a close is requested or a contactor is commanded closed.
+    pub bus_needed: bool,
 }
 
 /// A rule's value at one moment: what, where, and when it was sampled.
@@ -62,6 +64,8 @@ pub struct RuleStatus {
 pub(crate) struct Protection {
     thresholds: [RawThresholds; RULE_COUNT],
     cells: [[TierCell; 3]; RULE_COUNT],
+    /// The bus voltage was needed at the last evaluation (its staleness deadline counts then).
+    bus_needed: bool,
 }
 
 impl Protection {
@@ -69,11 +73,13 @@ impl Protection {
         Protection {
             thresholds: RuleId::ALL.map(|rule| rule.thresholds(config)),
             cells: [[TierCell::CLEAR; 3]; RULE_COUNT],
+            bus_needed: false,
         }
     }
 
     /// Evaluates every threshold, freshness and hardware rule at `ctx.now`.
     pub fn evaluate(&mut self, ctx: &Context<'_>, out: &mut Outbox) {
+        self.bus_needed = ctx.bus_needed;
         for rule in RuleId::ALL {
             let spec = rule.spec();
             let raw = self.thresholds[rule.index()];
@@ -173,8 +179,10 @@ impl Protection {
                         || observed.is_none_or(|o| inside(spec, o.value, threshold, raw.hysteresis))
                 }
                 Kind::Freshness => {
+                    // Nothing observed: never received (which cannot have latched) or not
+                    // needed now (the bus voltage with the pack open and idle).
                     let limit = Duration::from_millis(raw.tiers[2].unwrap_or(0) as u64);
-                    observed.is_some_and(|o| ctx.now.saturating_since(o.at) < limit)
+                    observed.is_none_or(|o| ctx.now.saturating_since(o.at) < limit)
                 }
                 Kind::Event => match rule {
                     RuleId::HardwareFault => observed.is_none(),
@@ -226,6 +234,9 @@ impl Protection {
                     RuleId::CellVoltageStale => summary.cell_oldest.map(|e| e.at),
                     RuleId::TemperatureStale => summary.temperature_oldest.map(|e| e.at),
                     RuleId::CurrentStale => measurements.current.map(|s| s.at),
+                    RuleId::BusVoltageStale => {
+                        measurements.bus.filter(|_| self.bus_needed).map(|s| s.at)
+                    }
                     _ => measurements.pack.map(|s| s.at),
                 };
                 if let (Some(at), Some(ms)) = (oldest, raw.tiers[2]) {
@@ -433,6 +444,9 @@ fn observe(rule: RuleId, ctx: &Context<'_>) -> Option<Observed> {
         }),
         RuleId::CurrentStale => m.current.map(|c| sample_age(ctx.now, c, Location::Pack)),
         RuleId::PackVoltageStale => m.pack.map(|p| sample_age(ctx.now, p, Location::Pack)),
+        RuleId::BusVoltageStale => {
+            m.bus.filter(|_| ctx.bus_needed).map(|b| sample_age(ctx.now, b, Location::Pack))
+        }
         RuleId::HardwareFault => m.hardware_fault.filter(|h| h.value).map(|h| Observed {
             value: 1,
             location: Location::Pack,

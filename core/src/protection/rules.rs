@@ -42,6 +42,11 @@ pub enum RuleId {
     CurrentStale,
     /// The pack voltage is older than its freshness limit.
     PackVoltageStale,
+    /// The bus voltage is older than its freshness limit while it is needed: while a close is
+    /// requested or any contactor is commanded closed. It verifies the precharge and is the
+    /// only view of the inverter side; a pack that is open and idle does not need it, so a bus
+    /// sensor that goes quiet then latches nothing (closing then trips at once).
+    BusVoltageStale,
     /// The hardware fault line is active.
     HardwareFault,
     /// A contactor reports closed although commanded open.
@@ -53,7 +58,7 @@ pub enum RuleId {
 }
 
 /// Number of rules.
-pub const RULE_COUNT: usize = 20;
+pub const RULE_COUNT: usize = 21;
 
 impl RuleId {
     /// All rules, in precedence order.
@@ -74,6 +79,7 @@ impl RuleId {
         RuleId::TemperatureStale,
         RuleId::CurrentStale,
         RuleId::PackVoltageStale,
+        RuleId::BusVoltageStale,
         RuleId::HardwareFault,
         RuleId::ContactorWelded,
         RuleId::ContactorMismatch,
@@ -126,6 +132,7 @@ impl RuleId {
             RuleId::TemperatureStale => stale(f.temperature_ms),
             RuleId::CurrentStale => stale(f.current_ms),
             RuleId::PackVoltageStale => stale(f.pack_voltage_ms),
+            RuleId::BusVoltageStale => stale(f.bus_voltage_ms),
             RuleId::HardwareFault
             | RuleId::ContactorWelded
             | RuleId::ContactorMismatch
@@ -319,6 +326,7 @@ static SPECS: [RuleSpec; RULE_COUNT] = [
     spec("temperature_stale", "freshness.temperature_ms", "ms", High, Both, Freshness),
     spec("current_stale", "freshness.current_ms", "ms", High, Both, Freshness),
     spec("pack_voltage_stale", "freshness.pack_voltage_ms", "ms", High, Both, Freshness),
+    spec("bus_voltage_stale", "freshness.bus_voltage_ms", "ms", High, Both, Freshness),
     spec("hardware_fault", "", "", High, Both, Event),
     spec("contactor_welded", "contactors.feedback", "", High, Both, Event),
     spec("contactor_mismatch", "contactors.feedback", "", High, Both, Event),

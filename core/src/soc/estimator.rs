@@ -154,6 +154,17 @@ impl SocEstimator {
 
     /// Takes one measurement. `now` is the present; the sample's own time decides the counting.
     pub fn update(&mut self, now: Instant, input: &SocInput) {
+        self.step(now, input, true);
+    }
+
+    /// Like [`SocEstimator::update`], but the cell voltages in `input` are unknown (stale, or
+    /// frozen readings): the charge is counted and the offset learned, and nothing is taken from
+    /// the voltages (no correction, no anchor, no resistance sample).
+    pub fn update_counting(&mut self, now: Instant, input: &SocInput) {
+        self.step(now, input, false);
+    }
+
+    fn step(&mut self, now: Instant, input: &SocInput, voltages: bool) {
         let at = input.sampled_at;
         if at > now {
             self.counters.from_future = self.counters.from_future.saturating_add(1);
@@ -172,7 +183,7 @@ impl SocEstimator {
             self.counters.current_clamped = self.counters.current_clamped.saturating_add(1);
         }
         let measured = measured.clamp(-limit, limit);
-        let mean_mv = self.plausible_mean(input);
+        let mean_mv = if voltages { self.plausible_mean(input) } else { None };
         self.factor_ppm =
             resistance_factor_ppm(input.temperature_dc.0, c.model.resistance_activation_k);
         self.model = self.model_at(self.factor_ppm);

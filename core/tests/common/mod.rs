@@ -38,6 +38,8 @@ pub struct Plant {
     pub welded: [bool; 3],
     /// A contactor whose coil does not pull in stays open.
     pub stuck_open: [bool; 3],
+    /// The hardware fault line is active.
+    pub hardware_fault: bool,
 }
 
 impl Plant {
@@ -101,6 +103,8 @@ pub struct Rig {
     pub feed_pack: bool,
     pub feed_bus: bool,
     pub feed_feedback: bool,
+    /// Feed the hardware fault line each period (the Tesla preset requires it before closing).
+    pub feed_hardware_line: bool,
 }
 
 impl Rig {
@@ -124,6 +128,7 @@ impl Rig {
                 applied: [false; 3],
                 welded: [false; 3],
                 stuck_open: [false; 3],
+                hardware_fault: false,
             },
             now: Instant::ZERO,
             period: Duration::from_millis(10),
@@ -134,6 +139,7 @@ impl Rig {
             feed_pack: true,
             feed_bus: true,
             feed_feedback: true,
+            feed_hardware_line: true,
         };
         rig.drain();
         rig
@@ -188,6 +194,9 @@ impl Rig {
                     self.input(Input::ContactorFeedback { sampled_at: now, contactor: c, closed });
                 }
             }
+        }
+        if self.feed_hardware_line {
+            self.input(Input::HardwareFault { sampled_at: now, active: p.hardware_fault });
         }
     }
 

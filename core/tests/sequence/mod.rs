@@ -204,6 +204,9 @@ pub fn feed(rig: &mut Rig) {
             }
         }
     }
+    if rig.feed_hardware_line {
+        input(rig, Input::HardwareFault { sampled_at: now, active: p.hardware_fault });
+    }
 }
 
 /// `Rig::run`, checked after every call.

@@ -302,6 +302,7 @@ pub fn blocker(b: Blocker) -> String {
         Blocker::NoCurrent => "no current received yet".to_string(),
         Blocker::NoPackVoltage => "no pack voltage received yet".to_string(),
         Blocker::NoBusVoltage => "no bus voltage received yet".to_string(),
+        Blocker::NoHardwareFaultLine => "no hardware fault line received yet".to_string(),
         Blocker::NoFeedback(id) => format!("no feedback yet from the {} contactor", contactor(id)),
         Blocker::FeedbackDisagrees(id) => {
             format!("the {} contactor reports closed while commanded open", contactor(id))
@@ -422,6 +423,7 @@ fn sensor_name(s: SensorName) -> &'static str {
         SensorName::Current => "current sensor",
         SensorName::PackVoltage => "pack voltage",
         SensorName::BusVoltage => "bus voltage",
+        SensorName::HardwareFaultLine => "hardware fault line",
         SensorName::All => "every measurement",
     }
 }

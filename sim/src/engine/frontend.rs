@@ -35,6 +35,8 @@ pub struct FrontEnd {
     drift_rate_mv_per_us: Vec<f64>,
     last_drift_update: Instant,
     hardware_fault: bool,
+    /// The hardware fault line is not delivered (`sensor_silent`, `hardware_fault_line`).
+    hardware_line_silent: bool,
     /// Cells and temperatures come from module boards, not from this front end.
     boards: bool,
     /// A module board's own protector has tripped (read by the bus master); it shares the
@@ -74,6 +76,7 @@ impl FrontEnd {
             drift_rate_mv_per_us: vec![0.0; groups],
             last_drift_update: Instant::from_micros(0),
             hardware_fault: false,
+            hardware_line_silent: false,
             boards: false,
             board_protector: false,
             cells_mv: Vec::with_capacity(groups),
@@ -92,6 +95,7 @@ impl FrontEnd {
             SensorName::Current => s.current = silent,
             SensorName::PackVoltage => s.pack_voltage = silent,
             SensorName::BusVoltage => s.bus_voltage = silent,
+            SensorName::HardwareFaultLine => self.hardware_line_silent = silent,
             SensorName::All => {
                 *s = Silenced {
                     cells: silent,
@@ -210,8 +214,10 @@ impl FrontEnd {
                 batch.push(Input::ContactorFeedback { sampled_at, contactor: id, closed });
             }
         }
-        let active = self.hardware_fault || self.board_protector;
-        batch.push(Input::HardwareFault { sampled_at, active });
+        if !self.hardware_line_silent {
+            let active = self.hardware_fault || self.board_protector;
+            batch.push(Input::HardwareFault { sampled_at, active });
+        }
         deliver(&batch);
     }
 

@@ -186,6 +186,7 @@ mod tests {
             SensorName::PackVoltage,
             SensorName::BusVoltage,
             SensorName::All,
+            SensorName::HardwareFaultLine,
         ]);
         round_trip(&[
             ExpectKind::Within,

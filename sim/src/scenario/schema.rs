@@ -496,6 +496,8 @@ pub enum SensorName {
     BusVoltage,
     /// Everything at once (the measurement board is gone).
     All,
+    /// The hardware fault line (not part of `All`: it is a wire of its own).
+    HardwareFaultLine,
 }
 
 /// Contactors, as written in scenario files.

@@ -15,7 +15,9 @@
 //!    shadow-control unlock (§1.9.6).
 //! 3. **Measure**, every scan period: one broadcast conversion, then per board one read of
 //!    status, module voltage, six cells and two thermistors (§1.9.3). A board whose status
-//!    shows an alert or fault has its latched bits read, reported and cleared.
+//!    shows an alert or fault has its latched bits read, reported and cleared. A reading whose
+//!    status lacks DRDY (the conversion has not finished, the results are older) is dropped:
+//!    the board fails the cycle.
 //! 4. **Balance**: boards whose wanted balance mask differs from what they run, or whose
 //!    balance timer is due for a refresh, get CB_TIME and CB_CTRL (§1.9.4).
 //!

@@ -9,6 +9,7 @@ use cellwarden_core::{Duration, Instant};
 
 use super::ThermistorConstants;
 use super::analog::{brick_raw, cell_raw, temperature_raw};
+use super::faults::Converter;
 use super::protector::Protector;
 
 /// One board. The ring owns the boards; tests and reports read them through
@@ -32,6 +33,8 @@ pub struct Board {
     /// Thermistor temperature rise from the bleed power, K. Physical, so a reset keeps it.
     rise_k: f64,
     ts2: ThermistorConstants,
+    /// A conversion was started and has not finished (a stalled converter): DRDY reads 0.
+    converting: bool,
 }
 
 impl Board {
@@ -108,6 +111,7 @@ impl Board {
             tripped_ot: 0,
             rise_k: 0.0,
             ts2,
+            converting: false,
         }
     }
 
@@ -126,15 +130,15 @@ impl Board {
         self.file[usize::from(regs::IO_CONFIG)] & 0x01 != 0
     }
 
-    /// Executes a write of `value` to `register` at `now`. `frozen` keeps conversions from
-    /// updating the results.
+    /// Executes a write of `value` to `register` at `now`. `converter` says whether a
+    /// conversion request converts, is ignored (frozen) or never finishes (stalled).
     pub(super) fn write(
         &mut self,
         now: Instant,
         register: u8,
         value: u8,
         inputs: &Inputs,
-        frozen: bool,
+        converter: Converter,
     ) {
         self.tick(now);
         // The unlock covers exactly the next write, whatever it is.
@@ -162,9 +166,14 @@ impl Board {
             }
             regs::CB_CTRL => self.start_balancing(now, value & 0x3F),
             regs::CB_TIME => self.file[at] = value & 0xBF,
-            regs::ADC_CONVERT if value & 0x01 != 0 && !self.asleep() && !frozen => {
-                self.convert(inputs);
-            }
+            regs::ADC_CONVERT if value & 0x01 != 0 && !self.asleep() => match converter {
+                Converter::Working => {
+                    self.converting = false;
+                    self.convert(inputs);
+                }
+                Converter::Frozen => {}
+                Converter::Stalled => self.converting = true,
+            },
             regs::SHDW_CTRL => self.shadow_unlocked = value == regs::SHADOW_UNLOCK,
             regs::ADDRESS_CONTROL => self.set_address(value & 0x3F),
             regs::RESET if value == regs::RESET_MAGIC => self.reset(),
@@ -227,7 +236,8 @@ impl Board {
     }
 
     fn device_status(&self) -> u8 {
-        let mut s = status::DRDY; // conversions complete at once
+        // Conversions complete at once, unless one has stalled.
+        let mut s = if self.converting { 0 } else { status::DRDY };
         if self.address != 0 {
             s |= status::ADDR_RQST;
         }

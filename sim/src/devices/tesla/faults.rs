@@ -53,6 +53,25 @@ pub enum RingFault {
         /// On or off.
         frozen: bool,
     },
+    /// A stalled board's converter starts the next conversion and never finishes it:
+    /// DEVICE_STATUS.DRDY stays clear and the results keep their last values.
+    Stalled {
+        /// Board index.
+        board: usize,
+        /// On or off.
+        stalled: bool,
+    },
+}
+
+/// What a board's converter does with a conversion request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Converter {
+    /// Converts at once.
+    Working,
+    /// Ignores it; the results and DRDY stay as they were.
+    Frozen,
+    /// Starts and never finishes: DRDY clear, the results as they were.
+    Stalled,
 }
 
 impl RingFault {
@@ -63,7 +82,8 @@ impl RingFault {
             | RingFault::Drop { board, .. }
             | RingFault::Delay { board, .. }
             | RingFault::Silent { board, .. }
-            | RingFault::Frozen { board, .. } => board,
+            | RingFault::Frozen { board, .. }
+            | RingFault::Stalled { board, .. } => board,
         }
     }
 }
@@ -79,6 +99,7 @@ pub(super) struct BoardFaults {
     delay_us: u32,
     pub silent: bool,
     pub frozen: bool,
+    pub stalled: bool,
 }
 
 /// What the faults did to an answered frame.
@@ -106,6 +127,16 @@ impl BoardFaults {
             }
             RingFault::Silent { silent, .. } => self.silent = silent,
             RingFault::Frozen { frozen, .. } => self.frozen = frozen,
+            RingFault::Stalled { stalled, .. } => self.stalled = stalled,
+        }
+    }
+
+    /// What the board's converter does now.
+    pub fn converter(&self) -> Converter {
+        match (self.stalled, self.frozen) {
+            (true, _) => Converter::Stalled,
+            (false, true) => Converter::Frozen,
+            (false, false) => Converter::Working,
         }
     }
 

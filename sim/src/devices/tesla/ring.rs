@@ -202,7 +202,7 @@ impl Ring {
                 }
                 continue;
             }
-            board.write(at, register, value, &inputs(analog, i), self.faults[i].frozen);
+            board.write(at, register, value, &inputs(analog, i), self.faults[i].converter());
             if address != BROADCAST && answered_by.is_none() {
                 answered_by = Some(i);
             }

@@ -425,6 +425,13 @@ impl Master {
             self.board_missed(m);
             return;
         };
+        // DRDY clear: the conversion this cycle started has not finished, and the result
+        // registers still hold an older one. Reported with this cycle's sample time they would
+        // look fresh; the board fails the cycle instead, and its data ages.
+        if reading.status & status::DRDY == 0 {
+            self.board_missed(m);
+            return;
+        }
         self.measured = self.measured.saturating_add(1);
         let board = &mut self.boards[usize::from(m)];
         board.failed_cycles = 0;

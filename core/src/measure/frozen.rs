@@ -1,0 +1,191 @@
+//! Frozen cell readings: samples that keep arriving on time but no longer follow the cell.
+//!
+//! A module board whose converter stops converting still answers every read, with a correct
+//! CRC, and the adapter stamps each reply with a new sample time: the values look fresh and are
+//! not. A real cell reading moves: it has noise of its own, and in series with the others it
+//! sees the same current, so when the typical cell of the pack has moved by several millivolts
+//! it has moved by at least one. A reading is taken to be frozen when all of these hold:
+//!
+//! - it has arrived `freshness.frozen_samples` times in a row with exactly the same value;
+//! - the median cell voltage has moved by at least `freshness.frozen_move_mv` since the
+//!   reading last changed: the others move. The median, not the mean, so that a few cells
+//!   running up the steep end of the curve (an LFP pack at its top knee) do not count as "the
+//!   pack moved" while the rest sit on the flat plateau;
+//! - current flows: its fresh magnitude is at least `freshness.frozen_current_ma`. At rest
+//!   nothing has to move, so a pack at rest never freezes, however long it rests;
+//! - no cell is bleeding, and none has for `balance.settle_ms`: the bleed current pulls the
+//!   bleeding cells' readings (and with most cells bleeding, the median) by the drop on their
+//!   sense wires, without moving the others. While it does, the reference follows the median,
+//!   so only movement outside bleeding counts.
+//!
+//! When every cell is frozen at once (the only board of a pack, a whole front end), the median
+//! is frozen with them; then the pack voltage, measured apart from the cells, stands in as the
+//! reference: every reading unchanged for `frozen_samples` samples while the pack voltage has
+//! moved by `frozen_move_mv` per cell freezes them all.
+//!
+//! A frozen reading is unknown data. It counts as sampled when it last moved, so every rule and
+//! every user of the cell voltages that asks for fresh data sees it stale: the freshness rule
+//! opens the contactors and latches, balancing stops, the SoC estimator stops reading the
+//! voltages. It thaws at the first sample with another value; the latched fault then clears
+//! on `ClearFaults` like any other staleness.
+
+use crate::config::{Config, MAX_CELLS};
+use crate::measure::Sample;
+use crate::time::Instant;
+use crate::units::MilliVolts;
+
+/// What the detector remembers of one cell.
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    /// Sample time of the last sample looked at.
+    seen_at: Option<Instant>,
+    /// The value the reading has held since it last moved.
+    mv: i32,
+    /// Sample time of the first sample with that value.
+    moved_at: Instant,
+    /// The median cell voltage then.
+    median_mv: i32,
+    /// Samples in a row with that value, after the first.
+    repeats: u32,
+    /// Taken to be frozen; until the value changes.
+    frozen: bool,
+}
+
+const UNSEEN: Track = Track {
+    seen_at: None,
+    mv: 0,
+    moved_at: Instant::from_micros(0),
+    median_mv: 0,
+    repeats: 0,
+    frozen: false,
+};
+
+/// The detector's state for every cell, and for the pack as a whole.
+#[derive(Clone, Debug)]
+pub(crate) struct Frozen {
+    cells: [Track; MAX_CELLS],
+    /// Cycles in a row (evaluations with a new sample of some cell) in which no cell changed.
+    still_cycles: u32,
+    /// The pack voltage at the first of those cycles.
+    pack_mv_at_still: Option<i32>,
+}
+
+/// What the detector needs from one evaluation besides the cells.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Conditions {
+    /// Magnitude of the fresh current, if there is one.
+    pub current_ma: Option<i32>,
+    /// The latest pack voltage, if any.
+    pub pack_mv: Option<i32>,
+    /// Some cell is bleeding, or stopped less than the balance settle time ago.
+    pub bleeding: bool,
+}
+
+impl Frozen {
+    pub const fn new() -> Self {
+        Frozen { cells: [UNSEEN; MAX_CELLS], still_cycles: 0, pack_mv_at_still: None }
+    }
+
+    /// The sample time a cell's reading counts as: when it last moved if it is frozen.
+    pub fn effective_at(&self, index: usize, sample: &Sample<MilliVolts>) -> Instant {
+        match self.cells.get(index) {
+            Some(t) if t.frozen => t.moved_at.min(sample.at),
+            _ => sample.at,
+        }
+    }
+
+    /// Whether cell `index` is taken to be frozen.
+    pub fn is_frozen(&self, index: usize) -> bool {
+        self.cells.get(index).is_some_and(|t| t.frozen)
+    }
+
+    /// Looks at every cell sample that arrived since the last call.
+    pub fn update(
+        &mut self,
+        config: &Config,
+        cells: &[Option<Sample<MilliVolts>>],
+        conditions: Conditions,
+    ) {
+        let count = usize::from(config.cell_count).min(cells.len()).min(MAX_CELLS);
+        let cells = &cells[..count];
+        let tracks = &mut self.cells[..count];
+        let fresh = cells
+            .iter()
+            .zip(tracks.iter())
+            .any(|(c, t)| c.is_some_and(|s| t.seen_at.is_none_or(|seen| s.at > seen)));
+        if !fresh {
+            return;
+        }
+        let Some(median_mv) = median(cells) else { return };
+        let f = &config.freshness;
+        let flowing = conditions.current_ma.is_some_and(|i| i >= f.frozen_current_ma.0);
+        let judge = flowing && !conditions.bleeding;
+        let samples = u32::from(f.frozen_samples);
+        let move_mv = f.frozen_move_mv.0;
+        let mut changed = false;
+        for (slot, track) in cells.iter().zip(tracks.iter_mut()) {
+            let Some(sample) = slot else { continue };
+            if track.seen_at.is_some_and(|seen| sample.at <= seen) {
+                continue;
+            }
+            let first = track.seen_at.is_none();
+            track.seen_at = Some(sample.at);
+            if first || sample.value.0 != track.mv {
+                changed |= !first;
+                *track = Track {
+                    seen_at: track.seen_at,
+                    mv: sample.value.0,
+                    moved_at: sample.at,
+                    median_mv,
+                    repeats: 0,
+                    frozen: false,
+                };
+                continue;
+            }
+            track.repeats = track.repeats.saturating_add(1);
+            if conditions.bleeding {
+                // A jump of the median from the sense-wire drop is no movement of the pack.
+                track.median_mv = median_mv;
+            }
+            let others_moved = median_mv.abs_diff(track.median_mv) >= move_mv.unsigned_abs();
+            if judge && track.repeats >= samples && others_moved {
+                track.frozen = true;
+            }
+        }
+        // Every reading still while the pack voltage moves: the median moves with none of
+        // them, so the pack voltage is the only witness. Its reference is taken at the first
+        // still cycle rather than at the last change, so that a pack sample delivered after
+        // the cells of its cycle is the one compared against.
+        if changed {
+            self.still_cycles = 0;
+            self.pack_mv_at_still = None;
+            return;
+        }
+        self.still_cycles = self.still_cycles.saturating_add(1);
+        let Some(pack_mv) = conditions.pack_mv else { return };
+        let reference = *self.pack_mv_at_still.get_or_insert(pack_mv);
+        let per_cell = i64::from(move_mv) * i64::from(config.cell_count);
+        let pack_moved = i64::from(pack_mv).abs_diff(i64::from(reference)) >= per_cell as u64;
+        if judge && self.still_cycles > samples && pack_moved {
+            for track in tracks.iter_mut().filter(|t| t.seen_at.is_some()) {
+                track.frozen = true;
+            }
+        }
+    }
+}
+
+/// The median of the cells received (the upper one of an even count), `None` when none was.
+fn median(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+    let mut values = [0i32; MAX_CELLS];
+    let mut n = 0;
+    for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
+        *value = slot.value.0;
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let values = &mut values[..n];
+    let (_, middle, _) = values.select_nth_unstable(n / 2);
+    Some(*middle)
+}

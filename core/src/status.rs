@@ -31,6 +31,11 @@ pub enum Blocker {
     NoFeedback(ContactorId),
     /// This contactor reports closed while commanded open.
     FeedbackDisagrees(ContactorId),
+    /// The DC link is still within the precharge band of the pack after an open (or at a start
+    /// onto a charged link): closing waits for it to discharge, and a link still held there
+    /// `contactors.link_decay_ms` after the wait began latches `ContactorWelded`. Dedicated
+    /// links only (`contactors.dc_link`).
+    LinkDischarging,
 }
 
 /// Commanded and reported position of one contactor.

@@ -249,6 +249,19 @@ impl Sequencer {
         raise
     }
 
+    /// Closing waits for the DC link to discharge: after an open (or at a start onto a link held
+    /// at the pack) until it leaves the precharge band, and in a staged stop's weld check a
+    /// `Start` waits for the same before precharging from the held negative.
+    pub fn waiting_for_link(&self) -> bool {
+        match self.state {
+            SequenceState::Open | SequenceState::RetryWait { .. } => {
+                self.link.decay_since.is_some()
+            }
+            SequenceState::WeldCheck { .. } => self.close_requested,
+            _ => false,
+        }
+    }
+
     /// Every contactor with feedback reports what it is commanded to be.
     pub fn feedback_consistent(&self, config: &Config, m: &Measurements) -> bool {
         let commanded = self.state.commanded();
@@ -395,13 +408,20 @@ impl Sequencer {
             }
             SequenceState::ClosingNegative { since, attempt } => {
                 let before = self.link.before_close;
-                if let Some(which) = link::rise_blame(config, m, now, since, before) {
+                let rise = if link::dedicated(config) {
+                    link::rise_blame(config, m, now, since, before)
+                } else {
+                    None
+                };
+                if let Some(which) = rise {
                     let rule = RuleId::ContactorWelded;
                     self.open_now(now, config, OpenKind::Emergency { rule }, out);
                     return Some((rule, Location::Contactor(which), FOUND_CLOSED));
                 }
                 let closed_at = self.confirmed_at(config, m, ContactorId::Negative, since);
-                if closed_at.is_some_and(|t| now >= t && link::sampled_since(m, t)) {
+                // The sample only matters to the rise check, which a shared link does without.
+                let looked = |t| !link::dedicated(config) || link::sampled_since(m, t);
+                if closed_at.is_some_and(|t| now >= t && looked(t)) {
                     self.enter(now, config, SequenceState::Precharging { since: now, attempt });
                     out.sequence(SequenceEvent::PrechargeStarted { attempt });
                 }
@@ -431,7 +451,14 @@ impl Sequencer {
                     None
                 };
                 if let Some(how) = how {
-                    self.enter(now, config, SequenceState::WeldCheck { since: now, how });
+                    if link::dedicated(config) {
+                        self.enter(now, config, SequenceState::WeldCheck { since: now, how });
+                    } else {
+                        // A shared link would hold at the pack whatever the positive did:
+                        // nothing to stage for, feedback supervises the open.
+                        self.enter(now, config, SequenceState::Open);
+                        out.sequence(SequenceEvent::Opened { how });
+                    }
                 }
             }
             SequenceState::WeldCheck { since, how } => {
@@ -476,6 +503,10 @@ impl Sequencer {
     /// Whether closing may begin as far as the link is concerned: no open is still waiting for
     /// the link to decay, and the link is not held at the pack (which starts such a wait).
     fn link_released(&mut self, now: Instant, config: &Config, m: &Measurements) -> bool {
+        // Another source may hold a shared link at the pack: precharge joins it instead.
+        if !link::dedicated(config) {
+            return true;
+        }
         if self.link.decay_since.is_some() {
             return false;
         }
@@ -614,7 +645,9 @@ impl Sequencer {
         let after = next.commanded();
         // Everything opens: the link must now decay (the staged stop's verdicts withdraw this
         // again). Something closes: the wait is over.
-        self.link.decay_since = if before.contains(&true) && !after.contains(&true) {
+        self.link.decay_since = if !link::dedicated(config) {
+            None
+        } else if before.contains(&true) && !after.contains(&true) {
             Some(now)
         } else if after.contains(&true) {
             None

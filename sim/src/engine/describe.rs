@@ -302,6 +302,9 @@ pub fn blocker(b: Blocker) -> String {
         Blocker::NoPackVoltage => "no pack voltage received yet".to_string(),
         Blocker::NoBusVoltage => "no bus voltage received yet".to_string(),
         Blocker::NoFeedback(id) => format!("no feedback yet from the {} contactor", contactor(id)),
+        Blocker::LinkDischarging => {
+            "the DC link is still at the pack voltage: waiting for it to discharge".to_string()
+        }
         Blocker::FeedbackDisagrees(id) => {
             format!("the {} contactor reports closed while commanded open", contactor(id))
         }

@@ -20,6 +20,9 @@
 //! - **Sampled after the negative closed** (`sampled_since`): precharge starts only once a bus
 //!   sample taken after the negative counts as closed has been looked at, so the rise check cannot
 //!   be skipped when no measurement falls inside the negative's settle time.
+//!
+//! None of this holds for a link another source may hold up (`contactors.dc_link = "shared"`):
+//! `dedicated` says whether the checks apply at all.
 
 use crate::config::{Config, DcLink};
 use crate::input::ContactorId;

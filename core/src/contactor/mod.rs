@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! Open --Start, nothing blocks, link not held at the pack--> ClosingNegative
+//!   (the link conditions here and below apply to a dedicated link only: see "Shared links")
 //! ClosingNegative --confirmed, and a bus sample since--> Precharging
 //! ClosingNegative --link rises by more than the band--> Open + latched ContactorWelded
 //! Precharging --bus within band of pack AND current below limit--> ClosingPositive
@@ -9,6 +10,7 @@
 //! Precharging --short, or attempts exhausted--> Open + latched PrechargeFailed
 //! ClosingPositive --confirmed--> Closed (precharge relay opens)
 //! Closed --Stop--> Stopping --current at or below break current, or deadline--> WeldCheck
+//!   (Open at once on a shared link)
 //! Stopping --Start--> Closed (the stop is cancelled)
 //! WeldCheck --link falls out of the band--> Open (Precharging if a Start came meanwhile)
 //! WeldCheck --link held at the pack for link_decay_ms--> Open + latched ContactorWelded
@@ -57,10 +59,25 @@
 //! resistor and capacitance make it, is never judged by these checks.
 //!
 //! A healthy link is never flagged as long as `link_decay_ms` covers the time the bleed takes to
-//! pull it out of the band (about R_bleed × C × band / pack voltage). The checks assume the link
-//! is fed only through this pack's contactors; a bus held up by another source would read as a
-//! weld. A weld latched this way clears on `ClearFaults` (no feedback can contradict it): clearing
-//! is the operator's statement that the contactor was inspected.
+//! pull it out of the band (about R_bleed × C × band / pack voltage). While closing waits for the
+//! link, `Status::close_blocker` says [`Blocker::LinkDischarging`]; a link still held at the
+//! pack at `link_decay_ms` latches the weld, so the wait always ends. A weld latched this way
+//! clears on `ClearFaults` (no feedback can contradict it): clearing is the operator's statement
+//! that the contactor was inspected.
+//!
+//! # Shared links
+//!
+//! All of the above needs a link fed only through this pack's contactors
+//! (`contactors.dc_link = "dedicated"`, the default). Where another source may hold the link up
+//! (parallel strings on one bus, each joining it live; an inverter whose DC input PV or another
+//! battery keeps charged) its voltage says nothing about our contactors, and every stop would
+//! latch a false weld. With `dc_link = "shared"` none of these checks run: a graceful stop opens
+//! both mains at once (no `WeldCheck`), closing never waits for the link to discharge, and the
+//! negative's closing is not judged by the link. Welds are then found by feedback alone, so
+//! validation refuses a shared link without feedback on both mains. Precharge onto a live link
+//! is the join: its verify (bus within `precharge_band_mv` of the pack, current settled) passes
+//! at once on a link already at the pack voltage, and refuses to close the positive onto one
+//! that is not (the attempts run out as `TooSlow` and latch `PrechargeFailed`).
 //!
 //! smlang would hide the timing guards and the per-state data this machine needs in macro input,
 //! so it is a plain enum with one `match`.

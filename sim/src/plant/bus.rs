@@ -208,6 +208,33 @@ mod tests {
     }
 
     #[test]
+    fn an_external_source_holds_the_link_up() {
+        use super::super::BusSource;
+        let params = |volts, ohms| BusParams {
+            capacitance_f: 1e-3,
+            precharge_ohm: 50.0,
+            bleed_ohm: 100e3,
+            short_ohm: None,
+            source: Some(BusSource { volts, ohms }),
+        };
+        let mut b = Bus::new(&params(400.0, 1.0));
+        // It starts held: 400 V divided between 1 ohm and the 100 kohm bleed.
+        let held = 400.0 * 100e3 / (100e3 + 1.0);
+        assert!((b.voltage_v - held).abs() < 1e-9);
+        b.decay(100.0);
+        assert!((b.voltage_v - held).abs() < 1e-9, "cut off from the pack, it stays up");
+        b.voltage_v = 0.0;
+        b.decay(1e-3); // tau = 1 ms through the source
+        assert!((b.voltage_v - held * (1.0 - libm::exp(-1.0))).abs() < 1e-3);
+        // Driven by a pack at 390 V behind 1 ohm, the node settles half-way.
+        b.drive(1.0, 390.0, 1.0, 0.0);
+        assert!((b.voltage_v - 395.0).abs() < 0.01, "{}", b.voltage_v);
+        // A source that cannot be used is left out.
+        assert_eq!(Bus::new(&params(f64::NAN, 1.0)).source_s, 0.0);
+        assert_eq!(Bus::new(&params(400.0, 0.0)).voltage_v, 0.0);
+    }
+
+    #[test]
     fn welded_contactor_sticks_once_closed() {
         let mut c = Contactors::default();
         c.weld(ContactorId::Positive);

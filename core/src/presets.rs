@@ -4,8 +4,8 @@
 
 use crate::chemistry::CellChemistry;
 use crate::config::{
-    BalanceConfig, Config, ContactorConfig, DcLink, FeedbackConfig, FreshnessConfig, ProtectionConfig,
-    Thresholds,
+    BalanceConfig, Config, ContactorConfig, DcLink, FeedbackConfig, FreshnessConfig,
+    ProtectionConfig, Thresholds,
 };
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
 

@@ -18,8 +18,8 @@ use cellwarden_core::{
 };
 use common::Rig;
 use sequence::{
-    NEG, POS, before, cfg_ms, close, command, contactor_config, events, faults, feed, maximum, moves, ms,
-    run, run_to, run_until, run_until_closed, sequence, start, status, tesla_with,
+    NEG, POS, before, cfg_ms, close, command, contactor_config, events, faults, feed, maximum,
+    moves, ms, run, run_to, run_until, run_until_closed, sequence, start, status, tesla_with,
 };
 
 const WELDED: RuleId = RuleId::ContactorWelded;
@@ -175,9 +175,10 @@ fn a_shared_link_without_feedback_on_both_mains_is_refused() {
     assert!(message.contains("weld"), "{message}");
     let err = with(true, false).unwrap_err();
     assert_eq!(err.problem, Problem::SharedLinkNeedsFeedback { contactor: "positive" });
-    assert_eq!(with(false, true).unwrap_err().problem, Problem::SharedLinkNeedsFeedback {
-        contactor: "negative"
-    });
+    assert_eq!(
+        with(false, true).unwrap_err().problem,
+        Problem::SharedLinkNeedsFeedback { contactor: "negative" }
+    );
     assert_eq!(with(true, true), Ok(()));
     // A dedicated link needs no feedback: its voltage finds the welds.
     assert_eq!(Config::tesla_model_s(4).contactors.dc_link, DcLink::Dedicated);

@@ -3,7 +3,8 @@
 
 use cellwarden_core::ContactorId;
 use cellwarden_sim::plant::{
-    BusParams, BusSource, Cell, CellParams, Chemistry, CurrentSensor, Outlier, Plant, PlantSpec, Spread,
+    BusParams, BusSource, Cell, CellParams, Chemistry, CurrentSensor, Outlier, Plant, PlantSpec,
+    Spread,
 };
 use cellwarden_sim::rng::SimRng;
 

@@ -691,7 +691,8 @@ feedback.negative = true
         "system.overrides.contactors.dc_link",
         "\"shared\" needs contactors.feedback.positive = true",
     );
-    let text = text.replace("feedback.negative = true", "feedback = { negative = true, positive = true }");
+    let text =
+        text.replace("feedback.negative = true", "feedback = { negative = true, positive = true }");
     assert_eq!(ok(&text).config.contactors.dc_link, cellwarden_core::DcLink::Shared);
 }
 

@@ -89,7 +89,8 @@ impl Ctx<'_> {
                 Some(ohm) => Some(self.real("plant.bus.short_ohm", ohm, Want::Positive)?),
                 None => None,
             },
-            source: self.bus_source(&p.bus, !file.can_packs.is_empty() || !file.inverters.is_empty())?,
+            source: self
+                .bus_source(&p.bus, !file.can_packs.is_empty() || !file.inverters.is_empty())?,
         };
         let groups = u32::from(series_per_module) * u32::from(modules);
         if groups != u32::from(config.cell_count) {

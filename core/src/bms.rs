@@ -331,9 +331,13 @@ impl Bms {
         ) {
             self.protection.raise(now, rule, location, value, &mut self.outbox);
         }
-        // A fault raised by the sequencer itself blocks the next start too.
+        // A fault raised by the sequencer itself blocks the next start too, and a start that
+        // waits for the DC link says so. (Not an input to the step: the sequencer keeps that
+        // wait itself, and releases it in the step that sees the link decayed.)
         let latched = self.protection.latched();
-        let blocker = self.blocker(latched, &summary);
+        let blocker = self
+            .blocker(latched, &summary)
+            .or(self.sequencer.waiting_for_link().then_some(Blocker::LinkDischarging));
         if self.report_start {
             self.report_start = false;
             if let (SequenceState::Open, Some(blocker)) = (self.sequencer.state, blocker) {

@@ -227,6 +227,31 @@ pub struct ContactorConfig {
     /// check that needs no feedback). Cover the bleed: falling by the band takes about
     /// R_bleed × C × band / pack voltage (10 kΩ, 2 mF, 4.8 V of 355 V: 0.3 s).
     pub link_decay_ms: u32,
+    /// What the bus voltage input measures: a DC link fed only through this pack's contactors
+    /// (`dedicated`, the default and the presets'), or one that something else may hold up
+    /// (`shared`: parallel strings on one bus, an inverter whose DC input PV or another battery
+    /// keeps live). Only a dedicated link can show a weld without feedback; a shared one turns
+    /// those checks off and needs `feedback.positive` and `feedback.negative`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub dc_link: DcLink,
+}
+
+/// What feeds the DC link on the far side of the contactors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize, serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum DcLink {
+    /// Only this pack, through its contactors: with them open, the link discharges through the
+    /// inverter's bleed. Its voltage then witnesses welds ([`crate::contactor`]).
+    #[default]
+    Dedicated,
+    /// Other sources may hold the link up with this pack's contactors open. Its voltage says
+    /// nothing about them: welds are found by feedback alone, and precharge joins the live
+    /// link once it is within the precharge band of the pack.
+    Shared,
 }
 
 /// Passive balancing: which cells bleed, and when. The policy is described in
@@ -345,6 +370,12 @@ pub enum Problem {
         /// What sets the end the value passed.
         bound: Bound,
     },
+    /// A shared DC link needs feedback on this main contactor (`negative` or `positive`): with
+    /// the link held up by another source its voltage cannot show a weld.
+    SharedLinkNeedsFeedback {
+        /// The contactor without feedback.
+        contactor: &'static str,
+    },
     /// The SoC estimator's OCV table belongs to another chemistry than the pack's.
     OtherChemistry {
         /// The table found.
@@ -392,6 +423,12 @@ impl fmt::Display for Problem {
                 )
             }
             Problem::Table(t) => write!(f, "{t}"),
+            Problem::SharedLinkNeedsFeedback { contactor } => write!(
+                f,
+                "\"shared\" needs contactors.feedback.{contactor} = true: another source holding \
+                 the DC link up hides a welded contactor from the link voltage, so only the \
+                 contactor's own feedback contact can find it"
+            ),
         }
     }
 }
@@ -608,7 +645,22 @@ impl ContactorConfig {
             1,
             MAX_PRECHARGE_ATTEMPTS.into(),
         )?;
-        range("contactors.break_current_ma", None, self.break_current_ma.0.into(), 0, max)
+        range("contactors.break_current_ma", None, self.break_current_ma.0.into(), 0, max)?;
+        // Without a link that only this pack feeds, nothing but feedback can find a weld.
+        if self.dc_link == DcLink::Shared {
+            for (contactor, has) in
+                [("negative", self.feedback.negative), ("positive", self.feedback.positive)]
+            {
+                if !has {
+                    return Err(ConfigError {
+                        field: "contactors.dc_link",
+                        part: None,
+                        problem: Problem::SharedLinkNeedsFeedback { contactor },
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

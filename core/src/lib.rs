@@ -88,9 +88,9 @@ pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;
 pub use chemistry::{CellChemistry, Envelope};
 pub use config::{
-    BalanceConfig, Bound, Config, ConfigError, ContactorConfig, FeedbackConfig, FreshnessConfig,
-    MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem, ProtectionConfig,
-    RawUnit, Thresholds,
+    BalanceConfig, Bound, Config, ConfigError, ContactorConfig, DcLink, FeedbackConfig,
+    FreshnessConfig, MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem,
+    ProtectionConfig, RawUnit, Thresholds,
 };
 pub use contactor::SequenceState;
 pub use input::{Command, ContactorId, Input};

@@ -4,8 +4,8 @@
 
 use crate::chemistry::CellChemistry;
 use crate::config::{
-    BalanceConfig, Config, ContactorConfig, FeedbackConfig, FreshnessConfig, ProtectionConfig,
-    Thresholds,
+    BalanceConfig, Config, ContactorConfig, DcLink, FeedbackConfig, FreshnessConfig,
+    ProtectionConfig, Thresholds,
 };
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
 
@@ -141,6 +141,7 @@ fn contactors(cells: i32) -> ContactorConfig {
         // Time for the DC link to fall out of the precharge band after an open: 0.3 s for the
         // simulator's 2 mF behind 10 kohm, 2.7 s for 20 mF; longer links need a longer wait.
         link_decay_ms: 5_000,
+        dc_link: DcLink::Dedicated,
     }
 }
 

@@ -33,6 +33,11 @@ pub enum Blocker {
     FeedbackDisagrees(ContactorId),
     /// The configuration says there is a hardware fault line, and it was never received.
     NoHardwareFaultLine,
+    /// The DC link is still within the precharge band of the pack after an open (or at a start
+    /// onto a charged link): closing waits for it to discharge, and a link still held there
+    /// `contactors.link_decay_ms` after the wait began latches `ContactorWelded`. Dedicated
+    /// links only (`contactors.dc_link`).
+    LinkDischarging,
 }
 
 /// Commanded and reported position of one contactor.

@@ -202,6 +202,22 @@ fn a_loaded_file_is_still_validated() {
     assert_eq!((e.field, e.part), ("protection.cell_over_voltage_mv", Some("recommended")));
 }
 
+#[test]
+fn a_shared_dc_link_is_read_and_needs_feedback_on_both_mains() {
+    // Left out, the link is dedicated (the file above equals the preset without it).
+    let shared =
+        LFP_16S_100AH.replace("link_decay_ms = 5000", "link_decay_ms = 5000\ndc_link = \"shared\"");
+    let config = parse(&shared).expect("valid TOML");
+    assert_eq!(config.contactors.dc_link, cellwarden_core::DcLink::Shared);
+    let e = config.validate().expect_err("no feedback");
+    assert_eq!(e.field, "contactors.dc_link");
+    assert!(e.to_string().contains("needs contactors.feedback.negative = true"), "{e}");
+    let typo =
+        LFP_16S_100AH.replace("link_decay_ms = 5000", "link_decay_ms = 5000\ndc_link = \"sharde\"");
+    let e = parse(&typo).expect_err("unknown variant").to_string();
+    assert!(e.contains("dedicated") && e.contains("shared"), "{e}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The chemistry and its envelope.
 

@@ -257,6 +257,13 @@ fn a_start_waits_while_the_link_is_still_at_the_pack_and_closes_once_it_decays()
     closed_then_emergency_stop(&mut rig);
     let mark = rig.log.len();
     let t0 = start(&mut rig);
+    // The start says why nothing closes yet.
+    assert_eq!(
+        sequence(&rig, mark),
+        [SequenceEvent::CloseBlocked { blocker: Blocker::LinkDischarging }]
+    );
+    assert_eq!(status(&rig).close_blocker, Some(Blocker::LinkDischarging));
+    let mark = rig.log.len();
     run_until_closed(&mut rig);
     let moved = moves(&rig, mark);
     let tn = moved[0].0;

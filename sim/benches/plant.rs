@@ -59,6 +59,7 @@ fn spec() -> PlantSpec {
             precharge_ohm: 50.0,
             bleed_ohm: 100e3,
             short_ohm: None,
+            source: None,
         },
     }
 }

@@ -3,12 +3,19 @@
 
 use cellwarden_core::ContactorId;
 use cellwarden_sim::plant::{
-    BusParams, Cell, CellParams, Chemistry, CurrentSensor, Outlier, Plant, PlantSpec, Spread,
+    BusParams, BusSource, Cell, CellParams, Chemistry, CurrentSensor, Outlier, Plant, PlantSpec,
+    Spread,
 };
 use cellwarden_sim::rng::SimRng;
 
 fn bus() -> BusParams {
-    BusParams { capacitance_f: 2e-3, precharge_ohm: 50.0, bleed_ohm: 100e3, short_ohm: None }
+    BusParams {
+        capacitance_f: 2e-3,
+        precharge_ohm: 50.0,
+        bleed_ohm: 100e3,
+        short_ohm: None,
+        source: None,
+    }
 }
 
 /// A Tesla pack of `modules` modules (6 groups, 2 sensors each), no spread.
@@ -449,6 +456,7 @@ fn bad_input_never_panics() {
         precharge_ohm: -1.0,
         bleed_ohm: 0.0,
         short_ohm: Some(f64::NAN),
+        source: Some(BusSource { volts: f64::NAN, ohms: -1.0 }),
     };
     spec.cell = CellParams {
         chemistry: Chemistry::Lfp,

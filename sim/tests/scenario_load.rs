@@ -660,6 +660,42 @@ fn plant_values_are_checked() {
     assert_error(&text, "coulombic_efficiency", "plant.cell.coulombic_efficiency", "at most 1");
 }
 
+#[test]
+fn a_bus_source_needs_both_keys_and_a_shared_link_needs_feedback() {
+    let text = replaced("short_ohm = 2.5", "short_ohm = 2.5, source_v = 380, source_ohm = 0.5");
+    let s = ok(&text);
+    let source = s.plant.bus.source.expect("the source");
+    assert_eq!((source.volts, source.ohms), (380.0, 0.5));
+    assert_eq!(ok(&good()).plant.bus.source, None);
+    let text = replaced("short_ohm = 2.5", "short_ohm = 2.5, source_v = 380");
+    assert_error(&text, "source_v", "plant.bus.source_v", "needs `source_ohm` too");
+    let text = replaced("short_ohm = 2.5", "short_ohm = 2.5, source_ohm = 1");
+    assert_error(&text, "source_ohm", "plant.bus.source_ohm", "needs `source_v` too");
+    let text = replaced("short_ohm = 2.5", "short_ohm = 2.5, source_v = 380, source_ohm = 0");
+    assert_error(&text, "source_ohm", "plant.bus.source_ohm", "must be greater than 0");
+
+    let text = r#"
+name = "x"
+seed = 1
+duration = "1h"
+[system]
+preset = "tesla_model_s"
+modules = 4
+[system.overrides.contactors]
+dc_link = "shared"
+feedback.negative = true
+"#;
+    assert_error(
+        text,
+        "dc_link",
+        "system.overrides.contactors.dc_link",
+        "\"shared\" needs contactors.feedback.positive = true",
+    );
+    let text =
+        text.replace("feedback.negative = true", "feedback = { negative = true, positive = true }");
+    assert_eq!(ok(&text).config.contactors.dc_link, cellwarden_core::DcLink::Shared);
+}
+
 // -------------------------------------------------------------------------------------------
 // Errors: timeline
 

@@ -309,6 +309,7 @@ fn bleed_and_leak_add_up_in_the_plant() {
             precharge_ohm: 50.0,
             bleed_ohm: 100e3,
             short_ohm: None,
+            source: None,
         },
     };
     let (mut both, mut leak) = (Plant::new(&spec, 1), Plant::new(&spec, 1));

@@ -20,8 +20,11 @@
 //! - **Sampled after the negative closed** (`sampled_since`): precharge starts only once a bus
 //!   sample taken after the negative counts as closed has been looked at, so the rise check cannot
 //!   be skipped when no measurement falls inside the negative's settle time.
+//!
+//! None of this holds for a link another source may hold up (`contactors.dc_link = "shared"`):
+//! `dedicated` says whether the checks apply at all.
 
-use crate::config::Config;
+use crate::config::{Config, DcLink};
 use crate::input::ContactorId;
 use crate::measure::Measurements;
 use crate::time::{Duration, Instant};
@@ -36,6 +39,13 @@ pub(super) struct LinkWatch {
     /// band: closing waits, and `link_decay_ms` after this a link still held at the pack latches
     /// a weld of the negative.
     pub decay_since: Option<Instant>,
+}
+
+/// Whether the link is fed only through this pack's contactors, so that its voltage can witness
+/// welds at all. A shared link (`contactors.dc_link = "shared"`) may be held up by another
+/// source with everything open: none of the checks here apply to it.
+pub(super) fn dedicated(config: &Config) -> bool {
+    config.contactors.dc_link == DcLink::Dedicated
 }
 
 /// How long after an open the link may stay at the pack voltage.

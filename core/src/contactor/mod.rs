@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! Open --Start, nothing blocks, link not held at the pack--> ClosingNegative
+//!   (the link conditions here and below apply to a dedicated link only: see "Shared links")
 //! ClosingNegative --confirmed, and a bus sample since--> Precharging
 //! ClosingNegative --link rises by more than the band--> Open + latched ContactorWelded
 //! Precharging --bus within band of pack AND current below limit--> ClosingPositive
@@ -9,6 +10,7 @@
 //! Precharging --short, or attempts exhausted--> Open + latched PrechargeFailed
 //! ClosingPositive --confirmed--> Closed (precharge relay opens)
 //! Closed --Stop--> Stopping --current at or below break current, or deadline--> WeldCheck
+//!   (Open at once on a shared link)
 //! Stopping --Start--> Closed (the stop is cancelled)
 //! WeldCheck --link falls out of the band--> Open (Precharging if a Start came meanwhile)
 //! WeldCheck --link held at the pack for link_decay_ms--> Open + latched ContactorWelded
@@ -57,10 +59,25 @@
 //! resistor and capacitance make it, is never judged by these checks.
 //!
 //! A healthy link is never flagged as long as `link_decay_ms` covers the time the bleed takes to
-//! pull it out of the band (about R_bleed × C × band / pack voltage). The checks assume the link
-//! is fed only through this pack's contactors; a bus held up by another source would read as a
-//! weld. A weld latched this way clears on `ClearFaults` (no feedback can contradict it): clearing
-//! is the operator's statement that the contactor was inspected.
+//! pull it out of the band (about R_bleed × C × band / pack voltage). While closing waits for the
+//! link, `Status::close_blocker` says [`Blocker::LinkDischarging`]; a link still held at the
+//! pack at `link_decay_ms` latches the weld, so the wait always ends. A weld latched this way
+//! clears on `ClearFaults` (no feedback can contradict it): clearing is the operator's statement
+//! that the contactor was inspected.
+//!
+//! # Shared links
+//!
+//! All of the above needs a link fed only through this pack's contactors
+//! (`contactors.dc_link = "dedicated"`, the default). Where another source may hold the link up
+//! (parallel strings on one bus, each joining it live; an inverter whose DC input PV or another
+//! battery keeps charged) its voltage says nothing about our contactors, and every stop would
+//! latch a false weld. With `dc_link = "shared"` none of these checks run: a graceful stop opens
+//! both mains at once (no `WeldCheck`), closing never waits for the link to discharge, and the
+//! negative's closing is not judged by the link. Welds are then found by feedback alone, so
+//! validation refuses a shared link without feedback on both mains. Precharge onto a live link
+//! is the join: its verify (bus within `precharge_band_mv` of the pack, current settled) passes
+//! at once on a link already at the pack voltage, and refuses to close the positive onto one
+//! that is not (the attempts run out as `TooSlow` and latch `PrechargeFailed`).
 //!
 //! smlang would hide the timing guards and the per-state data this machine needs in macro input,
 //! so it is a plain enum with one `match`.
@@ -249,6 +266,19 @@ impl Sequencer {
         raise
     }
 
+    /// Closing waits for the DC link to discharge: after an open (or at a start onto a link held
+    /// at the pack) until it leaves the precharge band, and in a staged stop's weld check a
+    /// `Start` waits for the same before precharging from the held negative.
+    pub fn waiting_for_link(&self) -> bool {
+        match self.state {
+            SequenceState::Open | SequenceState::RetryWait { .. } => {
+                self.link.decay_since.is_some()
+            }
+            SequenceState::WeldCheck { .. } => self.close_requested,
+            _ => false,
+        }
+    }
+
     /// Every contactor with feedback reports what it is commanded to be.
     pub fn feedback_consistent(&self, config: &Config, m: &Measurements) -> bool {
         let commanded = self.state.commanded();
@@ -395,13 +425,20 @@ impl Sequencer {
             }
             SequenceState::ClosingNegative { since, attempt } => {
                 let before = self.link.before_close;
-                if let Some(which) = link::rise_blame(config, m, now, since, before) {
+                let rise = if link::dedicated(config) {
+                    link::rise_blame(config, m, now, since, before)
+                } else {
+                    None
+                };
+                if let Some(which) = rise {
                     let rule = RuleId::ContactorWelded;
                     self.open_now(now, config, OpenKind::Emergency { rule }, out);
                     return Some((rule, Location::Contactor(which), FOUND_CLOSED));
                 }
                 let closed_at = self.confirmed_at(config, m, ContactorId::Negative, since);
-                if closed_at.is_some_and(|t| now >= t && link::sampled_since(m, t)) {
+                // The sample only matters to the rise check, which a shared link does without.
+                let looked = |t| !link::dedicated(config) || link::sampled_since(m, t);
+                if closed_at.is_some_and(|t| now >= t && looked(t)) {
                     self.enter(now, config, SequenceState::Precharging { since: now, attempt });
                     out.sequence(SequenceEvent::PrechargeStarted { attempt });
                 }
@@ -431,7 +468,14 @@ impl Sequencer {
                     None
                 };
                 if let Some(how) = how {
-                    self.enter(now, config, SequenceState::WeldCheck { since: now, how });
+                    if link::dedicated(config) {
+                        self.enter(now, config, SequenceState::WeldCheck { since: now, how });
+                    } else {
+                        // A shared link would hold at the pack whatever the positive did:
+                        // nothing to stage for, feedback supervises the open.
+                        self.enter(now, config, SequenceState::Open);
+                        out.sequence(SequenceEvent::Opened { how });
+                    }
                 }
             }
             SequenceState::WeldCheck { since, how } => {
@@ -476,6 +520,10 @@ impl Sequencer {
     /// Whether closing may begin as far as the link is concerned: no open is still waiting for
     /// the link to decay, and the link is not held at the pack (which starts such a wait).
     fn link_released(&mut self, now: Instant, config: &Config, m: &Measurements) -> bool {
+        // Another source may hold a shared link at the pack: precharge joins it instead.
+        if !link::dedicated(config) {
+            return true;
+        }
         if self.link.decay_since.is_some() {
             return false;
         }
@@ -614,7 +662,9 @@ impl Sequencer {
         let after = next.commanded();
         // Everything opens: the link must now decay (the staged stop's verdicts withdraw this
         // again). Something closes: the wait is over.
-        self.link.decay_since = if before.contains(&true) && !after.contains(&true) {
+        self.link.decay_since = if !link::dedicated(config) {
+            None
+        } else if before.contains(&true) && !after.contains(&true) {
             Some(now)
         } else if after.contains(&true) {
             None

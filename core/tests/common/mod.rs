@@ -32,6 +32,9 @@ pub struct Plant {
     pub bleed_tau: Option<Duration>,
     /// The bus is shorted: it stays at 0 V.
     pub bus_short: bool,
+    /// Another source holds the DC link at this voltage unless both mains connect the pack (a
+    /// shared link: parallel strings, an inverter fed by PV).
+    pub external_bus: Option<MilliVolts>,
     /// Contactor positions as driven by the adapter (index = ContactorId::index()).
     pub applied: [bool; 3],
     /// A welded contactor stays closed whatever it is commanded.
@@ -73,6 +76,9 @@ impl Plant {
             self.bus = MilliVolts(0);
         } else if neg && pos {
             self.bus = MilliVolts(pack);
+        } else if let Some(v) = self.external_bus {
+            // A stiff source: neither the precharge resistor nor the bleed can move it.
+            self.bus = v;
         } else if neg && pre {
             let tau = self.precharge_tau.as_micros().max(1) as f64;
             let k = 1.0 - (-(dt.as_micros() as f64) / tau).exp();
@@ -125,6 +131,7 @@ impl Rig {
                 precharge_ohms: 100,
                 bleed_tau: Some(Duration::from_secs(2)),
                 bus_short: false,
+                external_bus: None,
                 applied: [false; 3],
                 welded: [false; 3],
                 stuck_open: [false; 3],

@@ -148,7 +148,7 @@ fn charge_knob(config: &mut Config, knob: usize, n: Nudge) {
                 &mut c.rebulk_cell_mv,
                 &mut c.cvl_floor_cell_mv,
             ] {
-                v.0 += d;
+                v.0 = v.0.saturating_add(d);
             }
         }
     }

@@ -304,6 +304,9 @@ pub fn blocker(b: Blocker) -> String {
         Blocker::NoBusVoltage => "no bus voltage received yet".to_string(),
         Blocker::NoHardwareFaultLine => "no hardware fault line received yet".to_string(),
         Blocker::NoFeedback(id) => format!("no feedback yet from the {} contactor", contactor(id)),
+        Blocker::LinkDischarging => {
+            "the DC link is still at the pack voltage: waiting for it to discharge".to_string()
+        }
         Blocker::FeedbackDisagrees(id) => {
             format!("the {} contactor reports closed while commanded open", contactor(id))
         }

@@ -1,11 +1,12 @@
-//! The DC bus: contactors, precharge resistor, DC-link capacitor with its bleed resistor, and an
-//! optional short circuit across the bus.
+//! The DC bus: contactors, precharge resistor, DC-link capacitor with its bleed resistor, an
+//! optional short circuit across the bus and an optional external source that holds it up.
 //!
 //! The bus is one node: the capacitor C to the negative rail, the leakage conductance G (bleed
 //! plus short) in parallel, the inverter's current source (only while both mains are closed),
-//! and the pack's Thevenin source E behind a series resistance R (the pack, plus the precharge
-//! resistor while only the precharge relay is closed). For a constant E, R and source over a
-//! step the node equation `C dV/dt = (E − V)/R + I_src − G V` is linear and solved exactly.
+//! the external source E_x behind R_x (always), and the pack's Thevenin source E behind a series
+//! resistance R (the pack, plus the precharge resistor while only the precharge relay is
+//! closed). For constant sources over a step the node equation
+//! `C dV/dt = (E − V)/R + I_src + (E_x − V)/R_x − G V` is linear and solved exactly.
 
 use cellwarden_core::ContactorId;
 
@@ -22,6 +23,10 @@ pub(crate) struct Bus {
     pub(crate) bleed_s: f64,
     /// 1 / short-circuit resistance, S (0: no short).
     pub(crate) short_s: f64,
+    /// 1 / the external source's resistance, S (0: no external source).
+    source_s: f64,
+    /// The external source's short-circuit current E_x / R_x, A.
+    source_a: f64,
     /// Voltage across the DC link, V.
     pub(crate) voltage_v: f64,
 }
@@ -42,9 +47,20 @@ impl Bus {
             precharge_ohm: non_negative(params.precharge_ohm),
             bleed_s,
             short_s: 0.0,
+            source_s: 0.0,
+            source_a: 0.0,
             voltage_v: 0.0,
         };
         bus.set_short(params.short_ohm);
+        if let Some(source) = params.source {
+            let usable = source.volts.is_finite() && source.ohms.is_finite() && source.ohms > 0.0;
+            if usable {
+                bus.source_s = 1.0 / source.ohms;
+                bus.source_a = source.volts / source.ohms;
+                // Held up before anything happens: the link starts at the source's voltage.
+                bus.voltage_v = source.volts * bus.source_s / (bus.source_s + bus.leak_s());
+            }
+        }
         bus
     }
 
@@ -65,16 +81,17 @@ impl Bus {
     }
 
     /// The bus is cut off from the pack: it discharges through the bleed resistor and the
-    /// short.
+    /// short, towards what the external source (if any) holds it at.
     pub(crate) fn decay(&mut self, dt_s: f64) {
-        let g = self.leak_s();
+        let g = self.leak_s() + self.source_s;
         if g <= 0.0 {
             return;
         }
+        let v_inf = self.source_a / g;
         self.voltage_v = if self.capacitance_f > 0.0 {
-            self.voltage_v * libm::exp(-dt_s * g / self.capacitance_f)
+            v_inf + (self.voltage_v - v_inf) * libm::exp(-dt_s * g / self.capacitance_f)
         } else {
-            0.0
+            v_inf
         };
     }
 
@@ -83,8 +100,8 @@ impl Bus {
     /// and returns the bus voltage averaged over the step.
     pub(crate) fn drive(&mut self, dt_s: f64, e_v: f64, r_series_ohm: f64, source_a: f64) -> f64 {
         let g_series = 1.0 / r_series_ohm;
-        let g_total = g_series + self.leak_s();
-        let v_inf = (e_v * g_series + source_a) / g_total;
+        let g_total = g_series + self.leak_s() + self.source_s;
+        let v_inf = (e_v * g_series + source_a + self.source_a) / g_total;
         let v0 = self.voltage_v;
         // decay = exp(−x), mean = (1 − exp(−x)) / x for x = dt / (C / G).
         let (decay, mean) = if self.capacitance_f > 0.0 {
@@ -152,6 +169,7 @@ mod tests {
             precharge_ohm: 50.0,
             bleed_ohm: 100e3,
             short_ohm: None,
+            source: None,
         })
     }
 
@@ -187,6 +205,33 @@ mod tests {
         b.set_short(Some(0.1));
         b.decay(2e-3); // tau = 0.1 ms
         assert!(b.voltage_v < 1e-3);
+    }
+
+    #[test]
+    fn an_external_source_holds_the_link_up() {
+        use super::super::BusSource;
+        let params = |volts, ohms| BusParams {
+            capacitance_f: 1e-3,
+            precharge_ohm: 50.0,
+            bleed_ohm: 100e3,
+            short_ohm: None,
+            source: Some(BusSource { volts, ohms }),
+        };
+        let mut b = Bus::new(&params(400.0, 1.0));
+        // It starts held: 400 V divided between 1 ohm and the 100 kohm bleed.
+        let held = 400.0 * 100e3 / (100e3 + 1.0);
+        assert!((b.voltage_v - held).abs() < 1e-9);
+        b.decay(100.0);
+        assert!((b.voltage_v - held).abs() < 1e-9, "cut off from the pack, it stays up");
+        b.voltage_v = 0.0;
+        b.decay(1e-3); // tau = 1 ms through the source
+        assert!((b.voltage_v - held * (1.0 - libm::exp(-1.0))).abs() < 0.01);
+        // Driven by a pack at 390 V behind 1 ohm, the node settles half-way.
+        b.drive(1.0, 390.0, 1.0, 0.0);
+        assert!((b.voltage_v - 395.0).abs() < 0.01, "{}", b.voltage_v);
+        // A source that cannot be used is left out.
+        assert_eq!(Bus::new(&params(f64::NAN, 1.0)).source_s, 0.0);
+        assert_eq!(Bus::new(&params(400.0, 0.0)).voltage_v, 0.0);
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!   constant current over a step, so any step length works (1 µs to hours).
 //! - [`Plant`]: strings × modules × series groups as structure-of-arrays, spread drawn from the
 //!   seed with fixed outliers on top; strings share the current by their Thevenin voltages; the
-//!   DC bus (contactors, precharge resistor, DC-link capacitor, bleed resistor, optional short)
-//!   is one node solved exactly per step.
+//!   DC bus (contactors, precharge resistor, DC-link capacitor, bleed resistor, optional short,
+//!   optional external source holding it up) is one node solved exactly per step.
 //! - [`CurrentSensor`]: offset, gain error and noise.
 //!
 //! No method panics on any input: non-finite inputs are ignored or taken as 0, a step of zero
@@ -110,6 +110,18 @@ pub struct BusParams {
     pub bleed_ohm: f64,
     /// A short circuit across the bus, if any.
     pub short_ohm: Option<f64>,
+    /// Another source holding the DC link up whatever our contactors do (parallel strings on
+    /// one bus, an inverter fed by PV or another battery), if any.
+    pub source: Option<BusSource>,
+}
+
+/// A voltage source on the DC link behind a series resistance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BusSource {
+    /// Its open-circuit voltage.
+    pub volts: f64,
+    /// Its series resistance (> 0).
+    pub ohms: f64,
 }
 
 /// Everything needed to build a plant.

@@ -195,6 +195,10 @@ pub struct BusSpec {
     pub bleed_ohm: f64,
     /// A short circuit on the bus from the start, if any.
     pub short_ohm: Option<f64>,
+    /// Another source holding the DC link at this voltage, if any (with `source_ohm`).
+    pub source_v: Option<f64>,
+    /// That source's series resistance.
+    pub source_ohm: Option<f64>,
 }
 
 impl Default for BusSpec {
@@ -204,6 +208,8 @@ impl Default for BusSpec {
             precharge_ohm: default_precharge_ohm(),
             bleed_ohm: default_bleed_ohm(),
             short_ohm: None,
+            source_v: None,
+            source_ohm: None,
         }
     }
 }

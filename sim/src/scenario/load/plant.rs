@@ -4,8 +4,8 @@ use cellwarden_core::Config;
 
 use super::system::size_field;
 use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
-use crate::plant::{BusParams, CellParams, MAX_OUTLIERS, Outlier, PlantSpec, Spread};
-use crate::scenario::schema::{PresetName, ScenarioFile, SystemSpec};
+use crate::plant::{BusParams, BusSource, CellParams, MAX_OUTLIERS, Outlier, PlantSpec, Spread};
+use crate::scenario::schema::{BusSpec, PresetName, ScenarioFile, SystemSpec};
 
 /// Largest change an outlier may make to a cell's capacity or resistance, percent.
 const MAX_CHANGE_PCT: f64 = 1000.0;
@@ -89,6 +89,8 @@ impl Ctx<'_> {
                 Some(ohm) => Some(self.real("plant.bus.short_ohm", ohm, Want::Positive)?),
                 None => None,
             },
+            source: self
+                .bus_source(&p.bus, !file.can_packs.is_empty() || !file.inverters.is_empty())?,
         };
         let groups = u32::from(series_per_module) * u32::from(modules);
         if groups != u32::from(config.cell_count) {
@@ -126,6 +128,38 @@ impl Ctx<'_> {
             spread,
             bus,
         })
+    }
+
+    /// `source_v` and `source_ohm` of `[plant.bus]`: both or neither. A parallel system's bus is
+    /// the engine's, not our plant's, so the source is for a single pack only.
+    fn bus_source(&self, bus: &BusSpec, parallel: bool) -> Checked<Option<BusSource>> {
+        let (volts, ohms) = match (bus.source_v, bus.source_ohm) {
+            (None, None) => return Ok(None),
+            (Some(v), Some(r)) => (v, r),
+            (Some(_), None) => {
+                return Err(self.key_error(
+                    "plant.bus.source_v",
+                    "needs `source_ohm` too: the source's series resistance",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.key_error(
+                    "plant.bus.source_ohm",
+                    "needs `source_v` too: the voltage the source holds the link at",
+                ));
+            }
+        };
+        if parallel {
+            return Err(self.key_error(
+                "plant.bus.source_v",
+                "a parallel system's packs share the engine's bus already; an external source \
+                 on the DC link is for a single pack",
+            ));
+        }
+        Ok(Some(BusSource {
+            volts: self.real("plant.bus.source_v", volts, Want::NonNegative)?,
+            ohms: self.real("plant.bus.source_ohm", ohms, Want::Positive)?,
+        }))
     }
 
     /// `[[plant.outliers]]`, for a pack of `groups` series groups starting at `initial_soc`.

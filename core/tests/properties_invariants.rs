@@ -99,6 +99,19 @@ enum FeedbackMode {
     Silent,
 }
 
+/// What a snapshot's bus voltage reads.
+#[derive(Clone, Copy, Debug)]
+enum BusMode {
+    /// What a healthy circuit shows: the pack voltage while the negative and the positive or the
+    /// precharge relay are commanded closed, else a discharged link. The core's weld checks read
+    /// the link, so a healthy adapter must show one that follows the contactors.
+    FollowsContactors,
+    /// Held at the pack voltage whatever the contactors do (a weld, or a source outside).
+    AtPack,
+    /// At zero whatever the contactors do (a short, or a broken sensor).
+    Zero,
+}
+
 /// A consistent, healthy set of every measurement (minus at most one), sampled now: what lets a
 /// random sequence actually reach `Closed`.
 #[derive(Clone, Debug)]
@@ -106,8 +119,8 @@ struct Snapshot {
     cell_mv: i32,
     temp_dc: i32,
     current_ma: i32,
-    /// Bus at the pack voltage (precharged) or at zero.
-    bus_at_pack: bool,
+    /// What the bus (DC link) voltage reads.
+    bus: BusMode,
     feedback: FeedbackMode,
     skip: Option<Skip>,
 }
@@ -207,15 +220,19 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         3_300..=4_100i32,
         100..=400i32,
         -900..=900i32,
-        prop::bool::weighted(0.85),
+        prop_oneof![
+            6 => Just(BusMode::FollowsContactors),
+            2 => Just(BusMode::AtPack),
+            1 => Just(BusMode::Zero),
+        ],
         feedback,
         prop::option::weighted(0.3, skip()),
     )
-        .prop_map(|(cell_mv, temp_dc, current_ma, bus_at_pack, feedback, skip)| Snapshot {
+        .prop_map(|(cell_mv, temp_dc, current_ma, bus, feedback, skip)| Snapshot {
             cell_mv,
             temp_dc,
             current_ma,
-            bus_at_pack,
+            bus,
             feedback,
             skip,
         })
@@ -237,7 +254,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (snapshot(), 1u8..=12, 1u64..=100, any::<bool>()).prop_map(
             |(mut snapshot, cycles, period_ms, restart)| {
                 snapshot.feedback = FeedbackMode::AsCommanded;
-                snapshot.bus_at_pack = true;
+                snapshot.bus = BusMode::FollowsContactors;
                 Op::Healthy { snapshot, cycles, period_ms, restart }
             }
         ),
@@ -508,7 +525,15 @@ impl Driver {
             self.input(Input::PackVoltage { sampled_at: now, mv: pack })?;
         }
         if !matches!(skip, Some(Skip::Bus)) {
-            let mv = if s.bus_at_pack { pack } else { MilliVolts(0) };
+            let commanded = |c: ContactorId| self.commanded[c.index()];
+            let linked = commanded(ContactorId::Negative)
+                && (commanded(ContactorId::Positive) || commanded(ContactorId::Precharge));
+            let at_pack = match s.bus {
+                BusMode::FollowsContactors => linked,
+                BusMode::AtPack => true,
+                BusMode::Zero => false,
+            };
+            let mv = if at_pack { pack } else { MilliVolts(0) };
             self.input(Input::BusVoltage { sampled_at: now, mv })?;
         }
         for c in ContactorId::ALL {

@@ -6,11 +6,11 @@
 //! demand, inside the limit it was last sent), split among the connected packs in fixed
 //! proportions; one pack reports its current wrongly (zero, halved, sign flipped).
 
+use cellwarden_core::CellChemistry as Chemistry;
 use cellwarden_core::combiner::{
     Combiner, CombinerAction, CombinerConfig, CombinerConfigError, CombinerInput, DropReason,
     Implausible, InverterProtocol, PackPhase, PackSlot,
 };
-use cellwarden_core::CellChemistry as Chemistry;
 use cellwarden_core::{
     BatteryView, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille,
 };

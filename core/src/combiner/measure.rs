@@ -200,8 +200,18 @@ impl Combiner {
             let old = if charging { &mut p.charge_share } else { &mut p.discharge_share };
             // A larger share is taken at once (it is the safe side); a smaller one only an
             // eighth of the way per measurement, so the packs' reports, which arrive at
-            // different instants, do not make the limits flap.
-            *old = if s >= *old { s } else { Permille(old.0 - (old.0 - s.0).div_ceil(8)) };
+            // different instants, do not make the limits flap. One thousandth less is the
+            // rounding of the measurement, not a change, and is not followed: a share that
+            // followed it would step the limit back and forth each round (the bank's current
+            // moves the rounding across the boundary and back), and the inverters' current,
+            // following the limit, would never be steady enough for the cross-check to run.
+            *old = if s >= *old {
+                s
+            } else if old.0 - s.0 <= 1 {
+                *old
+            } else {
+                Permille(old.0 - (old.0 - s.0).div_ceil(8))
+            };
         }
     }
 }

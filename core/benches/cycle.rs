@@ -1,7 +1,8 @@
 //! The cost of one control cycle of the core, as an adapter drives it.
 //!
 //! One iteration is one cycle: advance a virtual clock by the 10 ms control period, feed every
-//! measurement of a closed pack (cells, temperatures, current, pack and bus voltage), call
+//! measurement of a closed pack (cells, temperatures, current, pack and bus voltage, the hardware
+//! fault line), call
 //! `handle_timeout`, drain `poll_action` after every call and ask `poll_timeout`. The reported
 //! time per iteration is therefore the time per cycle.
 //!
@@ -17,8 +18,8 @@ use std::hint::black_box;
 use std::time::Duration as WallDuration;
 
 use cellwarden_core::{
-    Action, Bms, Command, Config, DeciCelsius, Duration, Input, Instant, MilliAmps, MilliVolts,
-    SequenceState,
+    Action, Bms, Command, Config, ContactorId, DeciCelsius, Duration, Input, Instant, MilliAmps,
+    MilliVolts, SequenceState,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -95,12 +96,20 @@ impl Harness {
     fn feed(&mut self, current_ma: i32) {
         let now = self.now;
         let pack_mv = MilliVolts(self.cells.iter().map(|c| c.0).sum());
+        // The DC link follows the contactors, as a healthy circuit's does: the core's weld
+        // checks read it, and a link held at the pack while open would look like a weld.
+        let closed = |c: ContactorId| self.bms.status().contactors[c.index()].commanded_closed;
+        let linked = closed(ContactorId::Negative)
+            && (closed(ContactorId::Positive) || closed(ContactorId::Precharge));
+        let bus_mv = if linked { pack_mv } else { MilliVolts(0) };
         let inputs = [
             Input::CellVoltages { sampled_at: now, first: 0, mv: &self.cells },
             Input::Temperatures { sampled_at: now, first: 0, dc: &self.temps },
             Input::Current { sampled_at: now, ma: MilliAmps(current_ma) },
             Input::PackVoltage { sampled_at: now, mv: pack_mv },
-            Input::BusVoltage { sampled_at: now, mv: pack_mv },
+            Input::BusVoltage { sampled_at: now, mv: bus_mv },
+            // The module boards' hardware fault line, quiet (the preset says it exists).
+            Input::HardwareFault { sampled_at: now, active: false },
         ];
         if self.batched {
             self.bms.handle_inputs(now, black_box(&inputs));

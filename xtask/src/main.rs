@@ -30,7 +30,7 @@ enum Task {
     /// steps, in order: tidy; cargo fmt --check; clippy with warnings denied; a build of
     /// cellwarden-core for thumbv6m-none-eabi without and with the serde feature (the no_std
     /// check); the tests (cargo-nextest when installed, else cargo test) and the doctests, which
-    /// include every scenario's snapshot; a build of the benchmarks; a check of the fuzz
+    /// include every scenario's snapshot; every benchmark run once (criterion's test mode); a check of the fuzz
     /// targets; the core demo; every scenario through the simulator's command line (outputs in
     /// sim-out/).
     Ci,

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use cellwarden_sim::system::LoggedFrame;
+use cellwarden_sim::engine::LoggedFrame;
 use cellwarden_sim::transport::can::candump::LogWriter;
 
 /// The file name of the log in a scenario's output directory.

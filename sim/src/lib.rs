@@ -32,6 +32,6 @@ pub mod profile;
 pub mod report;
 pub mod rng;
 pub mod scenario;
-pub mod system;
+pub mod span;
 pub mod text_file;
 pub mod transport;

@@ -15,7 +15,7 @@ use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{Report, clock};
 use cellwarden_sim::scenario::{self, Scenario};
-use cellwarden_sim::{engine, system};
+use cellwarden_sim::engine;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
@@ -330,7 +330,7 @@ fn run_with_progress(
         bar.set_position(done.as_millis());
     };
     let report = match can_log {
-        Some(log) => system::run_logged(scenario, &mut progress, &mut |frame| log.write(frame)),
+        Some(log) => engine::run_logged(scenario, &mut progress, &mut |frame| log.write(frame)),
         None => engine::run(scenario, &mut progress),
     };
     bar.finish_and_clear();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use cellwarden_core::Duration;
 use serde::Deserialize;
 
-use crate::scenario::span::Span;
+use crate::span::Span;
 use crate::text_file::{PROFILE_MAX_BYTES, read_capped};
 
 /// A profile as written in a scenario file, tagged by `kind`.

@@ -143,14 +143,17 @@ pub fn serve_can(args: &ServeCanArgs) -> Result<(), String> {
         return Err(format!("--speed {}: must be above 0 and at most 1000", args.speed));
     }
     let scenario = cellwarden_sim::scenario::load(&args.scenario).map_err(|e| e.to_string())?;
-    let Some(parallel) = &scenario.parallel else {
+    if scenario.parallel.is_none() {
         return Err(format!(
             "{}: not a parallel system (no [[can_packs]] or [[inverters]]), so it has no CAN \
              buses to serve; `serve-ring` serves a module-board ring",
             args.scenario.display()
         ));
+    }
+    let system = match cellwarden_sim::engine::Engine::tapped(&scenario) {
+        Ok(engine) => engine,
+        Err(report) => return Err(report.render()),
     };
-    let system = cellwarden_sim::system::System::new(&scenario, parallel, true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -160,7 +163,7 @@ pub fn serve_can(args: &ServeCanArgs) -> Result<(), String> {
 
 async fn serve_system(
     args: &ServeCanArgs,
-    mut system: cellwarden_sim::system::System<'_>,
+    mut system: cellwarden_sim::engine::Engine<'_>,
 ) -> Result<(), String> {
     let names = system.bus_names();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -174,13 +177,13 @@ async fn serve_system(
     println!("socketcand on {}, buses: {}", hub.local_addr(), names.join(", "));
     let _ = std::io::stdout().flush();
 
-    let start = tokio::time::Instant::now();
+    let pacer = cellwarden_sim::engine::Pacer::times(args.speed, cellwarden_core::Instant::ZERO);
     let limit = args.run_for.map(|span| std::time::Duration::from_micros(span.micros()));
     let mut frames = 0u64;
     let mut injected = 0u64;
     let run = async {
         while !system.done() {
-            system.step();
+            system.step_for(cellwarden_sim::engine::TICK);
             for logged in system.take_frames() {
                 if let Some(i) = names.iter().position(|n| *n == logged.bus) {
                     ports[i].send_now(&logged.frame);
@@ -189,14 +192,13 @@ async fn serve_system(
             }
             for (name, port) in names.iter().zip(&mut ports) {
                 while let Some(frame) = port.try_recv() {
-                    system.inject(name, frame);
+                    system.inject_frame(name, frame);
                     injected += 1;
                 }
             }
-            let virtual_us =
-                system.now.saturating_since(cellwarden_core::Instant::ZERO).as_micros();
-            let wall = std::time::Duration::from_micros((virtual_us as f64 / args.speed) as u64);
-            tokio::time::sleep_until(start + wall).await;
+            if let Some(deadline) = pacer.wall_deadline(system.clock()) {
+                tokio::time::sleep_until(deadline.into()).await;
+            }
         }
     };
     tokio::select! {
@@ -206,7 +208,7 @@ async fn serve_system(
     }
     eprintln!(
         "stopped at {} of simulated time: {frames} frames served, {injected} injected by clients",
-        cellwarden_sim::report::clock(system.now.saturating_since(cellwarden_core::Instant::ZERO))
+        cellwarden_sim::report::clock(system.elapsed())
     );
     Ok(())
 }

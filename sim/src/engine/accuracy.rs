@@ -9,13 +9,9 @@
 use cellwarden_core::Duration;
 use cellwarden_core::soc::SocStatus;
 
+pub use crate::report::{CONVERGED_PCT, LFP_PLATEAU_PCT};
 use crate::report::{ErrorFigures, SocAccuracy};
 
-/// An error within this many percentage points counts as converged.
-pub const CONVERGED_PCT: f64 = 3.0;
-/// The SoC band (true SoC, %) reported separately for LFP: its flat plateau, where the voltage
-/// says almost nothing about the SoC.
-pub const LFP_PLATEAU_PCT: (f64, f64) = (10.0, 95.0);
 /// When the learned capacity is compared a second time.
 pub const CAPACITY_CHECK_AT: Duration = Duration::from_secs(10 * 86_400);
 

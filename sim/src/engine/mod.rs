@@ -1,834 +1,407 @@
-//! The deterministic engine: runs one [`Scenario`] in virtual time against the real core.
+//! The deterministic engine: one steppable simulation of a [`Scenario`] in virtual time against
+//! the real core.
+//!
+//! [`Engine`] is built from a scenario and stepped with [`Engine::step_until`]; between steps a
+//! caller reads what happened (the events and trace rows since a [`Mark`], the signals, every
+//! pack's and the combiner's status) and changes the world (commands, load, ambient temperature,
+//! every fault kind), exactly as a timeline entry would. [`run`] is the loop that runs a scenario
+//! to its end and reports; a TUI or a bench steps the same engine, and [`Pacer`] holds it to k
+//! times real time. Stepping in any chunks gives the report and trace of one run to the end,
+//! byte for byte: steps only choose how far to go, never which instants are simulated.
+//!
+//! The controller under test sits behind the [`Controller`] seam: the core's pack controller in
+//! this process today, a device over a link for a bench.
 //!
 //! The core is driven exactly as a hardware adapter drives it: every measurement reaches it as
 //! an `Input` carrying its sample time, every action it emits is drained at once and applied to
 //! the plant, and `handle_timeout` is called at the deadline it asked for. Virtual time jumps
-//! from one deadline to the next: the next measurement, the next timeline entry, the core's own
-//! deadline, the next trace row or the end of the run. The plant is integrated over each jump
-//! with the inverter's current held constant (the plant's solutions are exact for that), so a
-//! jump costs the same whether it is 1 µs or 100 ms.
+//! from one deadline to the next; the plant is integrated over each jump with the currents held
+//! constant (its solutions are exact for that).
+//!
+//! - `single.rs`: one pack with its inverter (and its module boards, when it has them).
+//! - `parallel/`: a parallel system: packs on one DC bus, the core's combiner, CAN racks and
+//!   inverters over in-memory CAN buses.
+//! - the leaves both use: `frontend.rs` (sensors), `boards.rs` (ring and bus master),
+//!   `timeline.rs`, `watch.rs` (signals and expectations), `describe.rs` (log text),
+//!   `record.rs` (summary figures), `accuracy.rs` (SoC against the truth).
 //!
 //! Architecture Invariant: nothing here decides anything about the battery. The engine measures,
 //! delivers, applies and records; every decision is the core's.
 
 pub mod accuracy;
 mod boards;
+mod controller;
 pub mod describe;
 pub(crate) mod frontend;
+mod pace;
+mod parallel;
+mod record;
+mod single;
 pub(crate) mod timeline;
 pub mod watch;
 
-use cellwarden_core::{
-    Action, BalanceState, Bms, CellMask, ContactorId, CurrentLimits, Duration, FaultChange, Input,
-    Instant, SequenceState, Tier,
-};
+use cellwarden_core::combiner::CombinerStatus;
+use cellwarden_core::proto::can::Frame;
+use cellwarden_core::{BatteryView, Command, Duration, Instant, Status};
 
-use cellwarden_core::Permille;
-use cellwarden_core::charge::Stage;
-use cellwarden_core::proto::tesla::regs;
-use cellwarden_core::soc::{Chemistry, Initial, SocConfig, SocSnapshot};
-
-use self::accuracy::Accuracy;
-use self::boards::Boards;
-use self::frontend::FrontEnd;
-use self::watch::{Signals, Watch, signal_index};
-use crate::devices::tesla::Analog;
-use crate::plant::Plant;
-use crate::profile::{Demand, Profile};
-use crate::report::{
-    BusSummary, Extreme, FaultCount, LogEntry, Outcome, Report, SPREAD_TARGET_MV, Source,
-    SpreadSummary, Summary, TraceRow,
-};
-use crate::scenario::{Moment, Scenario, Signal, StateName};
-
-/// Balance resistor of each cell when the pack has no emulated boards: about 85 mA from an
-/// NCA cell at 4 V and 72 mA from an LFP cell at 3.4 V, inside the 50–100 mA of common boards.
-const GENERIC_BALANCE_OHM: f64 = 47.0;
-/// Longest the plant may lag behind virtual time while only bytes move on the board bus. The
-/// boards' inputs then see the plant at most this old: nothing in it moves measurably in 5 ms
-/// (the fastest, the RC pair, has a 31 s time constant), and the current only changes at
-/// instants where the plant catches up first.
-const BUS_PLANT_STEP: Duration = Duration::from_millis(5);
-/// Smallest change of a bleed current passed on to the plant, A.
-const BLEED_RESOLUTION_A: f64 = 1e-4;
+pub use self::controller::Controller;
+pub use self::pace::Pacer;
+pub use self::parallel::{LoggedFrame, TICK};
+pub use self::watch::Signals;
+use self::parallel::SystemWorld;
+use self::record::refused_report;
+use self::single::PackWorld;
+use crate::profile::Profile;
+use crate::report::{LogEntry, Report, TraceRow};
+use crate::scenario::{FaultSpec, Moment, Scenario, Signal};
 
 /// How many times a run reports its progress.
 const PROGRESS_STEPS: u64 = 200;
-/// How fast the inverter's constant-voltage loop moves its charge current ceiling: amperes per
-/// second for each volt between the charge voltage limit and the pack voltage. With the
-/// resistance of a 16-module Tesla pack (about 35 mΩ) the loop settles in about 1.5 s; its
-/// step is one measurement period, far shorter, so it cannot oscillate.
-const CV_GAIN_A_PER_V_S: f64 = 20.0;
 
 /// Runs `scenario` to its end. `progress` is told the simulated time so far and the total, a
 /// few hundred times per run.
 pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
-    if scenario.parallel.is_some() {
-        return crate::system::run(scenario, progress);
-    }
-    let mut engine = match Engine::new(scenario) {
+    drive(scenario, progress, None)
+}
+
+/// Runs a scenario to its end like [`run`], and hands every frame of every CAN bus to `on_frame`
+/// as it goes, in time order (frames of the same instant in bus order). The report is the one
+/// [`run`] gives: listening changes nothing. A single pack has no CAN buses.
+pub fn run_logged(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(Duration, Duration),
+    on_frame: &mut dyn FnMut(&LoggedFrame),
+) -> Report {
+    drive(scenario, progress, Some(on_frame))
+}
+
+fn drive(
+    scenario: &Scenario,
+    progress: &mut dyn FnMut(Duration, Duration),
+    mut on_frame: Option<&mut dyn FnMut(&LoggedFrame)>,
+) -> Report {
+    let mut engine = match Engine::build(scenario, None, on_frame.is_some()) {
         Ok(engine) => engine,
         Err(report) => return *report,
     };
-    engine.run(progress);
+    let total = scenario.duration;
+    let step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
+    while !engine.done() {
+        engine.step_until(engine.clock() + step);
+        if let Some(on_frame) = on_frame.as_mut() {
+            for frame in engine.take_frames() {
+                on_frame(&frame);
+            }
+        }
+        progress(engine.elapsed(), total);
+    }
     engine.finish()
 }
 
-/// The inverter: follows its demand profile, inside the core's limits if it obeys them.
-#[derive(Debug)]
-struct Inverter {
-    obeys_limits: bool,
-    max_charge_a: f64,
-    max_discharge_a: f64,
-    profile: Option<(Profile, Instant)>,
-    charge_limit_a: f64,
-    discharge_limit_a: f64,
-    /// The charge voltage limit the battery announces, V; `None` without charge control.
-    cvl_v: Option<f64>,
-    /// The ceiling its constant-voltage loop puts on the charge current, A.
-    cv_ceiling_a: f64,
+/// A place in the event log and the trace, to read what came after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    log: usize,
+    trace: usize,
 }
 
-impl Inverter {
-    /// One step of the constant-voltage loop: an integrator that lowers the charge ceiling
-    /// while the pack is above the charge voltage limit and raises it while below.
-    fn regulate(&mut self, dt_s: f64, pack_v: f64) {
-        let Some(cvl) = self.cvl_v else {
-            self.cv_ceiling_a = self.max_charge_a;
-            return;
-        };
-        let step = CV_GAIN_A_PER_V_S * (cvl - pack_v) * dt_s;
-        if step.is_finite() {
-            self.cv_ceiling_a = (self.cv_ceiling_a + step).clamp(0.0, self.max_charge_a.max(0.0));
-        }
-    }
-
-    fn current_a(&self, now: Instant, pack_v: f64) -> f64 {
-        let Some((profile, since)) = &self.profile else { return 0.0 };
-        let asked = match profile.demand(now.saturating_since(*since)) {
-            Demand::Amps(a) => a,
-            Demand::Watts(w) if pack_v > 1.0 => w / pack_v,
-            Demand::Watts(_) => 0.0,
-        };
-        if !asked.is_finite() {
-            return 0.0;
-        }
-        let asked = asked.clamp(-self.max_discharge_a, self.max_charge_a);
-        if self.obeys_limits {
-            asked.clamp(-self.discharge_limit_a, self.charge_limit_a.min(self.cv_ceiling_a))
-        } else {
-            asked
-        }
-    }
+/// The arrangement a scenario describes.
+enum World<'s> {
+    Pack(Box<PackWorld<'s>>),
+    System(Box<SystemWorld<'s>>),
 }
 
-struct Engine<'s> {
-    scenario: &'s Scenario,
-    now: Instant,
-    end: Instant,
-    plant: Plant,
-    bms: Bms,
-    frontend: FrontEnd,
-    inverter: Inverter,
-    watch: Watch,
-    next_moment: usize,
-    next_measure: Instant,
-    measure_period: cellwarden_core::Duration,
-    next_trace: Instant,
-    trace_now: bool,
-    log: Vec<LogEntry>,
-    trace: Vec<TraceRow>,
-    summary: Summary,
-    signals: Signals,
-    /// Emulated module boards, when the scenario has them.
-    boards: Option<Boards>,
-    /// What the boards' inputs see, refreshed before they run.
-    board_cells_v: Vec<f64>,
-    board_temps_c: Vec<f64>,
-    /// Per group: the bleed current wanted now and the one the plant has.
-    bleed_a: Vec<f64>,
-    bleed_applied_a: Vec<f64>,
-    /// The cells the core asks to bleed (used directly when there are no boards).
-    balance_cells: CellMask,
-    /// Since when cells have been bleeding, for the spread summary.
-    bleeding_since: Option<Instant>,
-    spread: SpreadSummary,
-    balanced_once: bool,
-    /// The instant the plant's state refers to (at most `now`; see `run`).
-    plant_at: Instant,
-    /// Something besides bus traffic happened at this instant (see `run`).
-    touched: bool,
-    /// Whether the event log last said that balancing bleeds (see `log_balancing`).
-    balancing_logged: bool,
-    /// Which changes of limits the event log shows.
-    limits_log: describe::LimitsLog,
-    /// The charge stage (and whether a full charge was due) the log last showed.
-    stage_logged: Option<(Stage, bool)>,
-    /// The SoC estimate against the truth, when the core estimates.
-    accuracy: Option<Accuracy>,
-    /// The latest SoC estimate and its error against the truth, %, for the signals.
-    soc_estimate: Option<(f64, f64)>,
+/// One scenario being simulated; see the module documentation.
+pub struct Engine<'s> {
+    world: World<'s>,
+    /// The time the caller has stepped to: every instant up to it is done.
+    clock: Instant,
+    /// Whether the first instant (the start) is done.
+    started: bool,
+}
+
+impl std::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("clock", &self.clock).finish_non_exhaustive()
+    }
 }
 
 impl<'s> Engine<'s> {
-    fn new(scenario: &'s Scenario) -> Result<Engine<'s>, Box<Report>> {
-        let start = Instant::ZERO;
-        let plant = Plant::new(&scenario.plant, scenario.seed);
-        let bms = match Bms::new(scenario.config.clone(), start) {
-            Ok(bms) => bms,
-            Err(e) => return Err(Box::new(refused_report(scenario, &format!("{e:?}")))),
-        };
-        let frontend = FrontEnd::new(
-            &scenario.sensors,
-            scenario.config.contactors.feedback,
-            &plant,
-            scenario.seed,
-        );
-        let inverter = Inverter {
-            obeys_limits: scenario.inverter.obeys_limits,
-            max_charge_a: scenario.inverter.max_charge_a,
-            max_discharge_a: scenario.inverter.max_discharge_a,
-            profile: None,
-            charge_limit_a: 0.0,
-            discharge_limit_a: 0.0,
-            cvl_v: None,
-            cv_ceiling_a: 0.0,
-        };
-        let summary = Summary { soc_start_pct: plant.mean_soc() * 100.0, ..Summary::default() };
-        let mut frontend = frontend;
-        let boards = match &scenario.boards {
-            Some(section) => {
-                frontend.use_boards();
-                // The loader checked that the cells make whole boards.
-                let modules = scenario.config.cell_count / regs::CELLS as u16;
-                match Boards::new(section, modules, start) {
-                    Ok(boards) => Some(boards),
-                    Err(e) => return Err(Box::new(refused_report(scenario, &e))),
-                }
-            }
-            None => None,
-        };
-        let groups = plant.group_count();
-        let (v_min, v_max) = plant
-            .group_voltages()
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        let spread =
-            SpreadSummary { start_mv: (v_max - v_min) * 1000.0, ..SpreadSummary::default() };
-        let accuracy = scenario.config.soc.map(|c| Accuracy::new(c.chemistry == Chemistry::Lfp));
-        let mut bms = bms;
-        if let (Some(soc), Some(config)) = (scenario.initial_soc_estimate, scenario.config.soc) {
-            bms.restore_soc(Initial::Snapshot(confident_snapshot(soc, &config)));
-        }
-        let mut engine = Engine {
-            scenario,
-            now: start,
-            end: start + scenario.duration,
-            plant,
-            bms,
-            frontend,
-            inverter,
-            watch: Watch::new(&scenario.expectations),
-            next_moment: 0,
-            next_measure: start,
-            // A zero period would stop time; the loader refuses it, this guards the engine.
-            measure_period: scenario.sensors.measure_period.0.max(Duration::from_micros(1)),
-            next_trace: start,
-            trace_now: false,
-            log: Vec::new(),
-            trace: Vec::new(),
-            summary,
-            signals: [0.0; watch::SIGNAL_COUNT],
-            boards,
-            board_cells_v: Vec::with_capacity(groups),
-            board_temps_c: Vec::new(),
-            bleed_a: vec![0.0; groups],
-            bleed_applied_a: vec![0.0; groups],
-            balance_cells: CellMask::EMPTY,
-            bleeding_since: None,
-            spread,
-            balanced_once: false,
-            touched: false,
-            plant_at: start,
-            balancing_logged: false,
-            limits_log: describe::LimitsLog::default(),
-            stage_logged: None,
-            accuracy,
-            soc_estimate: None,
-        };
-        if !scenario.event_log {
-            engine.log.push(LogEntry {
-                at: Duration::ZERO,
-                source: Source::Timeline,
-                text: "event log off (output.event_log = false): see the summary and the trace"
-                    .to_owned(),
-            });
-        }
-        engine.drain();
-        Ok(engine)
+    /// The engine of `scenario` at its start, with the core's pack controller; the report of a
+    /// refused configuration when it cannot run.
+    pub fn new(scenario: &'s Scenario) -> Result<Engine<'s>, Box<Report>> {
+        Engine::build(scenario, None, false)
     }
 
-    fn run(&mut self, progress: &mut dyn FnMut(Duration, Duration)) {
-        let total = self.scenario.duration;
-        let progress_step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
-        let mut next_progress = self.now;
+    /// Like [`new`](Self::new), with `controller` as our pack's controller (a scenario with a
+    /// pack of ours). The scenario's configuration is still checked by the core.
+    pub fn with_controller(
+        scenario: &'s Scenario,
+        controller: Box<dyn Controller>,
+    ) -> Result<Engine<'s>, Box<Report>> {
+        Engine::build(scenario, Some(controller), false)
+    }
+
+    /// Like [`new`](Self::new), keeping every CAN frame for [`take_frames`](Self::take_frames).
+    pub fn tapped(scenario: &'s Scenario) -> Result<Engine<'s>, Box<Report>> {
+        Engine::build(scenario, None, true)
+    }
+
+    fn build(
+        scenario: &'s Scenario,
+        controller: Option<Box<dyn Controller>>,
+        tap: bool,
+    ) -> Result<Engine<'s>, Box<Report>> {
+        let world = match &scenario.parallel {
+            Some(parallel) => SystemWorld::new(scenario, parallel, tap, controller)
+                .map(|w| World::System(Box::new(w)))
+                .map_err(|why| Box::new(refused_report(scenario, &why)))?,
+            None => World::Pack(Box::new(PackWorld::new(scenario, controller)?)),
+        };
+        Ok(Engine { world, clock: Instant::ZERO, started: false })
+    }
+
+    /// Simulates every instant up to and including `until` (at most to the end of the run).
+    /// Nothing depends on how a run is cut into steps.
+    pub fn step_until(&mut self, until: Instant) {
+        let until = until.min(self.end());
         loop {
-            // The plant catches up to now whenever anything but bus traffic is due, and at
-            // least every BUS_PLANT_STEP during it; `drain` and `apply_bleed` also catch it
-            // up before they change it.
-            let due = self.boards.is_none()
-                || self.now >= self.next_measure
-                || self.now >= self.next_trace
-                || self.now >= self.end
-                || self
-                    .scenario
-                    .timeline
-                    .get(self.next_moment)
-                    .is_some_and(|m| Instant::ZERO + m.at <= self.now)
-                || self.bms.poll_timeout().is_some_and(|t| t <= self.now)
-                || self.now.saturating_since(self.plant_at) >= BUS_PLANT_STEP;
-            if due {
-                self.catch_up();
-            }
-            self.touched = false;
-            let before = self.next_moment;
-            self.apply_moments();
-            self.touched |= self.next_moment != before;
-            self.run_boards();
-            if self.now >= self.next_measure {
-                self.measure();
-                self.next_measure += self.measure_period;
-                self.touched = true;
-            }
-            if self.bms.poll_timeout().is_some_and(|t| t <= self.now) {
-                self.bms.handle_timeout(self.now);
-                self.summary.core_calls += 1;
-                self.drain();
-                self.touched = true;
-            }
-            // Instants where only bytes moved on the board bus (a few dozen per measurement
-            // cycle) are not sampled: the signals are sampled at every measurement, timeline
-            // entry, core deadline and action, as in a run without boards, and the bus costs
-            // little more than its plant steps.
-            let bus_only = self.boards.is_some() && !self.touched;
-            if !bus_only || self.now >= self.next_trace || self.now >= self.end {
-                self.observe();
-            }
-            if self.now >= next_progress {
-                progress(self.elapsed(), total);
-                next_progress += progress_step;
-            }
-            if self.now >= self.end {
+            let next = if self.started { self.next_time() } else { Instant::ZERO };
+            if next > until || (self.started && self.at_end()) {
                 break;
             }
-            self.now = self.next_time();
+            self.started = true;
+            match &mut self.world {
+                World::Pack(w) => {
+                    w.now = next;
+                    w.process();
+                }
+                World::System(w) => w.process(),
+            }
         }
-        progress(total, total);
+        self.clock = self.clock.max(until);
     }
 
-    /// Integrates the plant from where it stands to now, with the inverter's current held at
-    /// what it asked for at the start (the plant's solutions are exact for that).
-    fn catch_up(&mut self) {
-        if self.plant_at >= self.now {
-            return;
-        }
-        let pack_v = self.plant.pack_voltage_v();
-        let inverter_a = self.inverter.current_a(self.plant_at, pack_v);
-        let dt = self.now.saturating_since(self.plant_at);
-        self.plant.step(dt.as_micros() as f64 / 1e6, inverter_a);
-        self.summary.plant_steps += 1;
-        self.plant_at = self.now;
+    /// Simulates `span` more of virtual time.
+    pub fn step_for(&mut self, span: Duration) {
+        self.step_until(self.clock + span);
     }
 
-    /// The earliest of everything that is waiting; always later than `now`.
     fn next_time(&self) -> Instant {
-        let mut next = self.next_measure.min(self.next_trace).min(self.end);
-        if let Some(m) = self.scenario.timeline.get(self.next_moment) {
-            next = next.min(Instant::ZERO + m.at);
-        }
-        if let Some(deadline) = self.bms.poll_timeout().filter(|d| *d > self.now) {
-            next = next.min(deadline);
-        }
-        if let Some(deadline) = self.boards.as_ref().and_then(Boards::next_deadline) {
-            if deadline > self.now {
-                next = next.min(deadline);
-            }
-        }
-        // Every candidate above is later than now once the step at now is done; this keeps
-        // time moving even if one of them were not.
-        next.max(self.now + Duration::from_micros(1))
-    }
-
-    fn elapsed(&self) -> Duration {
-        self.now.saturating_since(Instant::ZERO)
-    }
-
-    fn log(&mut self, source: Source, text: String) {
-        if self.scenario.event_log {
-            self.log.push(LogEntry { at: self.elapsed(), source, text });
+        match &self.world {
+            World::Pack(w) => w.next_time(),
+            World::System(w) => w.next_time(),
         }
     }
 
-    fn apply_moments(&mut self) {
-        let scenario = self.scenario;
-        while let Some(moment) =
-            timeline::next_due(&scenario.timeline, &mut self.next_moment, self.now)
-        {
-            self.apply(moment);
+    fn at_end(&self) -> bool {
+        match &self.world {
+            World::Pack(w) => w.now >= w.end,
+            World::System(w) => w.now >= w.end,
         }
     }
 
-    fn apply(&mut self, moment: &Moment) {
-        let at = self.elapsed();
-        timeline::record(moment, at, "inverter demand", &mut self.log, &mut self.watch);
-        if let Some(c) = moment.ambient_c {
-            self.plant.set_ambient_c(c);
-        }
-        if let Some(profile) = &moment.load {
-            self.inverter.profile = Some((profile.clone(), self.now));
-        }
-        if let Some(fault) = moment.fault {
-            let (plant, frontend) = (&mut self.plant, &mut self.frontend);
-            if !timeline::inject_pack_fault(plant, frontend, self.now, fault) {
-                // The loader refuses board faults without boards, and parallel-system faults
-                // outside a parallel system (which the system engine runs).
-                if let Some(boards) = &mut self.boards {
-                    boards.inject(self.now, fault);
-                }
-            }
-        }
-        if let Some(command) = moment.command {
-            self.bms.handle_input(self.now, Input::Command(command));
-            self.summary.core_calls += 1;
-            self.drain();
-        }
-        self.trace_now = true;
+    /// Whether the run has reached its end.
+    pub fn done(&self) -> bool {
+        self.started && self.at_end()
     }
 
-    /// Moves the board bus up to now: bytes, deadlines, and the readings of every finished
-    /// cycle into the core as one batch. Then the balance resistors' currents go to the plant.
-    fn run_boards(&mut self) {
-        let Some(boards) = &mut self.boards else {
-            self.apply_bleed();
-            return;
+    /// The time stepped to.
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
+    /// The time stepped to, from the start.
+    pub fn elapsed(&self) -> Duration {
+        self.clock.saturating_since(Instant::ZERO)
+    }
+
+    /// The end of the run.
+    pub fn end(&self) -> Instant {
+        match &self.world {
+            World::Pack(w) => w.end,
+            World::System(w) => w.end,
+        }
+    }
+
+    /// The event log and the trace so far, as a place to read on from.
+    pub fn mark(&self) -> Mark {
+        Mark { log: self.log().len(), trace: self.trace().len() }
+    }
+
+    /// Event log lines written since `mark`.
+    pub fn events_since(&self, mark: Mark) -> &[LogEntry] {
+        self.log().get(mark.log..).unwrap_or(&[])
+    }
+
+    /// Trace rows written since `mark`. The last row may be replaced by a later one at the same
+    /// instant (a row per instant is kept), so a reader that must see each row once reads up
+    /// to the row before the last, or after the run.
+    pub fn trace_since(&self, mark: Mark) -> &[TraceRow] {
+        self.trace().get(mark.trace..).unwrap_or(&[])
+    }
+
+    fn log(&self) -> &[LogEntry] {
+        match &self.world {
+            World::Pack(w) => &w.log,
+            World::System(w) => &w.log,
+        }
+    }
+
+    fn trace(&self) -> &[TraceRow] {
+        match &self.world {
+            World::Pack(w) => &w.trace,
+            World::System(w) => &w.trace,
+        }
+    }
+
+    /// Every signal as the expectations last sampled it.
+    pub fn signals(&self) -> &Signals {
+        match &self.world {
+            World::Pack(w) => &w.signals,
+            World::System(w) => &w.signals,
+        }
+    }
+
+    /// One signal as the expectations last sampled it.
+    pub fn signal(&self, signal: Signal) -> f64 {
+        self.signals()[watch::signal_index(signal)]
+    }
+
+    /// Our pack controller's telemetry; `None` in a system of CAN racks only.
+    pub fn controller_status(&self) -> Option<&Status> {
+        match &self.world {
+            World::Pack(w) => Some(w.bms.status()),
+            World::System(w) => w.own.as_ref().map(|o| o.bms.status()),
+        }
+    }
+
+    /// Every pack with its name and what it reports: our pack as its controller reports it to
+    /// a combiner, each rack as its BMS's frames decode (`None` before it is heard).
+    pub fn pack_views(&self) -> Vec<(String, Option<BatteryView>)> {
+        match &self.world {
+            World::Pack(w) => vec![("own pack".to_string(), w.bms.battery_view())],
+            World::System(w) => w.pack_views(),
+        }
+    }
+
+    /// The combiner's telemetry; `None` for a single pack.
+    pub fn combiner_status(&self) -> Option<&CombinerStatus> {
+        match &self.world {
+            World::Pack(_) => None,
+            World::System(w) => Some(w.combiner.status()),
+        }
+    }
+
+    /// Gives our pack controller `command` now (at [`clock`](Self::clock)), as a timeline entry
+    /// would.
+    pub fn command(&mut self, command: Command) {
+        self.schedule(Moment { command: Some(command), ..self.moment() });
+    }
+
+    /// The inverters' demand from now on (its clock starts now).
+    pub fn set_load(&mut self, profile: Profile) {
+        self.schedule(Moment { load: Some(profile), ..self.moment() });
+    }
+
+    /// A new ambient temperature from now on.
+    pub fn set_ambient_c(&mut self, celsius: f64) {
+        self.schedule(Moment { ambient_c: Some(celsius), ..self.moment() });
+    }
+
+    /// Injects `fault` now. A fault of a part the system does not have (a module board without
+    /// boards, a rack or inverter past the last, our pack's sensors without our pack) is
+    /// refused with the reason.
+    pub fn inject_fault(&mut self, fault: FaultSpec) -> Result<(), String> {
+        self.fault_applies(fault)?;
+        self.schedule(Moment { fault: Some(fault), ..self.moment() });
+        Ok(())
+    }
+
+    /// Puts a note in the event log now.
+    pub fn note(&mut self, text: &str) {
+        self.schedule(Moment { note: Some(text.to_string()), ..self.moment() });
+    }
+
+    fn moment(&self) -> Moment {
+        Moment {
+            at: self.elapsed(),
+            line: 0,
+            command: None,
+            load: None,
+            fault: None,
+            ambient_c: None,
+            note: None,
+        }
+    }
+
+    /// Runs `moment` at the clock's instant: at the next step, before anything later.
+    fn schedule(&mut self, moment: Moment) {
+        match &mut self.world {
+            World::Pack(w) => w.runtime.push_back(moment),
+            World::System(w) => w.runtime.push_back(moment),
+        }
+    }
+
+    fn fault_applies(&self, fault: FaultSpec) -> Result<(), String> {
+        let (boards, own, racks, inverters) = match &self.world {
+            World::Pack(w) => (w.boards.is_some(), true, 0, 0),
+            World::System(w) => (w.has_boards(), w.own.is_some(), w.cans.len(), w.inverter_count()),
         };
-        self.frontend.board_inputs(
-            self.now,
-            &self.plant,
-            &mut self.board_cells_v,
-            &mut self.board_temps_c,
-        );
-        let analog = Analog::new(&self.board_cells_v, &self.board_temps_c);
-        let mut notes = Vec::new();
-        let (bms, summary, now) = (&mut self.bms, &mut self.summary, self.now);
-        let mut delivered = false;
-        boards.run_until(
-            now,
-            &analog,
-            &mut |inputs| {
-                bms.handle_inputs(now, inputs);
-                summary.core_calls += 1;
-                delivered = true;
-            },
-            &mut |note| notes.push(note),
-        );
-        self.frontend.set_board_protector(boards.protector_tripped());
-        boards.bleed_currents_a(&self.board_cells_v, &mut self.bleed_a);
-        for note in notes {
-            self.log(Source::Boards, describe::board_note(note));
-        }
-        if delivered {
-            self.drain();
-        }
-        self.apply_bleed();
-    }
-
-    /// Passes bleed currents that changed to the plant. Without boards, the cells the core
-    /// chose bleed through a generic balance resistor.
-    fn apply_bleed(&mut self) {
-        if self.boards.is_none() {
-            let voltages = self.plant.group_voltages();
-            for (i, bleed) in self.bleed_a.iter_mut().enumerate() {
-                let on = u16::try_from(i).is_ok_and(|c| self.balance_cells.contains(c));
-                *bleed = if on { voltages[i] / GENERIC_BALANCE_OHM } else { 0.0 };
+        let missing = match fault {
+            FaultSpec::BoardCorrupt { .. }
+            | FaultSpec::BoardDrop { .. }
+            | FaultSpec::BoardDelay { .. }
+            | FaultSpec::BoardSilent { .. }
+            | FaultSpec::BoardFrozen { .. }
+            | FaultSpec::BoardRestored { .. } => (!boards).then_some("module boards"),
+            FaultSpec::CanPackSilent { can_pack }
+            | FaultSpec::CanPackRestored { can_pack }
+            | FaultSpec::CanPackMisreports { can_pack, .. } => {
+                (usize::from(can_pack) >= racks).then_some("that CAN pack")
             }
-        }
-        let changed = |want: f64, applied: f64| {
-            (want - applied).abs() > BLEED_RESOLUTION_A || (want == 0.0) != (applied == 0.0)
+            FaultSpec::InverterIgnoresLimits { inverter }
+            | FaultSpec::InverterObeysLimits { inverter } => {
+                (usize::from(inverter) >= inverters).then_some("that inverter")
+            }
+            _ => (!own).then_some("a pack of our own"),
         };
-        if !self.bleed_a.iter().zip(&self.bleed_applied_a).any(|(w, a)| changed(*w, *a)) {
-            return;
-        }
-        // The old bleed currents flowed until now.
-        self.catch_up();
-        for (i, (want, applied)) in self.bleed_a.iter().zip(&mut self.bleed_applied_a).enumerate() {
-            if changed(*want, *applied) {
-                *applied = *want;
-                self.plant.set_group_bleed_a(i, *want);
-            }
+        match missing {
+            Some(part) => Err(format!("the system has no {part}")),
+            None => Ok(()),
         }
     }
 
-    fn measure(&mut self) {
-        let Engine { frontend, plant, bms, summary, now, .. } = self;
-        frontend.measure(*now, plant, &mut |inputs| bms.handle_inputs(*now, inputs));
-        summary.core_calls += 1;
-        self.drain();
-        self.after_measure();
-    }
-
-    /// What follows each measurement cycle: the inverter hears the charge voltage limit (as it
-    /// would over CAN) and runs its voltage loop, and the SoC estimate is compared with the
-    /// truth.
-    fn after_measure(&mut self) {
-        let at = self.elapsed();
-        let status = self.bms.status();
-        if let Some(charge) = &status.charge {
-            let stage = (charge.stage, charge.full_charge_due);
-            // The start in bulk is not news.
-            let start = self.stage_logged.is_none() && stage == (Stage::Bulk, false);
-            if self.stage_logged != Some(stage) {
-                self.stage_logged = Some(stage);
-                if !start {
-                    let text = describe::charge_stage(charge);
-                    self.log(Source::Core, text);
-                    self.trace_now = true;
-                }
-            }
-        }
-        let status = self.bms.status();
-        self.inverter.cvl_v = status.charge.map(|c| f64::from(c.cvl_mv.0) / 1000.0);
-        let dt = self.measure_period.as_micros() as f64 / 1e6;
-        self.inverter.regulate(dt, self.plant.pack_voltage_v());
-        if let (Some(accuracy), Some(soc)) = (&mut self.accuracy, &status.soc) {
-            let true_soc = self.plant.mean_soc();
-            let groups = self.plant.group_count().max(1);
-            let true_ah = (0..groups).filter_map(|g| self.plant.group_capacity_ah(g)).sum::<f64>()
-                / groups as f64;
-            let true_r0 = (0..groups)
-                .filter_map(|g| self.plant.group_resistances_ohm(g))
-                .map(|(r0, _)| r0 * 1e6)
-                .sum::<f64>()
-                / groups as f64;
-            accuracy.sample(at, soc, true_soc, true_ah, true_r0);
-            let estimate = f64::from(soc.soc_ppm) / 1e4;
-            self.soc_estimate = Some((estimate, estimate - true_soc * 100.0));
+    /// Names of the CAN buses (`pack0`, ..., `inv0`, ...); none for a single pack.
+    pub fn bus_names(&self) -> Vec<String> {
+        match &self.world {
+            World::Pack(_) => Vec::new(),
+            World::System(w) => w.bus_names(),
         }
     }
 
-    fn drain(&mut self) {
-        while let Some(action) = self.bms.poll_action() {
-            self.touched = true;
-            self.catch_up();
-            self.apply_action(action);
-        }
-        self.log_balancing();
-    }
-
-    fn apply_action(&mut self, action: Action) {
-        if let Action::Balance(cells) = action {
-            // The log gets one line per change of course from `log_balancing`, not one per
-            // window.
-            self.balance_cells = cells;
-            if let Some(boards) = &mut self.boards {
-                boards.set_balance(&cells);
-            }
-            self.track_bleeding(!cells.is_empty());
-            return;
-        }
-        let at = self.elapsed();
-        if self.limits_log.shows(at, &action) {
-            self.log(Source::Core, describe::action(&action));
-        }
-        self.trace_now = true;
-        match action {
-            Action::Contactor { contactor, closed } => {
-                self.plant.set_contactor(contactor, closed);
-                if self.plant.contactor_closed(contactor) != closed {
-                    self.log(
-                        Source::Plant,
-                        format!("contactor {} did not move", describe::contactor(contactor)),
-                    );
-                }
-                return;
-            }
-            Action::Limits(limits) => self.set_limits(&limits),
-            Action::Fault(e) if e.change == FaultChange::Raised => {
-                self.count_fault(e.rule, e.tier, at);
-            }
-            _ => {}
-        }
-        if let Some(happened) = watch::happened(at, &action) {
-            self.watch.event(happened);
+    /// Puts a frame from outside on a bus, as if the device there sent it, at the next instant.
+    pub fn inject_frame(&mut self, bus: &str, frame: Frame) {
+        if let World::System(w) = &mut self.world {
+            w.inject(bus, frame);
         }
     }
 
-    /// Balancing switches every bleeding cell off for each measure window and back on after it,
-    /// and measurement noise moves a cell or two in or out of the set at most choices; logging
-    /// each would bury everything else. So the log says only when bleeding starts and when it
-    /// stops for another reason than a measure window.
-    fn log_balancing(&mut self) {
-        let balance = self.bms.status().balance;
-        let bleeding = !balance.cells.is_empty();
-        if balance.state == BalanceState::Measuring || bleeding == self.balancing_logged {
-            return;
-        }
-        self.balancing_logged = bleeding;
-        self.log(Source::Core, describe::balancing(&balance));
-    }
-
-    fn track_bleeding(&mut self, bleeding: bool) {
-        match (self.bleeding_since, bleeding) {
-            (None, true) => {
-                self.bleeding_since = Some(self.now);
-                self.balanced_once = true;
-            }
-            (Some(since), false) => {
-                let d = self.now.saturating_since(since);
-                self.spread.bleeding = self.spread.bleeding.saturating_add(d);
-                self.bleeding_since = None;
-            }
-            _ => {}
+    /// Every CAN frame sent since the last call (only on an engine made with
+    /// [`tapped`](Self::tapped)).
+    pub fn take_frames(&mut self) -> Vec<LoggedFrame> {
+        match &mut self.world {
+            World::Pack(_) => Vec::new(),
+            World::System(w) => w.take_frames(),
         }
     }
 
-    fn set_limits(&mut self, limits: &CurrentLimits) {
-        self.inverter.charge_limit_a = f64::from(limits.charge_ma.0) / 1000.0;
-        self.inverter.discharge_limit_a = f64::from(limits.discharge_ma.0) / 1000.0;
-    }
-
-    fn count_fault(&mut self, rule: cellwarden_core::RuleId, tier: Tier, at: Duration) {
-        count_fault(&mut self.summary.faults, rule, tier, at);
-    }
-
-    /// Samples the signals, updates the extremes, feeds the expectations, writes trace rows.
-    fn observe(&mut self) {
-        let at = self.elapsed();
-        let (v_min, v_mean, v_max, i_min, i_max) = min_mean_max(self.plant.group_voltages());
-        let (t_min, _, t_max, it_min, it_max) = min_mean_max(self.plant.group_temps_c());
-        let (soc_min, soc_mean, soc_max, _, _) = min_mean_max(self.plant.group_socs());
-        let current = self.plant.current_a();
-        let status = self.bms.status();
-        let latched = status.latched().is_some();
-        let commanded_closed = status.contactors[ContactorId::Negative.index()].commanded_closed
-            || status.contactors[ContactorId::Positive.index()].commanded_closed;
-        let spread_mv = (v_max - v_min) * 1000.0;
-        if self.balanced_once
-            && self.spread.below_target_at.is_none()
-            && spread_mv < SPREAD_TARGET_MV
-        {
-            self.spread.below_target_at = Some(at);
-        }
-        let s = &mut self.signals;
-        s[signal_index(Signal::CellMvMax)] = v_max * 1000.0;
-        s[signal_index(Signal::CellMvMin)] = v_min * 1000.0;
-        s[signal_index(Signal::CellSpreadMv)] = (v_max - v_min) * 1000.0;
-        s[signal_index(Signal::TempCMax)] = t_max;
-        s[signal_index(Signal::TempCMin)] = t_min;
-        s[signal_index(Signal::CurrentA)] = current;
-        s[signal_index(Signal::CurrentAbsA)] = current.abs();
-        s[signal_index(Signal::PackV)] = self.plant.pack_voltage_v();
-        s[signal_index(Signal::BusV)] = self.plant.bus_voltage_v();
-        s[signal_index(Signal::SocPctMin)] = soc_min * 100.0;
-        s[signal_index(Signal::SocPctMax)] = soc_max * 100.0;
-        s[signal_index(Signal::ChargeLimitA)] = self.inverter.charge_limit_a;
-        s[signal_index(Signal::DischargeLimitA)] = self.inverter.discharge_limit_a;
-        s[signal_index(Signal::ContactorsClosed)] = f64::from(u8::from(self.plant.connected()));
-        s[signal_index(Signal::ClosedWithLatchedFault)] =
-            f64::from(u8::from(latched && commanded_closed));
-        let (estimate, error) = self.soc_estimate.unwrap_or((0.0, 0.0));
-        s[signal_index(Signal::SocEstimatePct)] = estimate;
-        s[signal_index(Signal::SocErrorPct)] = error.abs();
-        self.watch.observe(at, &self.signals);
-
-        let first = self.summary.plant_steps == 0 && self.trace.is_empty();
-        let sm = &mut self.summary;
-        track(&mut sm.cell_v_max, first, v_max, at, i_max, |new, old| new > old);
-        track(&mut sm.cell_v_min, first, v_min, at, i_min, |new, old| new < old);
-        track(&mut sm.temp_c_max, first, t_max, at, it_max, |new, old| new > old);
-        track(&mut sm.temp_c_min, first, t_min, at, it_min, |new, old| new < old);
-        track(&mut sm.charge_a_max, false, current, at, 0, |new, old| new > old);
-        track(&mut sm.discharge_a_max, false, -current, at, 0, |new, old| new > old);
-
-        let periodic = self.now >= self.next_trace;
-        // An event asks for one row, kept or left out; either way the request is done.
-        let event = std::mem::take(&mut self.trace_now);
-        if (periodic || event) && self.summary.keep_trace_row(periodic) {
-            while self.next_trace <= self.now {
-                self.next_trace += self.scenario.trace_interval.max(Duration::from_micros(1));
-            }
-            let row = TraceRow {
-                at,
-                current_a: current,
-                current_measured_a: self.frontend.last_current_a,
-                pack_v: self.plant.pack_voltage_v(),
-                bus_v: self.plant.bus_voltage_v(),
-                cell_v_min: v_min,
-                cell_v_mean: v_mean,
-                cell_v_max: v_max,
-                soc_min_pct: soc_min * 100.0,
-                soc_mean_pct: soc_mean * 100.0,
-                soc_max_pct: soc_max * 100.0,
-                soc_estimate_pct: self.soc_estimate.map(|(estimate, _)| estimate),
-                temp_c_min: t_min,
-                temp_c_max: t_max,
-                charge_limit_a: self.inverter.charge_limit_a,
-                discharge_limit_a: self.inverter.discharge_limit_a,
-                contactors: ContactorId::ALL.map(|id| self.plant.contactor_closed(id)),
-                state: describe::state(status.sequence),
-                latched,
-            };
-            // Two rows at one instant (an event right at a trace tick) keep only the later.
-            if self.trace.last().is_some_and(|r| r.at == at) {
-                self.trace.pop();
-            }
-            self.trace.push(row);
+    /// Runs to the end and reports.
+    pub fn finish(mut self) -> Report {
+        self.step_until(self.end());
+        match self.world {
+            World::Pack(w) => w.finish(),
+            World::System(w) => w.finish(),
         }
     }
-
-    fn finish(mut self) -> Report {
-        let end = self.elapsed();
-        self.track_bleeding(false);
-        if self.balanced_once {
-            let (lo, hi) = self
-                .plant
-                .group_voltages()
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-            self.spread.end_mv = (hi - lo) * 1000.0;
-            self.summary.spread = Some(self.spread);
-        }
-        if let Some(boards) = &self.boards {
-            let (f, c) = boards.figures();
-            self.summary.bus = Some(BusSummary {
-                boards: boards.found(),
-                cycles: f.cycles,
-                cycle_mean: Duration::from_micros(
-                    f.cycle_time_total.as_micros().checked_div(f.cycles).unwrap_or(0),
-                ),
-                cycle_max: f.cycle_time_max,
-                missed: f.missed,
-                crc_errors: c.crc_errors,
-                timeouts: c.timeouts,
-                retries: c.retries,
-                enumerations: c.enumerations,
-            });
-        }
-        let status = self.bms.status();
-        let state = match status.sequence {
-            SequenceState::Open
-            | SequenceState::RetryWait { .. }
-            | SequenceState::WeldCheck { .. } => StateName::Open,
-            SequenceState::Closed | SequenceState::Stopping { .. } => StateName::Closed,
-            _ => StateName::Closing,
-        };
-        let latched = status.latched();
-        let all_latched: Vec<_> = cellwarden_core::RuleId::ALL
-            .into_iter()
-            .filter(|r| status.rules[r.index()].latched)
-            .collect();
-        let outcomes = self.watch.finish(end, &self.signals, state, &all_latched);
-        let mut summary = self.summary;
-        summary.soc_end_pct = self.plant.mean_soc() * 100.0;
-        summary.energy = self.plant.energy();
-        summary.final_state = describe::state(status.sequence).to_string();
-        summary.latched_at_end = latched;
-        summary.counters = status.counters;
-        summary.soc = self.accuracy.and_then(Accuracy::finish);
-        let sc = self.scenario;
-        Report {
-            name: sc.name.clone(),
-            source: sc.source.display().to_string(),
-            description: sc.description.clone(),
-            seed: sc.seed,
-            duration: sc.duration,
-            log: self.log,
-            outcomes,
-            summary,
-            trace: self.trace,
-        }
-    }
-}
-
-/// A persisted SoC snapshot that claims `soc` (a fraction) with 95 % confidence (a standard
-/// deviation of 0.5 %) and knows nothing else: the hard case of a wrong start, since the filter
-/// must first notice that it is wrong.
-fn confident_snapshot(soc: f64, config: &SocConfig) -> SocSnapshot {
-    SocSnapshot {
-        soc_ppm: (soc * 1e6).round().clamp(0.0, 1e6) as u32,
-        confidence: Permille(950),
-        rc_uv: 0,
-        offset_ua: 0,
-        capacity_mah: config.capacity_mah,
-        capacity_confidence: Permille(0),
-        capacity_samples: 0,
-        resistance_uohm: config.model.r0_uohm,
-        resistance_samples: 0,
-        last_anchor: None,
-        capacity_reference: None,
-    }
-}
-
-/// A report for a scenario whose configuration the core refused.
-pub(crate) fn refused_report(scenario: &Scenario, why: &str) -> Report {
-    Report {
-        name: scenario.name.clone(),
-        source: scenario.source.display().to_string(),
-        description: scenario.description.clone(),
-        seed: scenario.seed,
-        duration: Duration::ZERO,
-        log: Vec::new(),
-        outcomes: vec![Outcome {
-            label: "the core accepts the configuration".into(),
-            line: 1,
-            passed: false,
-            detail: format!("Bms::new refused it: {why}"),
-        }],
-        summary: Summary::default(),
-        trace: Vec::new(),
-    }
-}
-
-/// Counts one raise of a rule's tier in the summary.
-pub(crate) fn count_fault(
-    faults: &mut Vec<FaultCount>,
-    rule: cellwarden_core::RuleId,
-    tier: Tier,
-    at: Duration,
-) {
-    match faults.iter_mut().find(|f| f.rule == rule && f.tier == tier) {
-        Some(f) => f.raised += 1,
-        None => faults.push(FaultCount { rule, tier, raised: 1, first_at: at }),
-    }
-}
-
-pub(crate) fn track(
-    extreme: &mut Extreme,
-    first: bool,
-    value: f64,
-    at: Duration,
-    index: usize,
-    better: impl Fn(f64, f64) -> bool,
-) {
-    if first || better(value, extreme.value) {
-        *extreme = Extreme { value, at, index };
-    }
-}
-
-/// Minimum, mean, maximum and the indices of the extremes; zeros for an empty slice.
-pub(crate) fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
-    let Some(&first) = values.first() else { return (0.0, 0.0, 0.0, 0, 0) };
-    let (mut lo, mut hi, mut sum, mut i_lo, mut i_hi) = (first, first, 0.0, 0, 0);
-    for (i, &v) in values.iter().enumerate() {
-        sum += v;
-        if v < lo {
-            lo = v;
-            i_lo = i;
-        }
-        if v > hi {
-            hi = v;
-            i_hi = i;
-        }
-    }
-    (lo, sum / values.len() as f64, hi, i_lo, i_hi)
 }

@@ -292,6 +292,11 @@ pub struct InverterSummary {
 
 /// The spread a balanced pack should get below, mV.
 pub const SPREAD_TARGET_MV: f64 = 10.0;
+/// A SoC estimate error within this many percentage points counts as converged.
+pub const CONVERGED_PCT: f64 = 3.0;
+/// The SoC band (true SoC, %) reported separately for LFP: its flat plateau, where the voltage
+/// says almost nothing about the SoC.
+pub const LFP_PLATEAU_PCT: (f64, f64) = (10.0, 95.0);
 
 /// How balancing went.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -251,7 +251,7 @@ fn signed(value: f64, decimals: usize) -> String {
 /// The SoC and capacity estimates against the truth, with the goals of issue 6 and whether
 /// they were met. A goal that is not met says so here.
 fn render_soc(out: &mut String, a: &super::SocAccuracy) {
-    use crate::engine::accuracy::{CONVERGED_PCT, LFP_PLATEAU_PCT};
+    use super::{CONVERGED_PCT, LFP_PLATEAU_PCT};
     let band = fixed(CONVERGED_PCT, 0);
     let mut settled = match a.settled_at {
         Some(at) => format!("error within {band} % from {}", format_span(at)),

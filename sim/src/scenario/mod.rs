@@ -8,7 +8,7 @@ mod load;
 mod names;
 pub mod parallel;
 pub mod schema;
-pub mod span;
+pub use crate::span;
 
 use std::path::PathBuf;
 

@@ -28,13 +28,14 @@ use cellwarden_core::{Bms, Duration, Instant};
 
 use crate::devices::can_bms::CanBms;
 use crate::devices::inverter::InverterEmu;
-use crate::engine::frontend::FrontEnd;
+use super::controller::Controller;
+use super::frontend::FrontEnd;
 use crate::plant::{Plant, Spread};
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
 use crate::transport::can::memory::{MemoryBus, NodeId};
 
-pub use self::run::{System, run, run_logged};
+pub(crate) use self::run::SystemWorld;
 
 /// The engine's step.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -65,9 +66,9 @@ impl Link {
 
 /// Our own pack: plant, sensors and the core's pack controller.
 #[derive(Debug)]
-struct OwnPack {
+pub(crate) struct OwnPack {
     plant: Plant,
-    bms: Bms,
+    pub(crate) bms: Box<dyn Controller>,
     frontend: FrontEnd,
     next_measure: Instant,
     period: Duration,
@@ -75,7 +76,7 @@ struct OwnPack {
 
 /// A rack battery: its plant, its emulated BMS, the relay we switch, the bus we read it on.
 #[derive(Debug)]
-struct CanPack {
+pub(crate) struct CanPack {
     name: String,
     protocol: CanPackProtocol,
     plant: Plant,
@@ -280,7 +281,12 @@ fn describe_action(a: &CombinerAction, pack_names: &[String], inv_names: &[Strin
 }
 
 /// Builds the system of a scenario, or says why it cannot run.
-fn build(scenario: &Scenario, parallel: &Parallel, tap: bool) -> Result<Built, String> {
+fn build(
+    scenario: &Scenario,
+    parallel: &Parallel,
+    tap: bool,
+    controller: Option<Box<dyn Controller>>,
+) -> Result<Built, String> {
     let start = Instant::ZERO;
     let own = if parallel.own_pack {
         let plant = Plant::new(&scenario.plant, scenario.seed);
@@ -294,7 +300,7 @@ fn build(scenario: &Scenario, parallel: &Parallel, tap: bool) -> Result<Built, S
         );
         Some(OwnPack {
             plant,
-            bms,
+            bms: controller.unwrap_or_else(|| Box::new(bms)),
             frontend,
             next_measure: start,
             period: scenario.sensors.measure_period.0.max(Duration::from_micros(1)),

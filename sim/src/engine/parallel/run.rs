@@ -1,6 +1,8 @@
 //! The system engine's loop: [`System::step`] advances one tick; [`run`] runs a scenario to its
 //! end and reports, [`run_logged`] also hands out every CAN frame.
 
+use std::collections::VecDeque;
+
 use cellwarden_core::combiner::{CombinerAction, CombinerInput, Stage};
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
@@ -9,8 +11,10 @@ use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
     TICK, build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
 };
+use crate::engine::controller::Controller;
+use crate::engine::record::{count_fault, min_mean_max, track};
 use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
-use crate::engine::{count_fault, describe, refused_report, timeline, track};
+use crate::engine::{describe, timeline};
 use crate::profile::{Demand, Profile};
 use crate::report::{
     InverterSummary, LogEntry, PackSummary, Report, Source, Summary, SystemSummary, TraceRow,
@@ -19,69 +23,17 @@ use crate::scenario::parallel::Parallel;
 use crate::scenario::schema::CurrentLie;
 use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName};
 
-/// How many times a run reports its progress.
-const PROGRESS_STEPS: u64 = 200;
-
-/// Runs a parallel-system scenario to its end.
-pub fn run(scenario: &Scenario, progress: &mut dyn FnMut(Duration, Duration)) -> Report {
-    drive(scenario, progress, None)
-}
-
-/// Runs a parallel-system scenario to its end like [`run`], and hands every frame of every CAN
-/// bus to `on_frame` as it goes: after each step, in time order (frames of the same instant in
-/// bus order). The report is the one [`run`] gives: listening changes nothing in the system.
-pub fn run_logged(
-    scenario: &Scenario,
-    progress: &mut dyn FnMut(Duration, Duration),
-    on_frame: &mut dyn FnMut(&LoggedFrame),
-) -> Report {
-    drive(scenario, progress, Some(on_frame))
-}
-
-/// The loop of [`run`] and [`run_logged`]; the buses are tapped only when there is `on_frame`.
-fn drive(
-    scenario: &Scenario,
-    progress: &mut dyn FnMut(Duration, Duration),
-    mut on_frame: Option<&mut dyn FnMut(&LoggedFrame)>,
-) -> Report {
-    let Some(parallel) = &scenario.parallel else {
-        return refused_report(scenario, "not a parallel system");
-    };
-    let mut system = match System::new(scenario, parallel, on_frame.is_some()) {
-        Ok(s) => s,
-        Err(why) => return refused_report(scenario, &why),
-    };
-    let total = scenario.duration;
-    let step = Duration::from_micros((total.as_micros() / PROGRESS_STEPS).max(1));
-    let mut next_progress = Instant::ZERO;
-    while !system.done() {
-        system.step();
-        if let Some(on_frame) = on_frame.as_mut() {
-            // Taken every step, so the tap never holds more than one tick's frames.
-            for frame in system.take_frames() {
-                on_frame(&frame);
-            }
-        }
-        if system.now >= next_progress {
-            progress(system.now.saturating_since(Instant::ZERO), total);
-            next_progress += step;
-        }
-    }
-    progress(total, total);
-    system.finish()
-}
-
 /// A parallel system being simulated.
 #[derive(Debug)]
-pub struct System<'s> {
+pub(crate) struct SystemWorld<'s> {
     scenario: &'s Scenario,
     /// The virtual time of the last step.
-    pub now: Instant,
-    end: Instant,
-    own: Option<OwnPack>,
-    cans: Vec<CanPack>,
+    pub(crate) now: Instant,
+    pub(crate) end: Instant,
+    pub(crate) own: Option<OwnPack>,
+    pub(crate) cans: Vec<CanPack>,
     invs: Vec<Inverter>,
-    combiner: cellwarden_core::combiner::Combiner,
+    pub(crate) combiner: cellwarden_core::combiner::Combiner,
     pack_names: Vec<String>,
     inv_names: Vec<String>,
     profile: Option<(Profile, Instant)>,
@@ -91,15 +43,17 @@ pub struct System<'s> {
     /// Which changes of our own pack's limits the event log shows.
     own_limits_log: describe::LimitsLog,
     watch: Watch,
-    signals: Signals,
-    log: Vec<LogEntry>,
-    trace: Vec<TraceRow>,
+    pub(crate) signals: Signals,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) trace: Vec<TraceRow>,
     summary: Summary,
     packs: Vec<PackFigures>,
     inverters: Vec<InverterFigures>,
     bus_v: f64,
     /// Frames from outside (the socketcand bridge) waiting for the next step: bus, frame.
     injected: Vec<(String, Frame)>,
+    /// Timeline entries given at run time, in time order.
+    pub(crate) runtime: VecDeque<Moment>,
     /// Per inverter, the limits last written to the event log.
     logged_limits: Vec<Option<LoggedLimits>>,
 }
@@ -128,10 +82,15 @@ fn worth_logging(old: LoggedLimits, new: LoggedLimits) -> bool {
     old.2 != new.2 || old.3 != new.3 || moved(old.0, new.0) || moved(old.1, new.1)
 }
 
-impl<'s> System<'s> {
+impl<'s> SystemWorld<'s> {
     /// Builds the system; `tap` keeps every frame for [`take_frames`](Self::take_frames).
-    pub fn new(scenario: &'s Scenario, parallel: &'s Parallel, tap: bool) -> Result<Self, String> {
-        let super::Built { own, cans, invs, combiner } = build(scenario, parallel, tap)?;
+    pub(crate) fn new(
+        scenario: &'s Scenario,
+        parallel: &'s Parallel,
+        tap: bool,
+        controller: Option<Box<dyn Controller>>,
+    ) -> Result<Self, String> {
+        let super::Built { own, cans, invs, combiner } = build(scenario, parallel, tap, controller)?;
         let mut pack_names = Vec::new();
         if own.is_some() {
             pack_names.push("own pack".to_string());
@@ -156,7 +115,7 @@ impl<'s> System<'s> {
             soc_start_pct: soc / packs.len().max(1) as f64 * 100.0,
             ..Summary::default()
         };
-        Ok(System {
+        Ok(SystemWorld {
             scenario,
             now: Instant::ZERO,
             end: Instant::ZERO + scenario.duration,
@@ -180,17 +139,45 @@ impl<'s> System<'s> {
             inverters,
             bus_v: 0.0,
             injected: Vec::new(),
+            runtime: VecDeque::new(),
             logged_limits: vec![None; parallel.inverters.len().max(1)],
         })
     }
 
-    /// Whether the run has reached its end.
-    pub fn done(&self) -> bool {
-        self.now >= self.end
+    /// The instant of the next step.
+    pub(crate) fn next_time(&self) -> Instant {
+        self.now + TICK
+    }
+
+    /// One step.
+    pub(crate) fn process(&mut self) {
+        self.step();
+    }
+
+    /// Whether our pack reads its cells through emulated module boards.
+    pub(crate) fn has_boards(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn inverter_count(&self) -> usize {
+        self.invs.len()
+    }
+
+    /// Every pack with its name and what it reports.
+    pub(crate) fn pack_views(&self) -> Vec<(String, Option<cellwarden_core::BatteryView>)> {
+        let mut out = Vec::new();
+        if let Some(o) = &self.own {
+            out.push((self.pack_names[0].clone(), o.bms.battery_view()));
+        }
+        let k = usize::from(self.own.is_some());
+        for (j, c) in self.cans.iter().enumerate() {
+            out.push((self.pack_names[k + j].clone(), c.reader.view(self.now, CAN_VIEW_MAX_AGE)));
+        }
+        out
     }
 
     /// The names of the CAN buses: `pack0`, ..., `inv0`, ...
-    pub fn bus_names(&self) -> Vec<String> {
+    pub(crate) fn bus_names(&self) -> Vec<String> {
         self.cans
             .iter()
             .map(|c| c.link.name.clone())
@@ -199,12 +186,12 @@ impl<'s> System<'s> {
     }
 
     /// Puts a frame from outside on a bus, as if a device there sent it, at the next step.
-    pub fn inject(&mut self, bus: &str, frame: Frame) {
+    pub(crate) fn inject(&mut self, bus: &str, frame: Frame) {
         self.injected.push((bus.to_string(), frame));
     }
 
     /// Every frame sent since the last call (only with `tap`).
-    pub fn take_frames(&mut self) -> Vec<LoggedFrame> {
+    pub(crate) fn take_frames(&mut self) -> Vec<LoggedFrame> {
         let mut out = Vec::new();
         let links = self
             .cans
@@ -229,7 +216,7 @@ impl<'s> System<'s> {
     }
 
     /// One tick.
-    pub fn step(&mut self) {
+    fn step(&mut self) {
         self.apply_moments();
         self.electrics();
         self.now += TICK;
@@ -246,6 +233,11 @@ impl<'s> System<'s> {
             timeline::next_due(&scenario.timeline, &mut self.next_moment, self.now)
         {
             self.apply(moment);
+        }
+        while self.runtime.front().is_some_and(|m| Instant::ZERO + m.at <= self.now) {
+            if let Some(moment) = self.runtime.pop_front() {
+                self.apply(&moment);
+            }
         }
     }
 
@@ -268,7 +260,7 @@ impl<'s> System<'s> {
         }
         if let Some(command) = moment.command {
             if let Some(o) = &mut self.own {
-                o.bms.handle_input(self.now, Input::Command(command));
+                o.bms.handle_inputs(self.now, &[Input::Command(command)]);
             }
             self.drain_own();
         }
@@ -529,7 +521,7 @@ impl<'s> System<'s> {
                     if p < k0 {
                         let command = if connect { Command::Start } else { Command::Stop };
                         if let Some(o) = &mut self.own {
-                            o.bms.handle_input(self.now, Input::Command(command));
+                            o.bms.handle_inputs(self.now, &[Input::Command(command)]);
                         }
                     } else if let Some(c) = self.cans.get_mut(p - k0) {
                         c.relay = connect;
@@ -760,7 +752,7 @@ impl<'s> System<'s> {
     }
 
     /// Ends the run and reports.
-    pub fn finish(self) -> Report {
+    pub(crate) fn finish(self) -> Report {
         let end = self.elapsed();
         let status = self.combiner.status().clone();
         let mut packs = Vec::new();
@@ -868,7 +860,4 @@ fn reading_of(plant: &crate::plant::Plant) -> crate::devices::can_bms::PackReadi
     }
 }
 
-/// Minimum, mean, maximum and the indices of the extremes; zeros for an empty slice.
-fn min_mean_max(values: &[f64]) -> (f64, f64, f64, usize, usize) {
-    crate::engine::min_mean_max(values)
-}
+

@@ -137,6 +137,10 @@ pub struct ServeCanArgs {
     idle_timeout: Span,
 }
 
+/// How far the served system runs between looks at the clients: frames from clients reach the
+/// system at most this late in virtual time.
+const SERVE_STEP: cellwarden_core::Duration = cellwarden_core::Duration::from_millis(10);
+
 /// Runs `serve-can`; the error says why it cannot run.
 pub fn serve_can(args: &ServeCanArgs) -> Result<(), String> {
     if !(args.speed.is_finite() && args.speed > 0.0 && args.speed <= 1000.0) {
@@ -183,7 +187,7 @@ async fn serve_system(
     let mut injected = 0u64;
     let run = async {
         while !system.done() {
-            system.step_for(cellwarden_sim::engine::TICK);
+            system.step_for(SERVE_STEP);
             for logged in system.take_frames() {
                 if let Some(i) = names.iter().position(|n| *n == logged.bus) {
                     ports[i].send_now(&logged.frame);

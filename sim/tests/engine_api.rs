@@ -69,6 +69,11 @@ fn stepping_in_chunks_is_a_run_to_the_end_parallel_system() {
     assert_same_as_run("can_three_pylontech_packs.toml");
 }
 
+#[test]
+fn stepping_in_chunks_is_a_run_to_the_end_boards_beside_racks() {
+    assert_same_as_run("can_tesla_boards_and_racks.toml");
+}
+
 /// A cell reading that climbs 1 V a second, injected through the API into a closed pack: the
 /// core sees an over-voltage, latches it and opens the contactors; the same run without the
 /// injection stays closed.

@@ -11,6 +11,7 @@ use cellwarden_core::proto::tesla::scale::Thermistor;
 use cellwarden_core::{CellMask, Duration, Input, Instant};
 
 use crate::devices::tesla::{Analog, Ring, RingFault, RingSpec};
+use crate::report::BusSummary;
 use crate::scenario::{BoardsSection, FaultSpec};
 
 /// Most rounds of byte passing at one instant; each round moves at least one frame, and one
@@ -175,14 +176,22 @@ impl Boards {
         self.ring.inject(now, ring_fault);
     }
 
-    /// Boards found by the last enumeration.
-    pub fn found(&self) -> u8 {
-        self.master.found()
-    }
-
-    /// The master's counters and the cycle figures.
-    pub fn figures(&self) -> (BusFigures, cellwarden_core::proto::tesla::master::MasterCounters) {
-        (self.figures, self.master.counters())
+    /// The report's figures of the bus.
+    pub fn summary(&self) -> BusSummary {
+        let (f, c) = (self.figures, self.master.counters());
+        BusSummary {
+            boards: self.master.found(),
+            cycles: f.cycles,
+            cycle_mean: Duration::from_micros(
+                f.cycle_time_total.as_micros().checked_div(f.cycles).unwrap_or(0),
+            ),
+            cycle_max: f.cycle_time_max,
+            missed: f.missed,
+            crc_errors: c.crc_errors,
+            timeouts: c.timeouts,
+            retries: c.retries,
+            enumerations: c.enumerations,
+        }
     }
 
     fn event(

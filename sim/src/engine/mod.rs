@@ -46,7 +46,7 @@ use cellwarden_core::{BatteryView, Command, Duration, Instant, Status};
 
 pub use self::controller::Controller;
 pub use self::pace::Pacer;
-pub use self::parallel::{LoggedFrame, TICK};
+pub use self::parallel::LoggedFrame;
 pub use self::watch::Signals;
 use self::parallel::SystemWorld;
 use self::record::refused_report;
@@ -176,7 +176,10 @@ impl<'s> Engine<'s> {
                     w.now = next;
                     w.process();
                 }
-                World::System(w) => w.process(),
+                World::System(w) => {
+                    w.now = next;
+                    w.process();
+                }
             }
         }
         self.clock = self.clock.max(until);

@@ -30,7 +30,7 @@ use crate::devices::tesla::Analog;
 use crate::plant::Plant;
 use crate::profile::{Demand, Profile};
 use crate::report::{
-    BusSummary, LogEntry, Report, SPREAD_TARGET_MV, Source,
+    LogEntry, Report, SPREAD_TARGET_MV, Source,
     SpreadSummary, Summary, TraceRow,
 };
 use crate::scenario::{Moment, Scenario, Signal, StateName};
@@ -689,22 +689,7 @@ impl<'s> PackWorld<'s> {
             self.spread.end_mv = (hi - lo) * 1000.0;
             self.summary.spread = Some(self.spread);
         }
-        if let Some(boards) = &self.boards {
-            let (f, c) = boards.figures();
-            self.summary.bus = Some(BusSummary {
-                boards: boards.found(),
-                cycles: f.cycles,
-                cycle_mean: Duration::from_micros(
-                    f.cycle_time_total.as_micros().checked_div(f.cycles).unwrap_or(0),
-                ),
-                cycle_max: f.cycle_time_max,
-                missed: f.missed,
-                crc_errors: c.crc_errors,
-                timeouts: c.timeouts,
-                retries: c.retries,
-                enumerations: c.enumerations,
-            });
-        }
+        self.summary.bus = self.boards.as_ref().map(Boards::summary);
         let status = self.bms.status();
         let state = match status.sequence {
             SequenceState::Open

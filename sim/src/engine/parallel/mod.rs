@@ -8,10 +8,13 @@
 //! The emulated inverters decode those frames and draw current inside the limits (or not, if a
 //! scenario says so).
 //!
-//! The engine advances in fixed ticks of [`TICK`]. Each tick: the timeline, then the currents
-//! (each inverter's demand inside what it decoded; the total split among the connected packs by
-//! their Thevenin equivalents, so packs at different voltages share unevenly and circulate
-//! current, as they do), the plants, then measurements, frames and the core's deadlines.
+//! Time jumps from one instant where something happens to the next, as for a single pack: a
+//! frame any device or publisher has to send, a measurement or deadline of our pack (and its
+//! module boards' bytes, when it has them), the combiner's deadline, a timeline entry, a trace
+//! row. At each instant the plants first catch up over the jump (the inverters' currents held
+//! at what they drew at its start, split among the connected packs by their Thevenin
+//! equivalents, so packs at different voltages share unevenly and circulate current, as they
+//! do), then the buses and the core act.
 //!
 //! Architecture Invariant: nothing here decides anything about the battery. The combiner and
 //! the pack controller decide; the emulated BMSes and inverters are the simulated world.
@@ -24,10 +27,12 @@ use cellwarden_core::combiner::{
 use cellwarden_core::proto::byd_can;
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::proto::lv;
+use cellwarden_core::proto::tesla::regs;
 use cellwarden_core::{Bms, Duration, Instant};
 
 use crate::devices::can_bms::CanBms;
 use crate::devices::inverter::InverterEmu;
+use super::boards::Boards;
 use super::controller::Controller;
 use super::frontend::FrontEnd;
 use crate::plant::{Plant, Spread};
@@ -37,8 +42,6 @@ use crate::transport::can::memory::{MemoryBus, NodeId};
 
 pub(crate) use self::run::SystemWorld;
 
-/// The engine's step.
-pub const TICK: Duration = Duration::from_millis(10);
 
 /// How old a CAN pack's frames may be before its reader's view counts as gone.
 const CAN_VIEW_MAX_AGE: Duration = Duration::from_secs(3);
@@ -72,6 +75,13 @@ pub(crate) struct OwnPack {
     frontend: FrontEnd,
     next_measure: Instant,
     period: Duration,
+    /// Emulated module boards, when the scenario has them, and what their inputs see.
+    boards: Option<Boards>,
+    board_cells_v: Vec<f64>,
+    board_temps_c: Vec<f64>,
+    /// Per group: the bleed current the boards draw now and the one the plant has.
+    bleed_a: Vec<f64>,
+    bleed_applied_a: Vec<f64>,
 }
 
 /// A rack battery: its plant, its emulated BMS, the relay we switch, the bus we read it on.
@@ -292,13 +302,28 @@ fn build(
         let plant = Plant::new(&scenario.plant, scenario.seed);
         let bms =
             Bms::new(scenario.config.clone(), start).map_err(|e| format!("Bms::new: {e:?}"))?;
-        let frontend = FrontEnd::new(
+        let mut frontend = FrontEnd::new(
             &scenario.sensors,
             scenario.config.contactors.feedback,
             &plant,
             scenario.seed,
         );
+        let boards = match &scenario.boards {
+            Some(section) => {
+                frontend.use_boards();
+                // The loader checked that the cells make whole boards.
+                let modules = scenario.config.cell_count / regs::CELLS as u16;
+                Some(Boards::new(section, modules, start)?)
+            }
+            None => None,
+        };
+        let groups = plant.group_count();
         Some(OwnPack {
+            boards,
+            board_cells_v: Vec::with_capacity(groups),
+            board_temps_c: Vec::new(),
+            bleed_a: vec![0.0; groups],
+            bleed_applied_a: vec![0.0; groups],
             plant,
             bms: controller.unwrap_or_else(|| Box::new(bms)),
             frontend,

@@ -9,8 +9,10 @@ use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps,
 
 use super::{
     CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
-    TICK, build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
+    build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
 };
+use crate::devices::tesla::Analog;
+use crate::engine::boards::Boards;
 use crate::engine::controller::Controller;
 use crate::engine::record::{count_fault, min_mean_max, track};
 use crate::engine::watch::{self, Happened, Signals, Watch, signal_index};
@@ -22,6 +24,13 @@ use crate::report::{
 use crate::scenario::parallel::Parallel;
 use crate::scenario::schema::CurrentLie;
 use crate::scenario::{EventName, FaultSpec, Moment, Scenario, Signal, StateName};
+
+/// The longest the plants go without a step. Between the instants where something happens
+/// (frames, measurements, deadlines) the currents are held; this bounds how long a demand
+/// profile, an inverter's constant-voltage taper or a stale view waits to be noticed.
+const MAX_PLANT_STEP: Duration = Duration::from_millis(250);
+/// Smallest change of a bleed current passed on to the plant, A.
+const BLEED_RESOLUTION_A: f64 = 1e-4;
 
 /// A parallel system being simulated.
 #[derive(Debug)]
@@ -54,6 +63,8 @@ pub(crate) struct SystemWorld<'s> {
     injected: Vec<(String, Frame)>,
     /// Timeline entries given at run time, in time order.
     pub(crate) runtime: VecDeque<Moment>,
+    /// The instant the plants' state refers to (at most `now`).
+    plant_at: Instant,
     /// Per inverter, the limits last written to the event log.
     logged_limits: Vec<Option<LoggedLimits>>,
 }
@@ -140,23 +151,154 @@ impl<'s> SystemWorld<'s> {
             bus_v: 0.0,
             injected: Vec::new(),
             runtime: VecDeque::new(),
+            plant_at: Instant::ZERO,
             logged_limits: vec![None; parallel.inverters.len().max(1)],
         })
     }
 
-    /// The instant of the next step.
+    /// The earliest of everything that is waiting: a timeline entry, a measurement or deadline
+    /// of our pack, a frame any device or publisher has to send, the combiner's deadline, a
+    /// trace row, the longest plant step, the end. Later than `now`, unless an entry given at
+    /// run time waits at `now` itself.
     pub(crate) fn next_time(&self) -> Instant {
-        self.now + TICK
+        let now = self.now;
+        if self.runtime.front().is_some_and(|m| Instant::ZERO + m.at <= now) {
+            return now;
+        }
+        let mut next = self.next_trace.min(self.end).min(self.plant_at + MAX_PLANT_STEP);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t.filter(|t| *t > now) {
+                next = next.min(t);
+            }
+        };
+        consider(self.scenario.timeline.get(self.next_moment).map(|m| Instant::ZERO + m.at));
+        consider(self.runtime.front().map(|m| Instant::ZERO + m.at));
+        if let Some(o) = &self.own {
+            consider(Some(o.next_measure));
+            consider(o.bms.poll_timeout());
+            consider(o.boards.as_ref().and_then(Boards::next_deadline));
+        }
+        for p in &self.cans {
+            consider(p.bms.poll_timeout());
+        }
+        for inv in &self.invs {
+            consider(inv.emu.poll_timeout());
+            consider(match &inv.side {
+                Side::Lv(p) => p.poll_timeout(),
+                Side::Byd(p) => p.poll_timeout(),
+            });
+        }
+        consider(self.combiner.poll_timeout());
+        if !self.injected.is_empty() {
+            consider(Some(now + Duration::from_micros(1)));
+        }
+        // Every candidate above is later than now once the instant at now is done; this keeps
+        // time moving even if one of them were not.
+        next.max(now + Duration::from_micros(1))
     }
 
-    /// One step.
+    /// Does everything due at `now` (the caller has moved `now` to the instant
+    /// [`next_time`](Self::next_time) gave): the plants catch up with the currents of the jump,
+    /// then the timeline, our pack, the racks' buses, the inverters' buses and the combiner's
+    /// deadline, and the signals are sampled.
     pub(crate) fn process(&mut self) {
-        self.step();
+        // Instants where only bytes move on the module-board bus (a few dozen per measurement
+        // cycle) run the bus alone, against the plant as it stood at the last full instant (at
+        // most a measurement period old: nothing in a cell moves measurably in that time); an
+        // instant where a cycle's readings reach our pack controller becomes a full one.
+        let full = self.own.as_ref().is_none_or(|o| o.boards.is_none()) || self.other_due();
+        if full {
+            self.catch_up();
+            self.apply_moments();
+        }
+        let delivered = self.run_boards();
+        if !full && !delivered {
+            return;
+        }
+        self.catch_up();
+        self.drain_own();
+        self.own_pack();
+        self.can_packs();
+        self.inverter_buses();
+        self.combiner_tick();
+        self.observe();
     }
 
     /// Whether our pack reads its cells through emulated module boards.
     pub(crate) fn has_boards(&self) -> bool {
-        false
+        self.own.as_ref().is_some_and(|o| o.boards.is_some())
+    }
+
+    /// Whether anything besides module-board bus traffic is due at `now`.
+    fn other_due(&self) -> bool {
+        let now = self.now;
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        now >= self.next_trace
+            || now >= self.end
+            || now >= self.plant_at + MAX_PLANT_STEP
+            || !self.injected.is_empty()
+            || due(self.scenario.timeline.get(self.next_moment).map(|m| Instant::ZERO + m.at))
+            || due(self.runtime.front().map(|m| Instant::ZERO + m.at))
+            || self.own.as_ref().is_some_and(|o| {
+                now >= o.next_measure || due(o.bms.poll_timeout())
+            })
+            || self.cans.iter().any(|p| due(p.bms.poll_timeout()))
+            || self.invs.iter().any(|inv| {
+                due(inv.emu.poll_timeout())
+                    || due(match &inv.side {
+                        Side::Lv(p) => p.poll_timeout(),
+                        Side::Byd(p) => p.poll_timeout(),
+                    })
+            })
+            || due(self.combiner.poll_timeout())
+    }
+
+    /// Moves our pack's module-board bus up to now: bytes, deadlines, and the readings of every
+    /// finished cycle into the pack controller as one batch (its actions are drained by the
+    /// caller). Then the balance resistors' currents go to the plant. Returns whether a batch
+    /// was delivered.
+    fn run_boards(&mut self) -> bool {
+        let now = self.now;
+        let Some(o) = &mut self.own else { return false };
+        let OwnPack { boards: Some(boards), frontend, plant, bms, .. } = o else { return false };
+        frontend.board_inputs(now, plant, &mut o.board_cells_v, &mut o.board_temps_c);
+        let analog = Analog::new(&o.board_cells_v, &o.board_temps_c);
+        let mut notes = Vec::new();
+        let mut delivered = false;
+        let calls = &mut self.summary.core_calls;
+        boards.run_until(
+            now,
+            &analog,
+            &mut |inputs| {
+                bms.handle_inputs(now, inputs);
+                *calls += 1;
+                delivered = true;
+            },
+            &mut |note| notes.push(note),
+        );
+        frontend.set_board_protector(boards.protector_tripped());
+        boards.bleed_currents_a(&o.board_cells_v, &mut o.bleed_a);
+        let changed = |want: f64, applied: f64| {
+            (want - applied).abs() > BLEED_RESOLUTION_A || (want == 0.0) != (applied == 0.0)
+        };
+        let bleed_changed = o.bleed_a.iter().zip(&o.bleed_applied_a).any(|(w, a)| changed(*w, *a));
+        for note in notes {
+            self.log(Source::Boards, format!("own pack: {}", describe::board_note(note)));
+        }
+        if bleed_changed {
+            // The old bleed currents flowed until now.
+            self.catch_up();
+            if let Some(o) = &mut self.own {
+                for (i, (want, applied)) in o.bleed_a.iter().zip(&mut o.bleed_applied_a).enumerate()
+                {
+                    if changed(*want, *applied) {
+                        *applied = *want;
+                        o.plant.set_group_bleed_a(i, *want);
+                    }
+                }
+            }
+        }
+        delivered
     }
 
     pub(crate) fn inverter_count(&self) -> usize {
@@ -213,18 +355,6 @@ impl<'s> SystemWorld<'s> {
 
     fn log(&mut self, source: Source, text: String) {
         self.log.push(LogEntry { at: self.elapsed(), source, text });
-    }
-
-    /// One tick.
-    fn step(&mut self) {
-        self.apply_moments();
-        self.electrics();
-        self.now += TICK;
-        self.own_pack();
-        self.can_packs();
-        self.inverter_buses();
-        self.combiner_tick();
-        self.observe();
     }
 
     fn apply_moments(&mut self) {
@@ -298,15 +428,28 @@ impl<'s> SystemWorld<'s> {
             // Faults of our own pack (the loader only lets them through when there is one).
             other => {
                 if let Some(o) = &mut self.own {
-                    timeline::inject_pack_fault(&mut o.plant, &mut o.frontend, self.now, other);
+                    if !timeline::inject_pack_fault(&mut o.plant, &mut o.frontend, self.now, other)
+                    {
+                        if let Some(boards) = &mut o.boards {
+                            boards.inject(self.now, other);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// The currents for the coming tick, and the plants stepped over it.
-    fn electrics(&mut self) {
-        let dt = TICK.as_micros() as f64 / 1e6;
+    /// Integrates every plant from where they stand to now, with the currents of the state at
+    /// the start of the jump held constant (each plant's solution is exact for that): the
+    /// inverters' currents at the bus voltage they saw, split among the connected packs by
+    /// their Thevenin equivalents over the jump, so packs at different voltages share unevenly
+    /// and circulate current, as they do.
+    fn catch_up(&mut self) {
+        if self.plant_at >= self.now {
+            return;
+        }
+        let (from, span) = (self.plant_at, self.now.saturating_since(self.plant_at));
+        let dt = span.as_micros() as f64 / 1e6;
         // Thevenin equivalents of the connected packs (own first, then the CAN packs).
         let mut th: Vec<Option<(f64, f64)>> = Vec::with_capacity(self.packs.len());
         if let Some(o) = &mut self.own {
@@ -319,14 +462,14 @@ impl<'s> SystemWorld<'s> {
         let (g, ge) =
             th.iter().flatten().fold((0.0, 0.0), |(g, ge), (e, r)| (g + 1.0 / r, ge + e / r));
         let open_v = if g > 0.0 { ge / g } else { 0.0 };
-        // The inverters' currents at the bus voltage they see now: the last tick's, or the
-        // packs' resting voltage on the first tick with a pack on the bus.
-        let demand = self.demand_a(open_v);
+        // The inverters' currents at the bus voltage they see at the start of the jump: the
+        // last one's, or the packs' resting voltage on the first jump with a pack on the bus.
+        let demand = self.demand_a(from, open_v);
         let seen_v = if self.bus_v > 0.0 { self.bus_v } else { open_v };
         let mut total = 0.0;
         for inv in &mut self.invs {
             inv.current_a = if g > 0.0 {
-                inv.emu.current_a(self.now, demand * inv.weight, seen_v)
+                inv.emu.current_a(from, demand * inv.weight, seen_v)
             } else {
                 0.0
             };
@@ -349,16 +492,17 @@ impl<'s> SystemWorld<'s> {
         }
         for (f, t) in self.packs.iter_mut().zip(&th) {
             if t.is_some() {
-                f.connected = f.connected.saturating_add(TICK);
+                f.connected = f.connected.saturating_add(span);
             }
         }
         self.summary.plant_steps += 1;
+        self.plant_at = self.now;
     }
 
-    /// The timeline's total demand now, A (positive charging).
-    fn demand_a(&self, bus_v: f64) -> f64 {
+    /// The timeline's total demand at `at`, A (positive charging).
+    fn demand_a(&self, at: Instant, bus_v: f64) -> f64 {
         let Some((profile, since)) = &self.profile else { return 0.0 };
-        let a = match profile.demand(self.now.saturating_since(*since)) {
+        let a = match profile.demand(at.saturating_since(*since)) {
             Demand::Amps(a) => a,
             Demand::Watts(w) if bus_v > 1.0 => w / bus_v,
             Demand::Watts(_) => 0.0,
@@ -408,7 +552,13 @@ impl<'s> SystemWorld<'s> {
                     }
                     continue;
                 }
-                Action::Balance(_) => continue,
+                Action::Balance(cells) => {
+                    // Without module boards the bank's packs do not bleed.
+                    if let Some(boards) = self.own.as_mut().and_then(|o| o.boards.as_mut()) {
+                        boards.set_balance(&cells);
+                    }
+                    continue;
+                }
                 Action::Fault(e) if e.change == cellwarden_core::FaultChange::Raised => {
                     count_fault(&mut self.summary.faults, e.rule, e.tier, at);
                 }
@@ -825,6 +975,7 @@ impl<'s> SystemWorld<'s> {
             summary.counters = o.bms.status().counters;
         }
         summary.system = Some(SystemSummary { packs, inverters });
+        summary.bus = self.own.as_ref().and_then(|o| o.boards.as_ref()).map(Boards::summary);
         let sc = self.scenario;
         Report {
             name: sc.name.clone(),

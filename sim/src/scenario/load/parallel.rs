@@ -9,7 +9,7 @@ use cellwarden_core::{CellChemistry, MilliAmps, MilliVolts, Permille};
 use super::{Checked, Ctx, Want};
 use crate::plant::PlantSpec;
 use crate::scenario::parallel::{CombinerSection, InverterProtocolName, Parallel};
-use crate::scenario::schema::{CommandName, PresetName, ScenarioFile, SystemSpec};
+use crate::scenario::schema::{PresetName, ScenarioFile, SystemSpec};
 use crate::scenario::span::Span;
 
 /// Ohms to whole micro-ohms, at least one.
@@ -65,11 +65,10 @@ impl Ctx<'_> {
                 "a parallel system's inverters are `[[inverters]]` entries, not `[inverter]`",
             ));
         }
-        if file.boards.is_some() {
+        if file.boards.is_some() && !own_pack {
             return Err(self.key_error(
                 "boards",
-                "emulated module boards are not supported in a parallel system yet: measure \
-                 the own pack directly (leave `[boards]` out)",
+                "module boards measure our own pack, and this system has none (`[system]`)",
             ));
         }
         let packs = usize::from(own_pack) + file.can_packs.len();
@@ -86,13 +85,6 @@ impl Ctx<'_> {
             ));
         }
         for (i, entry) in file.timeline.iter().enumerate() {
-            if matches!(entry.command, Some(CommandName::Start | CommandName::Stop)) {
-                return Err(self.value_error(
-                    &format!("timeline[{i}].command"),
-                    "in a parallel system the combiner connects and disconnects the packs; only \
-                     `clear_faults` and `emergency_stop` (for our own pack) are commands here",
-                ));
-            }
             if entry.command.is_some() && !own_pack {
                 return Err(self.value_error(
                     &format!("timeline[{i}].command"),

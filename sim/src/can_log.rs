@@ -6,7 +6,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use cellwarden_sim::system::LoggedFrame;
-use cellwarden_sim::transport::can::candump::LogWriter;
+use cellwarden_io::can::candump::LogWriter;
 
 /// The file name of the log in a scenario's output directory.
 pub const FILE_NAME: &str = "can.log";

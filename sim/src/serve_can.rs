@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 
 use cellwarden_sim::scenario::Span;
-use cellwarden_sim::transport::can::SocketcandHub;
-use cellwarden_sim::transport::can::socketcand::HubLimits;
+use cellwarden_io::can::SocketcandHub;
+use cellwarden_io::can::socketcand::HubLimits;
 
 /// Serve virtual CAN buses to socketcand clients (python-can's `socketcand` interface, or
 /// cellwarden's `socketcand:HOST:PORT/BUS` ports).

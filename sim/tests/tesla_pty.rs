@@ -18,10 +18,8 @@ use cellwarden_core::proto::tesla::regs::status;
 use cellwarden_sim::devices::tesla::{Ring, RingSpec};
 use cellwarden_sim::plant::Plant;
 use cellwarden_sim::scenario;
-use cellwarden_sim::transport::{
-    Clock, FixedAnalog, MasterDriver, MasterHandle, PTY_REPLY_MARGIN_US, Pty, RingServer,
-    open_tesla_port,
-};
+use cellwarden_io::{Clock, MasterDriver, MasterHandle, PTY_REPLY_MARGIN_US, Pty, open_tesla_port};
+use cellwarden_sim::ring_server::{FixedAnalog, RingServer};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 

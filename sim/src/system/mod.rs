@@ -32,7 +32,7 @@ use crate::engine::frontend::FrontEnd;
 use crate::plant::{Plant, Spread};
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
-use crate::transport::can::memory::{MemoryBus, NodeId};
+use cellwarden_io::can::memory::{MemoryBus, NodeId};
 
 pub use self::run::{System, run, run_logged};
 

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::time::Duration as StdDuration;
 
 use cellwarden_core::{Duration, Instant};
-use cellwarden_sim::transport::can::candump::{ParseError, ReplayError};
-use cellwarden_sim::transport::can::socketcand::wire::{self, Scanner};
-use cellwarden_sim::transport::can::{
+use cellwarden_io::can::candump::{ParseError, ReplayError};
+use cellwarden_io::can::socketcand::wire::{self, Scanner};
+use cellwarden_io::can::{
     CanPort, ChannelPort, Frame, LogWriter, MemoryBus, Replay, SocketCanPort, SocketcandClient,
     SocketcandHub, format_line, parse_line,
 };
@@ -513,7 +513,7 @@ async fn socketcand_hub_refuses_unknown_buses() {
     assert!(SocketcandHub::bind(loopback(), &[]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["can0", "can0"]).await.is_err());
     assert!(SocketcandHub::bind(loopback(), &["has space"]).await.is_err());
-    use cellwarden_sim::transport::can::socketcand::HubLimits;
+    use cellwarden_io::can::socketcand::HubLimits;
     for limits in [
         HubLimits { max_clients: 0, ..HubLimits::default() },
         HubLimits { idle_timeout: StdDuration::ZERO, ..HubLimits::default() },
@@ -611,7 +611,7 @@ async fn socketcand_hub_drops_for_a_stalled_client_without_slowing_the_others() 
 
 #[tokio::test]
 async fn socketcand_hub_limits_its_clients_and_frees_their_places() {
-    use cellwarden_sim::transport::can::socketcand::MAX_CLIENTS;
+    use cellwarden_io::can::socketcand::MAX_CLIENTS;
 
     let hub = SocketcandHub::bind(loopback(), &["can0"]).await.unwrap();
     let mut held = Vec::new();
@@ -642,7 +642,7 @@ async fn socketcand_hub_limits_its_clients_and_frees_their_places() {
 
 #[tokio::test]
 async fn socketcand_hub_closes_idle_connections_so_a_real_client_gets_in() {
-    use cellwarden_sim::transport::can::socketcand::HubLimits;
+    use cellwarden_io::can::socketcand::HubLimits;
 
     // Short limits so that the test does not wait long; nothing here measures them.
     let limits = HubLimits {
@@ -692,7 +692,7 @@ async fn socketcand_hub_closes_idle_connections_so_a_real_client_gets_in() {
 
 #[tokio::test]
 async fn socketcand_hub_counts_frames_to_a_listener_as_traffic() {
-    use cellwarden_sim::transport::can::socketcand::HubLimits;
+    use cellwarden_io::can::socketcand::HubLimits;
 
     // A listener that never sends stays as long as frames reach it: two idle times of frames.
     let idle = StdDuration::from_secs(1);

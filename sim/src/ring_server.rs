@@ -17,7 +17,7 @@ use cellwarden_core::proto::tesla::regs::{CELLS, THERMISTORS};
 use cellwarden_core::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::time::{Clock, sleep_until_some};
+use cellwarden_io::time::{Clock, sleep_until_some};
 use crate::devices::tesla::{Analog, Ring};
 use crate::plant::Plant;
 

@@ -10,10 +10,10 @@
 use std::path::PathBuf;
 
 use cellwarden_core::proto::tesla::MAX_MODULES;
+use cellwarden_io::TESLA_BAUD;
 use cellwarden_sim::devices::tesla::{Ring, RingSpec};
 use cellwarden_sim::plant::Plant;
 use cellwarden_sim::scenario::{self, Span};
-use cellwarden_io::TESLA_BAUD;
 
 /// Expose a scenario's battery as a ring of Tesla module boards on a pseudo-terminal.
 ///

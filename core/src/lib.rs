@@ -65,6 +65,7 @@ pub mod charge;
 mod charging;
 pub mod chemistry;
 pub mod combiner;
+pub mod gateway;
 mod config;
 mod contactor;
 mod input;

@@ -93,6 +93,17 @@ pub enum GatewayConfigError {
 }
 
 impl GatewayConfig {
+    /// A configuration around `combiner` with no pack or inverter linked yet (push them onto
+    /// `packs` and `inverters`) and the default report age.
+    pub fn new(combiner: CombinerConfig) -> GatewayConfig {
+        GatewayConfig {
+            combiner,
+            packs: Vec::new(),
+            inverters: Vec::new(),
+            report_max_age: DEFAULT_REPORT_MAX_AGE,
+        }
+    }
+
     /// Checks what the combiner does not: that the links match its slots.
     pub(super) fn validate(&self) -> Result<(), GatewayConfigError> {
         if self.packs.len() != self.combiner.packs.len() {

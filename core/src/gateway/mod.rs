@@ -148,8 +148,13 @@ impl Gateway {
                 PackLink::LvCan => Reader::Lv(lv::Reader::new()),
                 PackLink::BydCan => Reader::Byd(byd_can::Reader::new()),
             };
-            let pack =
-                Pack { reader, relay_closed: false, pending: false, reported: None, next_wake: now };
+            let pack = Pack {
+                reader,
+                relay_closed: false,
+                pending: false,
+                reported: None,
+                next_wake: now,
+            };
             // Same capacity as the configuration's list.
             let _ = packs.push(pack);
         }
@@ -255,9 +260,10 @@ impl Gateway {
         connected: bool,
     ) {
         self.settle(now);
-        let ours = self.packs.get(usize::from(pack)).is_some_and(|p| {
-            matches!(p.reader, Reader::Controller)
-        });
+        let ours = self
+            .packs
+            .get(usize::from(pack))
+            .is_some_and(|p| matches!(p.reader, Reader::Controller));
         if !ours {
             self.counters.misrouted_reports = self.counters.misrouted_reports.saturating_add(1);
             return;

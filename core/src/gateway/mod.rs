@@ -223,8 +223,10 @@ impl Gateway {
                     return;
                 };
                 match &mut p.reader {
+                    // Our own pack controllers report through `handle_pack_report`, not a bus.
                     Reader::Controller => {
                         self.counters.unknown_bus = self.counters.unknown_bus.saturating_add(1);
+                        return;
                     }
                     Reader::Lv(r) => r.handle_frame(now, frame),
                     Reader::Byd(r) => r.handle_frame(now, frame),

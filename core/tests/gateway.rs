@@ -15,6 +15,8 @@ use cellwarden_core::{
     AlarmSet, BatteryView, Command, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille,
 };
 
+use proptest::prelude::*;
+
 const AH: u32 = 1_000;
 
 fn view(voltage_mv: i32) -> BatteryView {
@@ -274,4 +276,72 @@ fn input_on_the_wrong_bus_or_for_the_wrong_pack_is_counted_and_changes_nothing()
     assert_eq!(g.counters().reports, 0);
     assert!(commands(&mut g).is_empty());
     assert_eq!(g.status().packs[1].phase, PackPhase::Unheard);
+}
+
+/// One thing that can happen to a gateway: a frame on some bus (possibly one it does not have),
+/// a report, an inverter current or a deadline, at a time that may go backwards.
+#[derive(Clone, Debug)]
+enum Event {
+    Frame { inverter: bool, bus: u8, id: u16, data: Vec<u8> },
+    Report { pack: u8, voltage_mv: i32, connected: bool },
+    Current { inverter: u8, ma: i32 },
+    Timeout,
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        (any::<bool>(), 0u8..10, 0x300u16..0x380, proptest::collection::vec(any::<u8>(), 0..=8))
+            .prop_map(|(inverter, bus, id, data)| Event::Frame { inverter, bus, id, data }),
+        (0u8..10, 40_000i32..60_000, any::<bool>()).prop_map(|(pack, voltage_mv, connected)| {
+            Event::Report { pack, voltage_mv, connected }
+        }),
+        (0u8..6, any::<i32>()).prop_map(|(inverter, ma)| Event::Current { inverter, ma }),
+        Just(Event::Timeout),
+    ]
+}
+
+proptest! {
+    /// Whatever arrives, in whatever order and at whatever times, the gateway does not panic,
+    /// commands only packs it has, and never closes a relay of a rack that never sent a
+    /// complete report.
+    #[test]
+    fn hostile_input_never_panics_nor_switches_an_unheard_rack(
+        events in proptest::collection::vec((event(), 0u64..20_000), 0..200)
+    ) {
+        let mut g = Gateway::new(
+            config(&[PackLink::Controller, PackLink::LvCan, PackLink::LvCan]),
+            Instant::ZERO,
+        ).expect("valid");
+        for (e, ms) in events {
+            let now = at(ms);
+            match e {
+                Event::Frame { inverter, bus, id, data } => {
+                    let frame = Frame::standard(id, &data).expect("at most 8 bytes");
+                    let bus = if inverter { Bus::Inverter(bus) } else { Bus::Pack(bus) };
+                    g.handle_frame(bus, now, &frame);
+                }
+                Event::Report { pack, voltage_mv, connected } => {
+                    g.handle_pack_report(pack, now, Some(view(voltage_mv)), connected);
+                }
+                Event::Current { inverter, ma } => {
+                    g.handle_inverter_current(inverter, now, MilliAmps(ma));
+                }
+                Event::Timeout => g.handle_timeout(now),
+            }
+            while let Some(c) = g.poll_command() {
+                match c {
+                    GatewayCommand::Controller { pack, .. } => prop_assert_eq!(pack, 0),
+                    GatewayCommand::Relay { pack, .. } => prop_assert!(pack == 1 || pack == 2),
+                }
+            }
+            while g.poll_event().is_some() {}
+            while g.poll_transmit(now).is_some() {}
+            let _ = g.poll_timeout();
+        }
+        for pack in 1..3u8 {
+            if g.status().packs[usize::from(pack)].phase == PackPhase::Unheard {
+                prop_assert!(!g.relay_closed(pack));
+            }
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! Every decision of the cellwarden battery management system: protection, contactor
 //! sequencing, current limits and passive balancing ([`balance`]) in the pack controller
-//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters; and, not
+//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters, and the
+//! [`gateway`] that wires it to the packs' readers, the inverters' publishers and the packs'
+//! start, stop and relays; and, not
 //! yet wired into the pack controller, charge control ([`charge`]) and state of charge and health
 //! ([`soc`]). It also holds the wire protocols as byte-exact codecs and sans-IO drivers
 //! ([`proto`]), such as the bus master for the Tesla Model S module boards, which the adapter
@@ -67,6 +69,7 @@ pub mod chemistry;
 pub mod combiner;
 mod config;
 mod contactor;
+pub mod gateway;
 mod input;
 mod measure;
 mod outbox;

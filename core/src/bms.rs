@@ -115,9 +115,16 @@ impl Bms {
     /// single calls would have decided, for a fraction of the cost: one pass over the cells
     /// instead of one per input.
     pub fn handle_inputs(&mut self, now: Instant, inputs: &[Input<'_>]) {
+        self.handle_batch(now, inputs.iter().copied());
+    }
+
+    /// [`handle_inputs`](Self::handle_inputs) for a batch that is not a slice, such as
+    /// [`BoardBridge::inputs`](crate::proto::tesla::bridge::BoardBridge::inputs): stores each
+    /// input in order, then re-evaluates once.
+    pub fn handle_batch<'a>(&mut self, now: Instant, inputs: impl IntoIterator<Item = Input<'a>>) {
         let now = self.monotonic(now);
         for input in inputs {
-            self.store(now, *input);
+            self.store(now, input);
         }
         self.update(now);
     }

@@ -432,7 +432,6 @@ impl<'s> Engine<'s> {
             },
             &mut |note| notes.push(note),
         );
-        self.frontend.set_board_protector(boards.protector_tripped());
         boards.bleed_currents_a(&self.board_cells_v, &mut self.bleed_a);
         for note in notes {
             self.log(Source::Boards, describe::board_note(note));
@@ -470,8 +469,9 @@ impl<'s> Engine<'s> {
     }
 
     fn measure(&mut self) {
-        let Engine { frontend, plant, bms, summary, now, .. } = self;
-        frontend.measure(*now, plant, &mut |inputs| bms.handle_inputs(*now, inputs));
+        let Engine { frontend, plant, bms, summary, now, boards, .. } = self;
+        let boards = boards.as_ref();
+        frontend.measure(*now, plant, boards, &mut |inputs| bms.handle_inputs(*now, inputs));
         summary.core_calls += 1;
         self.drain();
         self.after_measure();

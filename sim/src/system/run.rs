@@ -380,7 +380,7 @@ impl<'s> System<'s> {
         if now >= o.next_measure {
             o.next_measure += o.period;
             let OwnPack { frontend, plant, bms, .. } = o;
-            frontend.measure(now, plant, &mut |inputs| bms.handle_inputs(now, inputs));
+            frontend.measure(now, plant, None, &mut |inputs| bms.handle_inputs(now, inputs));
             self.summary.core_calls += 1;
             if let Some(view) = o.bms.battery_view() {
                 let connected = o.bms.connected();

@@ -82,7 +82,7 @@ mod view;
 
 pub use action::{
     Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
-    SequenceEvent,
+    SequenceEvent, VoltageLimits, VoltageSource,
 };
 pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;

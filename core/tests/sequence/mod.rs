@@ -108,8 +108,9 @@ fn assert_drain_order(drain: &[(Instant, Action)]) {
         },
         Action::Contactor { contactor, closed: true } => 3 + contactor.index(),
         Action::Limits(_) => 6,
-        Action::Balance(_) => 7,
-        Action::Fault(_) | Action::Sequence(_) => 8,
+        Action::VoltageLimits(_) => 7,
+        Action::Balance(_) => 8,
+        Action::Fault(_) | Action::Sequence(_) => 9,
     };
     let ranks: Vec<usize> = drain.iter().map(|(_, a)| rank(a)).collect();
     assert!(

@@ -416,7 +416,9 @@ impl<'s> System<'s> {
                     }
                     continue;
                 }
-                Action::Balance(_) => continue,
+                // The combiner reads our pack through its battery view, which carries the same
+                // voltage limits.
+                Action::Balance(_) | Action::VoltageLimits(_) => continue,
                 Action::Fault(e) if e.change == cellwarden_core::FaultChange::Raised => {
                     count_fault(&mut self.summary.faults, e.rule, e.tier, at);
                 }

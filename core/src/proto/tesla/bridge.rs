@@ -144,7 +144,9 @@ impl BoardBridge {
     /// The inputs of the cycle [`BridgeEvent::CycleDone`] just reported: per board read, its
     /// cells, then each thermistor that read a plausible value. Empty at any other time.
     pub fn inputs(&self) -> impl Iterator<Item = Input<'_>> {
-        self.batch.iter().flat_map(|r| core::iter::once(r.cell_input()).chain(r.temperature_inputs()))
+        self.batch
+            .iter()
+            .flat_map(|r| core::iter::once(r.cell_input()).chain(r.temperature_inputs()))
     }
 
     /// Passes the pack controller's balance decision to the boards: board `m` bleeds cells

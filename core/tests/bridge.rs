@@ -189,6 +189,7 @@ fn each_cycle_gives_one_batch_of_every_board_and_it_feeds_the_pack_controller_at
         ));
         // Per board: its six cells, then its two thermistors.
         assert_eq!(inputs.len(), 4 * 3);
+        assert!(inputs.len() <= BATCH_CAPACITY);
         for (m, chunk) in inputs.chunks(3).enumerate() {
             let Input::CellVoltages { first, mv, .. } = chunk[0] else { panic!("{chunk:?}") };
             assert_eq!(first, 6 * m as u16);
@@ -202,7 +203,6 @@ fn each_cycle_gives_one_batch_of_every_board_and_it_feeds_the_pack_controller_at
     }
     // Outside the cycle that was just reported there is no batch.
     assert_eq!(bridge.inputs().count(), 0);
-    assert!(4 * 3 <= BATCH_CAPACITY);
 
     // One batch brings a pack controller every cell and sensor of the string in one call.
     let mut bms = Bms::new(Config::tesla_model_s(4), Instant::ZERO).expect("valid preset");

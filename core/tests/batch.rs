@@ -100,8 +100,11 @@ fn a_batched_cycle_decides_what_single_inputs_decide() {
     assert_eq!(single_state, SequenceState::Open);
 }
 
+/// Actions with the time they were drained, ms.
+type Log = Vec<(u64, Action)>;
+
 /// The charge voltage limits sent (time, mV), and every other action.
-fn split_voltage_limits(actions: Vec<(u64, Action)>) -> (Vec<(u64, i32)>, Vec<(u64, Action)>) {
+fn split_voltage_limits(actions: Log) -> (Vec<(u64, i32)>, Log) {
     let mut cvl = Vec::new();
     let mut rest = Vec::new();
     for (t, action) in actions {

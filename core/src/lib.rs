@@ -23,7 +23,8 @@
 //!    [`Bms::handle_timeout`] when the deadline from [`Bms::poll_timeout`] has passed
 //!    (calling it early, late or twice is harmless);
 //! 2. drain [`Bms::poll_action`] until it returns `None`, carrying out each [`Action`]:
-//!    contactor commands, current limits for the inverters, fault and sequencing events;
+//!    contactor commands, current and voltage limits for the inverters, the cells to bleed,
+//!    fault and sequencing events;
 //! 3. ask [`Bms::poll_timeout`] for the next deadline.
 //!
 //! Time is always an argument ([`Instant`], microseconds since the adapter's epoch). One call
@@ -85,7 +86,7 @@ mod view;
 
 pub use action::{
     Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
-    SequenceEvent,
+    SequenceEvent, VoltageLimits, VoltageSource,
 };
 pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;

@@ -381,7 +381,7 @@ impl<'s> System<'s> {
         if now >= o.next_measure {
             o.next_measure += o.period;
             let OwnPack { frontend, plant, bms, .. } = o;
-            frontend.measure(now, plant, &mut |inputs| bms.handle_inputs(now, inputs));
+            frontend.measure(now, plant, None, &mut |inputs| bms.handle_inputs(now, inputs));
             self.summary.core_calls += 1;
             self.gateway.handle_pack_report(0, now, o.bms.battery_view(), o.bms.connected());
         }
@@ -411,7 +411,9 @@ impl<'s> System<'s> {
                     }
                     continue;
                 }
-                Action::Balance(_) => continue,
+                // The combiner reads our pack through its battery view, which carries the same
+                // voltage limits.
+                Action::Balance(_) | Action::VoltageLimits(_) => continue,
                 Action::Fault(e) if e.change == cellwarden_core::FaultChange::Raised => {
                     count_fault(&mut self.summary.faults, e.rule, e.tier, at);
                 }

@@ -370,5 +370,8 @@ fn describe(action: &Action) -> String {
         }
         Action::Sequence(event) => format!("sequence {event:?}"),
         Action::Balance(cells) => format!("balance {cells:?}"),
+        Action::VoltageLimits(v) => {
+            format!("voltage limits charge {} mV discharge {} mV", v.charge_mv.0, v.discharge_mv.0)
+        }
     }
 }

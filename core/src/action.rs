@@ -5,7 +5,7 @@ use crate::input::ContactorId;
 use crate::protection::{Location, RuleId, Tier};
 use crate::status::Blocker;
 use crate::time::Instant;
-use crate::units::MilliAmps;
+use crate::units::{MilliAmps, MilliVolts};
 
 /// One output of [`Bms::poll_action`](crate::Bms::poll_action).
 #[must_use]
@@ -20,6 +20,10 @@ pub enum Action {
     },
     /// New current limits for the inverters; emitted whenever a limit or its reason changes.
     Limits(CurrentLimits),
+    /// New voltage limits for the inverters (the charge and discharge voltage limits of a
+    /// 0x351-style message); emitted whenever a limit or its source changes, and once in the
+    /// first drain. Derived from state like the current limits, so it is never dropped.
+    VoltageLimits(VoltageLimits),
     /// Bleed exactly these cells, and stop bleeding every other. Emitted whenever the set
     /// changes, including to empty (which it does at the start of every measure window), and
     /// once with the empty set in the first drain, so the hardware starts from a known state.
@@ -43,6 +47,29 @@ pub struct CurrentLimits {
     pub discharge_ma: MilliAmps,
     /// Why the discharge limit is what it is.
     pub discharge_reason: LimitReason,
+}
+
+/// The pack voltages an inverter must keep to, as
+/// [`Bms::battery_view`](crate::Bms::battery_view) reports them too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VoltageLimits {
+    /// The pack voltage to charge up to and hold (constant-voltage target).
+    pub charge_mv: MilliVolts,
+    /// Where the charge voltage limit comes from.
+    pub charge_source: VoltageSource,
+    /// The pack voltage not to discharge below: cells × (operating under-voltage limit + its
+    /// hysteresis), 0 without an operating tier.
+    pub discharge_mv: MilliVolts,
+}
+
+/// Where a charge voltage limit comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VoltageSource {
+    /// The charge controller's present stage target ([`crate::charge`]).
+    ChargeControl,
+    /// No `charge` section: cells × (the first over-voltage tier set − its hysteresis), so
+    /// that an inverter regulating to it stays below protection.
+    Protection,
 }
 
 /// What binds a current limit.

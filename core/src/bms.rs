@@ -1,6 +1,6 @@
 //! [`Bms`]: one pack controller, driven by `handle_*` and drained by `poll_*`.
 
-use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent};
+use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent, VoltageLimits};
 use crate::balance::{Balancer, CellMask};
 use crate::charging::Charging;
 use crate::config::{Config, ConfigError};
@@ -29,6 +29,8 @@ pub struct Bms {
     sent_contactors: [Option<bool>; 3],
     /// Last limits delivered.
     sent_limits: Option<CurrentLimits>,
+    /// Last voltage limits delivered.
+    sent_voltage: Option<VoltageLimits>,
     /// Last set of bleeding cells delivered.
     sent_balance: Option<CellMask>,
     /// Sample time of the first current sample of the present charging run.
@@ -46,7 +48,8 @@ pub struct Bms {
 impl Bms {
     /// Validates `config` and starts with everything open, no data and no faults. The first
     /// drain of [`poll_action`](Self::poll_action) commands every contactor open, both current
-    /// limits to zero and no cell bleeding, so the hardware starts from a known state.
+    /// limits to zero, the voltage limits and no cell bleeding, so the hardware starts from a
+    /// known state.
     pub fn new(config: Config, now: Instant) -> Result<Bms, ConfigError> {
         config.validate()?;
         let protection = Protection::new(&config);
@@ -86,6 +89,7 @@ impl Bms {
             outbox: Outbox::new(),
             sent_contactors: [None; 3],
             sent_limits: None,
+            sent_voltage: None,
             sent_balance: None,
             charging_since: None,
             bled_at: None,
@@ -115,9 +119,16 @@ impl Bms {
     /// single calls would have decided, for a fraction of the cost: one pass over the cells
     /// instead of one per input.
     pub fn handle_inputs(&mut self, now: Instant, inputs: &[Input<'_>]) {
+        self.handle_batch(now, inputs.iter().copied());
+    }
+
+    /// [`handle_inputs`](Self::handle_inputs) for a batch that is not a slice, such as
+    /// [`BoardBridge::inputs`](crate::proto::tesla::bridge::BoardBridge::inputs): stores each
+    /// input in order, then re-evaluates once.
+    pub fn handle_batch<'a>(&mut self, now: Instant, inputs: impl IntoIterator<Item = Input<'a>>) {
         let now = self.monotonic(now);
         for input in inputs {
-            self.store(now, *input);
+            self.store(now, input);
         }
         self.update(now);
     }
@@ -186,8 +197,8 @@ impl Bms {
     }
 
     /// The next thing the adapter must do. Drain until `None` after every `handle_*` call.
-    /// Contactor openings come first, then closings (in closing order), then limits, then the
-    /// cells to bleed, then events.
+    /// Contactor openings come first, then closings (in closing order), then current limits,
+    /// then voltage limits, then the cells to bleed, then events.
     pub fn poll_action(&mut self) -> Option<Action> {
         let commanded = self.sequencer.state.commanded();
         let opening = [ContactorId::Positive, ContactorId::Precharge, ContactorId::Negative];
@@ -208,6 +219,11 @@ impl Bms {
         if self.sent_limits != Some(self.status.limits) {
             self.sent_limits = Some(self.status.limits);
             return Some(Action::Limits(self.status.limits));
+        }
+        let voltage = crate::pack_view::voltage_limits(&self.config, self.status.charge.as_ref());
+        if self.sent_voltage != Some(voltage) {
+            self.sent_voltage = Some(voltage);
+            return Some(Action::VoltageLimits(voltage));
         }
         let cells = self.balancer.cells();
         if self.sent_balance != Some(cells) {

@@ -2,7 +2,9 @@
 //!
 //! Every decision of the cellwarden battery management system: protection, contactor
 //! sequencing, current limits and passive balancing ([`balance`]) in the pack controller
-//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters; and, not
+//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters, and the
+//! [`gateway`] that wires it to the packs' readers, the inverters' publishers and the packs'
+//! start, stop and relays; and, not
 //! yet wired into the pack controller, charge control ([`charge`]) and state of charge and health
 //! ([`soc`]). It also holds the wire protocols as byte-exact codecs and sans-IO drivers
 //! ([`proto`]), such as the bus master for the Tesla Model S module boards, which the adapter
@@ -21,7 +23,8 @@
 //!    [`Bms::handle_timeout`] when the deadline from [`Bms::poll_timeout`] has passed
 //!    (calling it early, late or twice is harmless);
 //! 2. drain [`Bms::poll_action`] until it returns `None`, carrying out each [`Action`]:
-//!    contactor commands, current limits for the inverters, fault and sequencing events;
+//!    contactor commands, current and voltage limits for the inverters, the cells to bleed,
+//!    fault and sequencing events;
 //! 3. ask [`Bms::poll_timeout`] for the next deadline.
 //!
 //! Time is always an argument ([`Instant`], microseconds since the adapter's epoch). One call
@@ -67,6 +70,7 @@ pub mod chemistry;
 pub mod combiner;
 mod config;
 mod contactor;
+pub mod gateway;
 mod input;
 mod measure;
 mod outbox;
@@ -82,7 +86,7 @@ mod view;
 
 pub use action::{
     Action, CurrentLimits, FaultChange, FaultEvent, LimitReason, OpenKind, PrechargeFailure,
-    SequenceEvent,
+    SequenceEvent, VoltageLimits, VoltageSource,
 };
 pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;

@@ -1,7 +1,10 @@
 //! One of our own pack controllers as a battery an inverter (or the combiner) could be fed
 //! from: [`Bms::battery_view`].
 
+use crate::action::{VoltageLimits, VoltageSource};
 use crate::bms::Bms;
+use crate::charge::ChargeStatus;
+use crate::config::Config;
 use crate::contactor::SequenceState;
 use crate::protection::{RuleId, Tier};
 use crate::units::{DeciCelsius, MilliVolts, Permille};
@@ -46,9 +49,10 @@ impl Bms {
     ///
     /// - Current limits: the ones in force ([`Status::limits`](crate::Status::limits)), which
     ///   include the charge controller's.
-    /// - Charge voltage limit: the charge controller's ([`ChargeStatus::cvl_mv`]); without a
-    ///   `charge` section, cells × (operating over-voltage limit − its hysteresis). The
-    ///   discharge voltage limit: cells × (operating under-voltage limit + its hysteresis).
+    /// - Voltage limits: the ones [`Action::VoltageLimits`](crate::Action::VoltageLimits)
+    ///   carries: the charge controller's ([`ChargeStatus::cvl_mv`]); without a `charge`
+    ///   section, cells × (operating over-voltage limit − its hysteresis). The discharge
+    ///   voltage limit: cells × (operating under-voltage limit + its hysteresis).
     /// - Alarms: every latched maximum-safety rule; warnings: every other active tier.
     /// - SoC: the usable SoC ([`SocStatus::usable`]); capacity: the learned one; SoH: that
     ///   capacity against the configured one, at most 100 %.
@@ -65,20 +69,7 @@ impl Bms {
         }
         let (t_min, t_max) = (summary.temperature_min?, summary.temperature_max?);
         let (soc_status, soc_config) = (status.soc?, config.soc?);
-        let cells = i32::from(config.cell_count);
-        let p = &config.protection;
-        let per_cell = |limit: Option<MilliVolts>, offset: i32| {
-            limit.map_or(0, |mv| mv.0.saturating_add(offset)).saturating_mul(cells)
-        };
-        let cvl = match &status.charge {
-            Some(charge) => charge.cvl_mv.0,
-            None => {
-                // The first tier that is set: a CVL of 0 V must never reach an inverter.
-                let ov = &p.cell_over_voltage_mv;
-                per_cell(ov.operating.or(ov.recommended).or(ov.maximum), -ov.hysteresis.0)
-            }
-        };
-        let dvl = per_cell(p.cell_under_voltage_mv.operating, p.cell_under_voltage_mv.hysteresis.0);
+        let voltage = voltage_limits(config, status.charge.as_ref());
         let capacity_mah = soc_status.capacity_mah;
         let soh = u64::from(capacity_mah) * 1000 / u64::from(soc_config.capacity_mah.max(1));
         let soh = Permille(soh.min(1000) as u16);
@@ -93,8 +84,8 @@ impl Bms {
         }
         let limits = status.limits;
         Some(BatteryView {
-            charge_voltage_mv: MilliVolts(cvl),
-            discharge_voltage_mv: MilliVolts(dvl),
+            charge_voltage_mv: voltage.charge_mv,
+            discharge_voltage_mv: voltage.discharge_mv,
             charge_limit_ma: limits.charge_ma,
             discharge_limit_ma: limits.discharge_ma,
             soc: soc_status.usable,
@@ -114,4 +105,26 @@ impl Bms {
             modules: 1,
         })
     }
+}
+
+/// The voltage limits of a pack with `config` whose charge controller reports `charge`: one
+/// computation for [`Action::VoltageLimits`](crate::Action::VoltageLimits) and
+/// [`Bms::battery_view`], so the two never disagree.
+pub(crate) fn voltage_limits(config: &Config, charge: Option<&ChargeStatus>) -> VoltageLimits {
+    let cells = i32::from(config.cell_count);
+    let p = &config.protection;
+    let per_cell = |limit: Option<MilliVolts>, offset: i32| {
+        limit.map_or(0, |mv| mv.0.saturating_add(offset)).saturating_mul(cells)
+    };
+    let (charge_mv, charge_source) = match charge {
+        Some(charge) => (charge.cvl_mv.0, VoltageSource::ChargeControl),
+        None => {
+            // The first tier that is set: a CVL of 0 V must never reach an inverter.
+            let ov = &p.cell_over_voltage_mv;
+            let mv = per_cell(ov.operating.or(ov.recommended).or(ov.maximum), -ov.hysteresis.0);
+            (mv, VoltageSource::Protection)
+        }
+    };
+    let dvl = per_cell(p.cell_under_voltage_mv.operating, p.cell_under_voltage_mv.hysteresis.0);
+    VoltageLimits { charge_mv: MilliVolts(charge_mv), charge_source, discharge_mv: MilliVolts(dvl) }
 }

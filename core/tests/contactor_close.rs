@@ -13,6 +13,7 @@ mod sequence;
 use cellwarden_core::{
     Action, Blocker, CellMask, Command, ContactorId, Duration, Input, Instant, LimitReason,
     MilliAmps, MilliVolts, OpenKind, PrechargeFailure, RuleId, SequenceEvent, SequenceState,
+    VoltageSource,
 };
 use common::Rig;
 use sequence::{
@@ -29,7 +30,14 @@ use sequence::{
 #[test]
 fn start_closes_negative_precharge_positive_then_opens_precharge() {
     let mut rig = Rig::tesla();
-    // `Bms::new`: everything open, both limits zero and no cell bleeding, before anything else.
+    // `Bms::new`: everything open, both limits zero, the voltage limits (the charge
+    // controller's bulk target) and no cell bleeding, before anything else.
+    let cvl_mv = status(&rig).charge.expect("the preset has charge control").cvl_mv;
+    let voltage = match rig.log.get(4) {
+        Some((_, Action::VoltageLimits(v))) => *v,
+        other => panic!("expected the voltage limits fifth, got {other:?}"),
+    };
+    assert_eq!((voltage.charge_mv, voltage.charge_source), (cvl_mv, VoltageSource::ChargeControl));
     assert_eq!(
         rig.log,
         [
@@ -37,6 +45,7 @@ fn start_closes_negative_precharge_positive_then_opens_precharge() {
             (Instant::ZERO, Action::Contactor { contactor: PRE, closed: false }),
             (Instant::ZERO, Action::Contactor { contactor: NEG, closed: false }),
             (Instant::ZERO, Action::Limits(zero_limits(LimitReason::ContactorsOpen))),
+            (Instant::ZERO, Action::VoltageLimits(voltage)),
             (Instant::ZERO, Action::Balance(CellMask::EMPTY)),
         ]
     );
@@ -46,7 +55,7 @@ fn start_closes_negative_precharge_positive_then_opens_precharge() {
     assert_eq!(status(&rig).close_blocker, None);
     assert!(!status(&rig).close_requested);
     assert_eq!(rig.state(), SequenceState::Open);
-    assert_eq!(rig.log.len(), 5, "{:?}", &rig.log[5..]);
+    assert_eq!(rig.log.len(), 6, "{:?}", &rig.log[6..]);
 
     let mark = rig.log.len();
     let t0 = start(&mut rig);

@@ -436,7 +436,10 @@ impl Driver {
                 }
                 // (c) every emitted limit lies within the configuration.
                 Action::Limits(limits) => limits_within_config(&limits, &self.config)?,
-                Action::Balance(_) | Action::Fault(_) | Action::Sequence(_) => {}
+                Action::VoltageLimits(_)
+                | Action::Balance(_)
+                | Action::Fault(_)
+                | Action::Sequence(_) => {}
             }
             self.log.push((called_at, action));
         }

@@ -9,7 +9,7 @@ use cellwarden_core::proto::can::Frame;
 use cellwarden_core::proto::lv::{self, KeepAlive, TextId};
 use cellwarden_core::{Alarm, AlarmSet};
 use cellwarden_core::{BatteryView, Duration, Instant};
-use cellwarden_sim::transport::can::candump::{Replay, ReplayError, format_line};
+use cellwarden_io::can::candump::{Replay, ReplayError, format_line};
 
 /// Decode a candump log with the core's low-voltage (Pylontech/SMA/Victron) and BYD CAN
 /// decoders.

@@ -5,8 +5,8 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+use cellwarden_io::can::candump::LogWriter;
 use cellwarden_sim::engine::LoggedFrame;
-use cellwarden_sim::transport::can::candump::LogWriter;
 
 /// The file name of the log in a scenario's output directory.
 pub const FILE_NAME: &str = "can.log";

@@ -1,5 +1,5 @@
 //! cellwarden-sim: the battery plant, the device emulators, the deterministic scenario engine,
-//! the reports and the real-time transports.
+//! the reports, and the emulated ring served in real time.
 //!
 //! A scenario file (`scenarios/*.toml`) names a system, a timeline and expectations.
 //! [`scenario::load`] checks it, [`engine::run`] runs it in virtual time against the real
@@ -13,9 +13,9 @@
 //!   (register-level, byte for byte, with its timing and injected faults), Pylontech-style CAN
 //!   rack-battery BMSes, and inverters on low-voltage CAN (Victron, SMA, Pylontech-compatible) and
 //!   BYD HVS CAN.
-//! - `transport/`: the core's drivers and the emulators on real serial ports and
-//!   pseudo-terminals, in real time (tokio, tokio-serial); CAN buses in memory for the engine,
-//!   over socketcand and SocketCAN for processes, and candump logs.
+//! - `ring_server.rs`: the emulated ring of Tesla module boards served on a real serial port or
+//!   pseudo-terminal in real time. The transports themselves (serial ports, the core's bus
+//!   master on a port, the CAN ports and the in-memory bus the engines use) are `cellwarden-io`.
 //! - `scenario/`: the file format, loading and checking.
 //! - `engine/`: virtual time, the measurement front end, the module boards and the core's bus
 //!   master, the inverter, fault injection, expectations.
@@ -30,8 +30,8 @@ pub mod engine;
 pub mod plant;
 pub mod profile;
 pub mod report;
+pub mod ring_server;
 pub mod rng;
 pub mod scenario;
 pub mod span;
 pub mod text_file;
-pub mod transport;

@@ -10,10 +10,10 @@
 use std::path::PathBuf;
 
 use cellwarden_core::proto::tesla::MAX_MODULES;
+use cellwarden_io::TESLA_BAUD;
 use cellwarden_sim::devices::tesla::{Ring, RingSpec};
 use cellwarden_sim::plant::Plant;
 use cellwarden_sim::scenario::{self, Span};
-use cellwarden_sim::transport::TESLA_BAUD;
 
 /// Expose a scenario's battery as a ring of Tesla module boards on a pseudo-terminal.
 ///
@@ -84,7 +84,8 @@ async fn serve(plant: Plant, spec: RingSpec, run_for: Option<Span>) -> Result<()
     use std::io::Write as _;
 
     use cellwarden_core::Duration;
-    use cellwarden_sim::transport::{Clock, PlantAnalog, Pty, RingServer};
+    use cellwarden_io::{Clock, Pty};
+    use cellwarden_sim::ring_server::{PlantAnalog, RingServer};
 
     let pty = Pty::open().map_err(|err| format!("cannot open a pseudo-terminal: {err}"))?;
     let Pty { controller, terminal, path } = pty;

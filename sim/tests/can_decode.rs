@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cellwarden_sim::transport::can::candump::{Replay, parse_line};
+use cellwarden_io::can::candump::{Replay, parse_line};
 
 /// `cellwarden-sim ARGS`, run from the workspace root so that scenario paths resolve.
 fn sim(args: &[&str]) -> Output {

@@ -14,7 +14,7 @@ use std::time::Duration as StdDuration;
 
 use cellwarden_core::proto::{byd_can, lv};
 use cellwarden_core::{Duration, Instant, MilliVolts};
-use cellwarden_sim::transport::can::{CanPort, Frame, SocketcandClient};
+use cellwarden_io::can::{CanPort, Frame, SocketcandClient};
 
 const LIMIT: StdDuration = StdDuration::from_secs(30);
 

@@ -15,13 +15,11 @@ use std::time::Duration;
 
 use cellwarden_core::proto::tesla::master::{Event, MasterConfig, Reading};
 use cellwarden_core::proto::tesla::regs::status;
+use cellwarden_io::{Clock, MasterDriver, MasterHandle, PTY_REPLY_MARGIN_US, Pty, open_tesla_port};
 use cellwarden_sim::devices::tesla::{Ring, RingSpec};
 use cellwarden_sim::plant::Plant;
+use cellwarden_sim::ring_server::{FixedAnalog, RingServer};
 use cellwarden_sim::scenario;
-use cellwarden_sim::transport::{
-    Clock, FixedAnalog, MasterDriver, MasterHandle, PTY_REPLY_MARGIN_US, Pty, RingServer,
-    open_tesla_port,
-};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use crate::cmd::{self, Result};
 
-/// Core files longer than this must be split (style rule 10).
+/// Core and io files longer than this must be split (style rule 10).
 const CORE_FILE_LINES_MAX: usize = 800;
+/// The transports' manifest: they serve the simulator, the daemon and the bench alike, so they
+/// must not depend on the simulator.
+const IO_MANIFEST: &str = "io/Cargo.toml";
 /// A limit on directory nesting, so a symlink loop or a runaway tree fails instead of hanging.
 const DEPTH_MAX: usize = 32;
 /// The test attribute we reject; built with `concat!` so this file does not trip its own check.
@@ -32,10 +35,18 @@ pub fn tidy() -> Result {
             if name.starts_with("core/src/") {
                 check_core_source(&name, &text, &mut violations);
             }
+            if name.starts_with("io/") {
+                check_file_length(&name, &text, &mut violations);
+            }
         }
         if name.starts_with("scenarios/") {
             check_scenario_name(&name, &mut violations);
         }
+    }
+
+    let io_manifest = root.join(IO_MANIFEST);
+    if io_manifest.exists() {
+        check_io_manifest(&read(&io_manifest)?, &mut violations);
     }
 
     let readme_path = root.join("README.md");
@@ -128,6 +139,33 @@ fn check_core_source(path: &str, text: &str, out: &mut Vec<Violation>) {
             Some(CORE_FILE_LINES_MAX + 1),
             format!("{line_count} lines, more than {CORE_FILE_LINES_MAX}; split the file"),
         ));
+    }
+}
+
+/// io's files stay below the same length as core's.
+fn check_file_length(path: &str, text: &str, out: &mut Vec<Violation>) {
+    let line_count = text.lines().count();
+    if line_count > CORE_FILE_LINES_MAX {
+        out.push(Violation::new(
+            path,
+            Some(CORE_FILE_LINES_MAX + 1),
+            format!("{line_count} lines, more than {CORE_FILE_LINES_MAX}; split the file"),
+        ));
+    }
+}
+
+/// `cellwarden-io` never depends on `cellwarden-sim`, under any table (normal, dev, build or
+/// target-specific) and by name or by path. Text after `#` is a TOML comment and may name it.
+fn check_io_manifest(text: &str, out: &mut Vec<Violation>) {
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        if code.contains("cellwarden-sim") || code.contains("../sim") {
+            out.push(Violation::new(
+                IO_MANIFEST,
+                Some(index + 1),
+                "cellwarden-io depends on the simulator; the transports depend on core only",
+            ));
+        }
     }
 }
 
@@ -294,6 +332,40 @@ mod tests {
         let mut out = Vec::new();
         check_core_source("core/src/x.rs", text, &mut out);
         out.iter().map(ToString::to_string).collect()
+    }
+
+    fn io_manifest_violations(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        check_io_manifest(text, &mut out);
+        out.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn io_manifest_without_the_simulator_passes() {
+        let text = "[package]\nname = \"cellwarden-io\"\n# never cellwarden-sim\n\
+                    [dependencies]\ncellwarden-core = { path = \"../core\" }\n";
+        assert_eq!(io_manifest_violations(text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn io_manifest_naming_the_simulator_is_found() {
+        let text = "[dependencies]\ncellwarden-core = { path = \"../core\" }\n\
+                    [dev-dependencies.cellwarden-sim]\nsim = { path = \"../sim\" }\n";
+        let message = "cellwarden-io depends on the simulator; the transports depend on core only";
+        assert_eq!(
+            io_manifest_violations(text),
+            [format!("io/Cargo.toml:3: {message}"), format!("io/Cargo.toml:4: {message}")]
+        );
+    }
+
+    #[test]
+    fn io_long_files_are_found() {
+        let mut out = Vec::new();
+        check_file_length("io/src/x.rs", &"x\n".repeat(800), &mut out);
+        assert!(out.is_empty());
+        check_file_length("io/src/x.rs", &"x\n".repeat(801), &mut out);
+        let found: Vec<String> = out.iter().map(ToString::to_string).collect();
+        assert_eq!(found, ["io/src/x.rs:801: 801 lines, more than 800; split the file"]);
     }
 
     #[test]

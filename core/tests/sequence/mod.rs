@@ -108,12 +108,13 @@ fn assert_drain_order(drain: &[(Instant, Action)]) {
         },
         Action::Contactor { contactor, closed: true } => 3 + contactor.index(),
         Action::Limits(_) => 6,
-        Action::Balance(_) => 7,
-        Action::Fault(_) | Action::Sequence(_) => 8,
+        Action::VoltageLimits(_) => 7,
+        Action::Balance(_) => 8,
+        Action::Fault(_) | Action::Sequence(_) => 9,
     };
     let ranks: Vec<usize> = drain.iter().map(|(_, a)| rank(a)).collect();
     assert!(
-        ranks.windows(2).all(|w| w[0] < w[1] || (w[0] == 8 && w[1] == 8)),
+        ranks.windows(2).all(|w| w[0] < w[1] || (w[0] == 9 && w[1] == 9)),
         "drain out of order: {drain:?}"
     );
 }

@@ -2,11 +2,12 @@
 //! core's own bus master drives it, and the master's readings reach the pack controller as the
 //! inputs of one batch per measurement cycle.
 //!
-//! The engine only moves bytes and time: every decision about retries, lost boards and
-//! balancing is the master's or the pack controller's.
+//! The engine only moves bytes and time: every decision about retries, lost boards,
+//! batches, balance masks, the boards' protector and which board events to log is the core's
+//! [`BoardBridge`] (with its bus master) or the pack controller's.
 
-use cellwarden_core::proto::tesla::master::{Event, Master, MasterConfig, Reading};
-use cellwarden_core::proto::tesla::regs::{self, status};
+use cellwarden_core::proto::tesla::bridge::{BoardBridge, BridgeEvent};
+use cellwarden_core::proto::tesla::master::{Event, MasterConfig};
 use cellwarden_core::proto::tesla::scale::Thermistor;
 use cellwarden_core::{CellMask, Duration, Input, Instant};
 
@@ -33,16 +34,12 @@ pub struct BusFigures {
     pub missed: u64,
 }
 
-/// The ring and its master.
+/// The ring and the core's bridge to it.
 #[derive(Debug)]
 pub struct Boards {
-    master: Master,
+    bridge: BoardBridge,
     ring: Ring,
-    modules: usize,
-    readings: Vec<Reading>,
     rx: Vec<u8>,
-    /// Last alert/fault bits logged per board, so a persisting condition is logged once.
-    logged_faults: Vec<(u8, u8)>,
     figures: BusFigures,
 }
 
@@ -57,23 +54,20 @@ impl Boards {
         config.retries = section.retries;
         config.lost_after = section.lost_after;
         config.ts2 = Thermistor::PYBMS;
-        let master = Master::new(config, now).map_err(|e| format!("bus master: {e:?}"))?;
+        let bridge = BoardBridge::new(config, now).map_err(|e| format!("bus master: {e:?}"))?;
         let mut spec = RingSpec::new(usize::from(modules));
         spec.bleed_ohm = section.balance_ohm;
         Ok(Boards {
-            master,
+            bridge,
             ring: Ring::new(&spec),
-            modules: usize::from(modules),
-            readings: Vec::with_capacity(usize::from(modules)),
             rx: Vec::with_capacity(64),
-            logged_faults: vec![(0, 0); usize::from(modules)],
             figures: BusFigures::default(),
         })
     }
 
     /// The earliest deadline of master and ring.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.master.poll_timeout(), self.ring.poll_timeout()) {
+        match (self.bridge.poll_timeout(), self.ring.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -94,7 +88,7 @@ impl Boards {
             let mut moved = false;
             self.ring.take_output(now, &mut self.rx);
             if !self.rx.is_empty() {
-                self.master.handle_received(now, &self.rx);
+                self.bridge.handle_received(now, &self.rx);
                 self.rx.clear();
                 moved = true;
             }
@@ -102,16 +96,16 @@ impl Boards {
                 self.ring.handle_timeout(now, analog);
                 moved = true;
             }
-            if self.master.poll_timeout().is_some_and(|t| t <= now) {
-                self.master.handle_timeout(now);
+            if self.bridge.poll_timeout().is_some_and(|t| t <= now) {
+                self.bridge.handle_timeout(now);
                 moved = true;
             }
             let mut tx = [0u8; 4];
-            while let Some(n) = self.master.poll_transmit(&mut tx) {
+            while let Some(n) = self.bridge.poll_transmit(&mut tx) {
                 self.ring.receive(now, &tx[..n], analog);
                 moved = true;
             }
-            while let Some(event) = self.master.poll_event() {
+            while let Some(event) = self.bridge.poll_event() {
                 self.event(event, deliver, note);
             }
             if !moved {
@@ -120,16 +114,9 @@ impl Boards {
         }
     }
 
-    /// Passes the pack controller's balance decision to the master, board by board.
+    /// Passes the pack controller's balance decision to the bridge, which splits it per board.
     pub fn set_balance(&mut self, cells: &CellMask) {
-        for m in 0..self.modules {
-            // m < 62 (checked in `new`), so the casts hold.
-            let cells_per_board = regs::CELLS as u8;
-            self.master.set_balance(
-                m as u8,
-                cells.bits(m as u16 * u16::from(cells_per_board), cells_per_board),
-            );
-        }
+        self.bridge.set_balance(cells);
     }
 
     /// Per series group, the current the boards' balance resistors draw now.
@@ -137,9 +124,10 @@ impl Boards {
         self.ring.bleed_currents_a(cells_v, out);
     }
 
-    /// Whether a board's own protector has tripped, as the master last read it.
-    pub fn protector_tripped(&self) -> bool {
-        self.master.protector_tripped()
+    /// The hardware fault input, given the external fault line (the bridge adds the boards'
+    /// protector).
+    pub fn hardware_fault(&self, line_active: bool) -> bool {
+        self.bridge.hardware_fault(line_active)
     }
 
     /// Applies a board fault; other faults are not for the boards.
@@ -178,9 +166,9 @@ impl Boards {
 
     /// The report's figures of the bus.
     pub fn summary(&self) -> BusSummary {
-        let (f, c) = (self.figures, self.master.counters());
+        let (f, c) = (self.figures, self.bridge.master().counters());
         BusSummary {
-            boards: self.master.found(),
+            boards: self.bridge.master().found(),
             cycles: f.cycles,
             cycle_mean: Duration::from_micros(
                 f.cycle_time_total.as_micros().checked_div(f.cycles).unwrap_or(0),
@@ -196,21 +184,12 @@ impl Boards {
 
     fn event(
         &mut self,
-        event: Event,
+        event: BridgeEvent,
         deliver: &mut dyn FnMut(&[Input<'_>]),
         note: &mut dyn FnMut(Event),
     ) {
         match event {
-            Event::Reading(reading) => {
-                // A board whose status is clean again has its fault log re-armed.
-                if reading.status & (status::FAULT | status::ALERT) == 0 {
-                    if let Some(last) = self.logged_faults.get_mut(usize::from(reading.module)) {
-                        *last = (0, 0);
-                    }
-                }
-                self.readings.push(reading);
-            }
-            Event::CycleDone { started, finished, measured, missed } => {
+            BridgeEvent::CycleDone { started, finished, measured, missed, readings } => {
                 let f = &mut self.figures;
                 f.cycles += 1;
                 let took = finished.saturating_since(started);
@@ -218,24 +197,12 @@ impl Boards {
                 f.cycle_time_max = f.cycle_time_max.max(took);
                 f.readings += u64::from(measured);
                 f.missed += u64::from(missed);
-                if !self.readings.is_empty() {
-                    let mut inputs = Vec::with_capacity(self.readings.len() * 3);
-                    for r in &self.readings {
-                        inputs.push(r.cell_input());
-                        inputs.extend(r.temperature_inputs());
-                    }
+                if readings > 0 {
+                    let inputs: Vec<Input<'_>> = self.bridge.inputs().collect();
                     deliver(&inputs);
                 }
-                self.readings.clear();
             }
-            Event::Enumerated { .. } | Event::Lost { .. } | Event::Recovered { .. } => note(event),
-            Event::Faults { module, alert, fault, .. } => {
-                let Some(last) = self.logged_faults.get_mut(usize::from(module)) else { return };
-                if *last != (alert, fault) {
-                    *last = (alert, fault);
-                    note(event);
-                }
-            }
+            BridgeEvent::Board(event) => note(event),
         }
     }
 }

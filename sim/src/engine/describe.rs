@@ -65,6 +65,11 @@ pub fn action(action: &Action) -> String {
             format!("contactor {} {}", contactor(*id), if *closed { "close" } else { "open" })
         }
         Action::Limits(limits) => self::limits(limits),
+        Action::VoltageLimits(v) => format!(
+            "voltage limits: charge {:.2} V, discharge {:.2} V",
+            f64::from(v.charge_mv.0) / 1000.0,
+            f64::from(v.discharge_mv.0) / 1000.0
+        ),
         Action::Balance(cells) => format!("balance: bleed {}", bleeding(cells)),
         Action::Fault(event) => fault_event(event),
         Action::Sequence(event) => sequence(event),

@@ -6,6 +6,7 @@ use cellwarden_core::{
     ContactorId, DeciCelsius, FeedbackConfig, Input, Instant, MilliAmps, MilliVolts,
 };
 
+use super::boards::Boards;
 use crate::plant::{CurrentSensor, Plant};
 use crate::rng::SimRng;
 use crate::scenario::{SensorName, SensorSection};
@@ -39,9 +40,6 @@ pub struct FrontEnd {
     hardware_line_silent: bool,
     /// Cells and temperatures come from module boards, not from this front end.
     boards: bool,
-    /// A module board's own protector has tripped (read by the bus master); it shares the
-    /// hardware fault input with the fault line.
-    board_protector: bool,
     /// Scratch buffers, reused so a measurement allocates nothing.
     cells_mv: Vec<MilliVolts>,
     temps_c: Vec<f64>,
@@ -78,7 +76,6 @@ impl FrontEnd {
             hardware_fault: false,
             hardware_line_silent: false,
             boards: false,
-            board_protector: false,
             cells_mv: Vec::with_capacity(groups),
             temps_c: Vec::new(),
             temps_dc: Vec::new(),
@@ -131,11 +128,6 @@ impl FrontEnd {
         self.boards = true;
     }
 
-    /// Whether a board's protector has tripped, as the bus master last read it.
-    pub fn set_board_protector(&mut self, tripped: bool) {
-        self.board_protector = tripped;
-    }
-
     /// What the module boards' inputs see: each group's voltage with its sense drift, V, and
     /// each sensor's temperature, °C. Noise is left to the boards' own converters.
     pub fn board_inputs(
@@ -154,8 +146,15 @@ impl FrontEnd {
 
     /// Reads every sensor at `now` and hands the readings of this cycle to `deliver` as one
     /// batch, in the order a real front end reads them (cells, temperatures, current, voltages,
-    /// feedback, fault line).
-    pub fn measure(&mut self, now: Instant, plant: &Plant, deliver: &mut dyn FnMut(&[Input<'_>])) {
+    /// feedback, fault line). With module boards, their bridge decides what the hardware fault
+    /// input says.
+    pub fn measure(
+        &mut self,
+        now: Instant,
+        plant: &Plant,
+        boards: Option<&Boards>,
+        deliver: &mut dyn FnMut(&[Input<'_>]),
+    ) {
         let mut batch: Vec<Input<'_>> = Vec::with_capacity(9);
         self.advance_drift(now);
         let sampled_at = now;
@@ -215,7 +214,8 @@ impl FrontEnd {
             }
         }
         if !self.hardware_line_silent {
-            let active = self.hardware_fault || self.board_protector;
+            let line = self.hardware_fault;
+            let active = boards.map_or(line, |b| b.hardware_fault(line));
             batch.push(Input::HardwareFault { sampled_at, active });
         }
         deliver(&batch);

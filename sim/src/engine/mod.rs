@@ -292,7 +292,7 @@ impl<'s> Engine<'s> {
     pub fn combiner_status(&self) -> Option<&CombinerStatus> {
         match &self.world {
             World::Pack(_) => None,
-            World::System(w) => Some(w.combiner.status()),
+            World::System(w) => Some(w.gateway.status()),
         }
     }
 

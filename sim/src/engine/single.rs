@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use cellwarden_core::{
     Action, BalanceState, Bms, CellMask, ContactorId, CurrentLimits, Duration, FaultChange, Input,
-    Instant, SequenceState, Tier,
+    Instant, SequenceState, Tier, VoltageLimits, VoltageSource,
 };
 
 use cellwarden_core::charge::Stage;
@@ -423,7 +423,6 @@ impl<'s> PackWorld<'s> {
             },
             &mut |note| notes.push(note),
         );
-        self.frontend.set_board_protector(boards.protector_tripped());
         boards.bleed_currents_a(&self.board_cells_v, &mut self.bleed_a);
         for note in notes {
             self.log(Source::Boards, describe::board_note(note));
@@ -461,16 +460,17 @@ impl<'s> PackWorld<'s> {
     }
 
     fn measure(&mut self) {
-        let PackWorld { frontend, plant, bms, summary, now, .. } = self;
-        frontend.measure(*now, plant, &mut |inputs| bms.handle_inputs(*now, inputs));
+        let PackWorld { frontend, plant, bms, summary, now, boards, .. } = self;
+        let boards = boards.as_ref();
+        frontend.measure(*now, plant, boards, &mut |inputs| bms.handle_inputs(*now, inputs));
         summary.core_calls += 1;
         self.drain();
         self.after_measure();
     }
 
-    /// What follows each measurement cycle: the inverter hears the charge voltage limit (as it
-    /// would over CAN) and runs its voltage loop, and the SoC estimate is compared with the
-    /// truth.
+    /// What follows each measurement cycle: the inverter runs its voltage loop against the last
+    /// charge voltage limit it heard (`Action::VoltageLimits`), and the SoC estimate is
+    /// compared with the truth.
     fn after_measure(&mut self) {
         let at = self.elapsed();
         let status = self.bms.status();
@@ -488,7 +488,6 @@ impl<'s> PackWorld<'s> {
             }
         }
         let status = self.bms.status();
-        self.inverter.cvl_v = status.charge.map(|c| f64::from(c.cvl_mv.0) / 1000.0);
         let dt = self.measure_period.as_micros() as f64 / 1e6;
         self.inverter.regulate(dt, self.plant.pack_voltage_v());
         if let (Some(accuracy), Some(soc)) = (&mut self.accuracy, &status.soc) {
@@ -509,11 +508,25 @@ impl<'s> PackWorld<'s> {
 
     fn drain(&mut self) {
         while let Some(action) = self.bms.poll_action() {
+            if let Action::VoltageLimits(voltage) = action {
+                self.hear_voltage_limits(voltage);
+                continue;
+            }
             self.touched = true;
             self.catch_up();
             self.apply_action(action);
         }
         self.log_balancing();
+    }
+
+    /// The inverter hears the charge voltage limit as it would over CAN. Nothing in the plant
+    /// moves until its voltage loop runs after the next measurement, so this needs no catch-up
+    /// and no trace row; it is not logged either (the charge stage changes that move it are).
+    fn hear_voltage_limits(&mut self, voltage: VoltageLimits) {
+        // This emulated inverter runs its constant-voltage loop only against a charge
+        // controller's target, as it did before the limit was an action.
+        self.inverter.cvl_v = (voltage.charge_source == VoltageSource::ChargeControl)
+            .then(|| f64::from(voltage.charge_mv.0) / 1000.0);
     }
 
     fn apply_action(&mut self, action: Action) {

@@ -45,13 +45,13 @@ impl Happened {
     }
 }
 
-/// The watchable event a core action amounts to: `None` for contactor coils and balancing,
-/// which are states rather than events.
+/// The watchable event a core action amounts to: `None` for contactor coils, voltage limits and
+/// balancing, which are states rather than events.
 pub fn happened(at: Duration, action: &Action) -> Option<Happened> {
     let mut happened = Happened::plain(at, EventName::LimitsChanged);
     let w = &mut happened.what;
     match *action {
-        Action::Contactor { .. } | Action::Balance(_) => return None,
+        Action::Contactor { .. } | Action::Balance(_) | Action::VoltageLimits(_) => return None,
         Action::Limits(_) => {}
         Action::Fault(e) => {
             w.event = match e.change {

@@ -6,7 +6,10 @@
 //! - [`scale`]: raw ADC values to millivolts and tenths of a degree, and back.
 //! - [`master`]: the sans-IO bus master that enumerates, measures, clears faults, programs the
 //!   hardware protector and balances.
+//! - [`bridge`]: the master joined to a pack controller: one input batch per cycle, balance
+//!   masks per board, the boards' protector as a hardware fault, board events worth reporting.
 
+pub mod bridge;
 pub mod frame;
 mod link;
 pub mod master;

@@ -1,12 +1,13 @@
 //! The system engine: a parallel system in virtual time, every byte of it over emulated CAN.
 //!
 //! Packs (our own pack controller with its plant, and rack batteries whose emulated BMS speaks a
-//! low-voltage CAN profile) share one DC bus. The core's [`Combiner`] reads the packs (our own
-//! through [`Bms::battery_view`], the CAN packs by decoding their frames with
-//! [`lv::Reader`]), decides which packs join, and tells every inverter its limits through that
-//! inverter's protocol ([`lv::Publisher`] or [`byd_can::Publisher`]), on a CAN bus of its own.
-//! The emulated inverters decode those frames and draw current inside the limits (or not, if a
-//! scenario says so).
+//! low-voltage CAN profile) share one DC bus. The core's [`Gateway`] reads the packs (our own
+//! through [`Bms::battery_view`], the CAN packs from the frames they send), lets its combiner
+//! decide which packs join, and tells every inverter its limits through that inverter's
+//! protocol, on a CAN bus of its own; it turns connect and disconnect into our pack's
+//! `Start`/`Stop` or a rack's relay. This engine only moves frames, time and commands between
+//! the gateway and the emulated world. The emulated inverters decode those frames and draw
+//! current inside the limits (or not, if a scenario says so).
 //!
 //! Time jumps from one instant where something happens to the next, as for a single pack: a
 //! frame any device or publisher has to send, a measurement or deadline of our pack (and its
@@ -22,9 +23,9 @@
 mod run;
 
 use cellwarden_core::combiner::{
-    CombinedReason, Combiner, CombinerAction, DropReason, Implausible, PackPhase, Stage,
+    CombinedReason, CombinerAction, DropReason, Implausible, PackPhase, Stage,
 };
-use cellwarden_core::proto::byd_can;
+use cellwarden_core::gateway::{Gateway, GatewayConfig, InverterLink, PackLink};
 use cellwarden_core::proto::can::Frame;
 use cellwarden_core::proto::lv;
 use cellwarden_core::proto::tesla::regs;
@@ -38,13 +39,10 @@ use super::frontend::FrontEnd;
 use crate::plant::{Plant, Spread};
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
-use crate::transport::can::memory::{MemoryBus, NodeId};
+use cellwarden_io::can::memory::{MemoryBus, NodeId};
 
 pub(crate) use self::run::SystemWorld;
 
-
-/// How old a CAN pack's frames may be before its reader's view counts as gone.
-const CAN_VIEW_MAX_AGE: Duration = Duration::from_secs(3);
 
 /// A two-node CAN bus: the system (our gateway) on one side, a device on the other.
 #[derive(Debug)]
@@ -91,28 +89,18 @@ pub(crate) struct CanPack {
     protocol: CanPackProtocol,
     plant: Plant,
     bms: CanBms,
+    /// The relay as the gateway last switched it.
     relay: bool,
     link: Link,
-    reader: lv::Reader,
-    /// The last report time passed to the combiner.
-    reported: Option<Instant>,
 }
 
-/// The battery side of one inverter's bus.
-#[derive(Debug)]
-enum Side {
-    Lv(Box<lv::Publisher>),
-    Byd(byd_can::Publisher),
-}
-
-/// One inverter: the emulated device, its bus and our battery side on it.
+/// One inverter: the emulated device and its bus.
 #[derive(Debug)]
 struct Inverter {
     name: String,
     protocol: InverterProtocolName,
     emu: InverterEmu,
     link: Link,
-    side: Side,
     /// Its part of the demand.
     weight: f64,
     /// The current it drives now, A, positive charging.
@@ -144,15 +132,6 @@ fn lv_profile(p: CanPackProtocol) -> lv::Profile {
         CanPackProtocol::PylontechV13 => lv::Profile::PylontechV13,
         CanPackProtocol::Sma => lv::Profile::Sma,
         CanPackProtocol::Victron => lv::Profile::Victron,
-    }
-}
-
-/// The name a battery puts in 0x35E. Pylontech-compatible inverters key their battery detection
-/// on "PYLON"; the others get ours.
-fn battery_name(protocol: InverterProtocolName) -> [u8; 8] {
-    match protocol {
-        InverterProtocolName::Pylontech => *b"PYLON\0\0\0",
-        _ => *b"CELLWRDN",
     }
 }
 
@@ -355,9 +334,13 @@ fn build(
             plant,
             bms: CanBms::new(spec),
             relay: false,
-            reader: lv::Reader::new(),
-            reported: None,
         });
+    }
+    let mut links = GatewayConfig::new(parallel.combiner.clone());
+    let pack_links =
+        own.iter().map(|_| PackLink::Controller).chain(cans.iter().map(|_| PackLink::LvCan));
+    for link in pack_links {
+        links.packs.push(link).map_err(|_| "too many packs".to_string())?;
     }
     let weights: f64 = parallel.combiner.inverters.iter().map(|s| f64::from(s.share.0)).sum();
     let mut invs = Vec::new();
@@ -379,10 +362,10 @@ fn build(
             max_charge_a: e.max_charge_a,
             max_discharge_a: e.max_discharge_a,
         };
-        let side = match e.protocol {
+        let link = match e.protocol {
             InverterProtocolName::Byd => {
-                let kwh: f64 = total_capacity_wh(scenario, parallel);
-                Side::Byd(byd_can::Publisher::new(kwh.round() as u32))
+                let wh: f64 = total_capacity_wh(scenario, parallel);
+                InverterLink::BydCan { capacity_wh: wh.round() as u32 }
             }
             p => {
                 let profile = match p {
@@ -396,15 +379,10 @@ fn build(
                     }
                     crate::scenario::parallel::SendMode::Sync => lv::Mode::Sync,
                 };
-                Side::Lv(Box::new(lv::Publisher::new(
-                    profile,
-                    lv::Dlc::Full,
-                    battery_name(p),
-                    mode,
-                    Duration::ZERO,
-                )))
+                InverterLink::LvCan { profile, dlc: lv::Dlc::Full, mode, spacing: Duration::ZERO }
             }
         };
+        links.inverters.push(link).map_err(|_| "too many inverters".to_string())?;
         let weight = parallel.combiner.inverters.get(k).map_or(0.0, |s| f64::from(s.share.0))
             / weights.max(1.0);
         invs.push(Inverter {
@@ -415,14 +393,12 @@ fn build(
             protocol: e.protocol,
             emu: InverterEmu::new(spec),
             link: Link::new(format!("inv{k}"), tap),
-            side,
             weight,
             current_a: 0.0,
         });
     }
-    let combiner = Combiner::new(parallel.combiner.clone(), start)
-        .map_err(|e| format!("Combiner::new: {e:?}"))?;
-    Ok(Built { own, cans, invs, combiner })
+    let gateway = Gateway::new(links, start).map_err(|e| format!("Gateway::new: {e:?}"))?;
+    Ok(Built { own, cans, invs, gateway })
 }
 
 /// A system as [`build`] makes it.
@@ -431,7 +407,7 @@ struct Built {
     own: Option<OwnPack>,
     cans: Vec<CanPack>,
     invs: Vec<Inverter>,
-    combiner: Combiner,
+    gateway: Gateway,
 }
 
 /// The plant of a CAN pack: LFP cells of its capacity, one string.

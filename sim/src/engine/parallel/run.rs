@@ -3,13 +3,14 @@
 
 use std::collections::VecDeque;
 
-use cellwarden_core::combiner::{CombinerAction, CombinerInput, Stage};
+use cellwarden_core::combiner::{CombinerAction, Stage};
+use cellwarden_core::gateway::{Bus, Gateway, GatewayCommand};
 use cellwarden_core::proto::can::Frame;
-use cellwarden_core::{Command, ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
+use cellwarden_core::{ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
 
 use super::{
-    CAN_VIEW_MAX_AGE, CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, Side,
-    build, describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
+    CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, build,
+    describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
 };
 use crate::devices::tesla::Analog;
 use crate::engine::boards::Boards;
@@ -42,7 +43,7 @@ pub(crate) struct SystemWorld<'s> {
     pub(crate) own: Option<OwnPack>,
     pub(crate) cans: Vec<CanPack>,
     invs: Vec<Inverter>,
-    pub(crate) combiner: cellwarden_core::combiner::Combiner,
+    pub(crate) gateway: Gateway,
     pack_names: Vec<String>,
     inv_names: Vec<String>,
     profile: Option<(Profile, Instant)>,
@@ -101,7 +102,7 @@ impl<'s> SystemWorld<'s> {
         tap: bool,
         controller: Option<Box<dyn Controller>>,
     ) -> Result<Self, String> {
-        let super::Built { own, cans, invs, combiner } = build(scenario, parallel, tap, controller)?;
+        let super::Built { own, cans, invs, gateway } = build(scenario, parallel, tap, controller)?;
         let mut pack_names = Vec::new();
         if own.is_some() {
             pack_names.push("own pack".to_string());
@@ -133,7 +134,7 @@ impl<'s> SystemWorld<'s> {
             own,
             cans,
             invs,
-            combiner,
+            gateway,
             pack_names,
             inv_names,
             profile: None,
@@ -183,12 +184,8 @@ impl<'s> SystemWorld<'s> {
         }
         for inv in &self.invs {
             consider(inv.emu.poll_timeout());
-            consider(match &inv.side {
-                Side::Lv(p) => p.poll_timeout(),
-                Side::Byd(p) => p.poll_timeout(),
-            });
         }
-        consider(self.combiner.poll_timeout());
+        consider(self.gateway.poll_timeout());
         if !self.injected.is_empty() {
             consider(Some(now + Duration::from_micros(1)));
         }
@@ -243,14 +240,8 @@ impl<'s> SystemWorld<'s> {
                 now >= o.next_measure || due(o.bms.poll_timeout())
             })
             || self.cans.iter().any(|p| due(p.bms.poll_timeout()))
-            || self.invs.iter().any(|inv| {
-                due(inv.emu.poll_timeout())
-                    || due(match &inv.side {
-                        Side::Lv(p) => p.poll_timeout(),
-                        Side::Byd(p) => p.poll_timeout(),
-                    })
-            })
-            || due(self.combiner.poll_timeout())
+            || self.invs.iter().any(|inv| due(inv.emu.poll_timeout()))
+            || due(self.gateway.poll_timeout())
     }
 
     /// Moves our pack's module-board bus up to now: bytes, deadlines, and the readings of every
@@ -276,7 +267,6 @@ impl<'s> SystemWorld<'s> {
             },
             &mut |note| notes.push(note),
         );
-        frontend.set_board_protector(boards.protector_tripped());
         boards.bleed_currents_a(&o.board_cells_v, &mut o.bleed_a);
         let changed = |want: f64, applied: f64| {
             (want - applied).abs() > BLEED_RESOLUTION_A || (want == 0.0) != (applied == 0.0)
@@ -313,7 +303,8 @@ impl<'s> SystemWorld<'s> {
         }
         let k = usize::from(self.own.is_some());
         for (j, c) in self.cans.iter().enumerate() {
-            out.push((self.pack_names[k + j].clone(), c.reader.view(self.now, CAN_VIEW_MAX_AGE)));
+            let report = self.gateway.status().packs.get(k + j).and_then(|p| p.report);
+            out.push((c.name.clone(), report.map(|(_, view)| view)));
         }
         out
     }
@@ -515,16 +506,11 @@ impl<'s> SystemWorld<'s> {
         let Some(o) = &mut self.own else { return };
         if now >= o.next_measure {
             o.next_measure += o.period;
-            let OwnPack { frontend, plant, bms, .. } = o;
-            frontend.measure(now, plant, &mut |inputs| bms.handle_inputs(now, inputs));
+            let OwnPack { frontend, plant, bms, boards, .. } = o;
+            let boards = boards.as_ref();
+            frontend.measure(now, plant, boards, &mut |inputs| bms.handle_inputs(now, inputs));
             self.summary.core_calls += 1;
-            if let Some(view) = o.bms.battery_view() {
-                let connected = o.bms.connected();
-                self.combiner.handle_input(
-                    now,
-                    CombinerInput::Pack { pack: 0, sampled_at: now, view, connected },
-                );
-            }
+            self.gateway.handle_pack_report(0, now, o.bms.battery_view(), o.bms.connected());
         }
         if let Some(o) = &mut self.own {
             if o.bms.poll_timeout().is_some_and(|t| t <= now) {
@@ -559,6 +545,9 @@ impl<'s> SystemWorld<'s> {
                     }
                     continue;
                 }
+                // The combiner reads our pack through its battery view, which carries the same
+                // voltage limits.
+                Action::VoltageLimits(_) => continue,
                 Action::Fault(e) if e.change == cellwarden_core::FaultChange::Raised => {
                     count_fault(&mut self.summary.faults, e.rule, e.tier, at);
                 }
@@ -584,23 +573,10 @@ impl<'s> SystemWorld<'s> {
                 p.link.bus.send(p.link.device, now, frame);
             }
             while let Some((at, frame)) = p.link.bus.recv(p.link.system) {
-                p.reader.handle_frame(at, &frame);
+                self.gateway.handle_frame(Bus::Pack((k0 + j) as u8), at, &frame);
             }
             while let Some((at, frame)) = p.link.bus.recv(p.link.device) {
                 p.bms.handle_frame(at, &frame);
-            }
-            let heard = p.reader.last_heard();
-            if heard != p.reported {
-                if let (Some(at), Some(view)) = (heard, p.reader.view(now, CAN_VIEW_MAX_AGE)) {
-                    p.reported = heard;
-                    let input = CombinerInput::Pack {
-                        pack: (k0 + j) as u8,
-                        sampled_at: at,
-                        view,
-                        connected: p.relay,
-                    };
-                    self.combiner.handle_input(now, input);
-                }
             }
         }
         self.drain_combiner();
@@ -616,68 +592,71 @@ impl<'s> SystemWorld<'s> {
                 i.link.bus.send(i.link.device, now, frame);
             }
         }
-        for (k, inv) in self.invs.iter_mut().enumerate() {
-            let view = self.combiner.view(k as u8);
+        for k in 0..self.invs.len() {
+            let inv = &mut self.invs[k];
             while let Some(frame) = inv.emu.poll_transmit(now) {
                 inv.link.bus.send(inv.link.device, now, frame);
             }
             while let Some((at, frame)) = inv.link.bus.recv(inv.link.system) {
-                // Any frame the battery side recognises as the inverter's is a sign of life.
-                let alive = match &mut inv.side {
-                    Side::Lv(p) => p.handle_frame(at, &frame).is_some(),
-                    Side::Byd(p) => p.handle_frame(at, &frame).is_some(),
-                };
-                if alive {
-                    self.combiner
-                        .handle_input(now, CombinerInput::InverterAlive { inverter: k as u8, at });
-                }
+                self.gateway.handle_frame(Bus::Inverter(k as u8), at, &frame);
             }
-            loop {
-                let frame = match &mut inv.side {
-                    Side::Lv(p) => p.poll_transmit(now, &view),
-                    Side::Byd(p) => p.poll_transmit(now, &view),
-                };
-                let Some(frame) = frame else { break };
-                inv.link.bus.send(inv.link.system, now, frame);
-            }
+            self.transmit();
+            let inv = &mut self.invs[k];
             while let Some((at, frame)) = inv.link.bus.recv(inv.link.device) {
                 inv.emu.handle_frame(at, &frame);
             }
             // What each inverter draws, as a meter on its output would read it.
             let ma = MilliAmps((inv.current_a * 1000.0).round() as i32);
-            self.combiner.handle_input(
-                now,
-                CombinerInput::InverterCurrent { inverter: k as u8, sampled_at: now, ma },
-            );
+            self.gateway.handle_inverter_current(k as u8, now, ma);
         }
         self.drain_combiner();
+    }
+
+    /// Puts every frame the gateway has due on its bus.
+    fn transmit(&mut self) {
+        let k0 = usize::from(self.own.is_some());
+        while let Some((bus, frame)) = self.gateway.poll_transmit(self.now) {
+            let link = match bus {
+                Bus::Inverter(k) => self.invs.get_mut(usize::from(k)).map(|i| &mut i.link),
+                Bus::Pack(p) => usize::from(p)
+                    .checked_sub(k0)
+                    .and_then(|j| self.cans.get_mut(j))
+                    .map(|c| &mut c.link),
+            };
+            if let Some(link) = link {
+                link.bus.send(link.system, self.now, frame);
+            }
+        }
     }
 
     fn combiner_tick(&mut self) {
-        if self.combiner.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.combiner.handle_timeout(self.now);
-        }
+        self.gateway.handle_timeout(self.now);
         self.drain_combiner();
     }
 
+    /// Carries out the gateway's commands and logs the combiner's actions.
     fn drain_combiner(&mut self) {
         let at = self.elapsed();
         let k0 = usize::from(self.own.is_some());
-        while let Some(action) = self.combiner.poll_action() {
-            let event = match action {
-                CombinerAction::Connect { pack } | CombinerAction::Disconnect { pack, .. } => {
-                    let connect = matches!(action, CombinerAction::Connect { .. });
-                    let p = usize::from(pack);
-                    if p < k0 {
-                        let command = if connect { Command::Start } else { Command::Stop };
-                        if let Some(o) = &mut self.own {
-                            o.bms.handle_inputs(self.now, &[Input::Command(command)]);
-                        }
-                    } else if let Some(c) = self.cans.get_mut(p - k0) {
-                        c.relay = connect;
+        while let Some(command) = self.gateway.poll_command() {
+            match command {
+                GatewayCommand::Controller { command, .. } => {
+                    if let Some(o) = &mut self.own {
+                        o.bms.handle_inputs(self.now, &[Input::Command(command)]);
                     }
-                    None
                 }
+                GatewayCommand::Relay { pack, closed } => {
+                    if let Some(c) =
+                        usize::from(pack).checked_sub(k0).and_then(|j| self.cans.get_mut(j))
+                    {
+                        c.relay = closed;
+                    }
+                }
+            }
+        }
+        while let Some(action) = self.gateway.poll_event() {
+            let event = match action {
+                CombinerAction::Connect { .. } | CombinerAction::Disconnect { .. } => None,
                 CombinerAction::PackJoined { .. } => Some(EventName::PackJoined),
                 CombinerAction::PackRefused { .. } => Some(EventName::PackRefused),
                 CombinerAction::PackDropped { .. } => Some(EventName::PackDropped),
@@ -738,7 +717,7 @@ impl<'s> SystemWorld<'s> {
         let mut temps: Vec<f64> = Vec::new();
         let mut socs: Vec<f64> = Vec::new();
         let mut connected = 0.0;
-        let status = self.combiner.status();
+        let status = self.gateway.status();
         // Each pack's current against its own limit, as the pack itself reports it.
         let mut over = f64::MIN;
         let mut k = 0;
@@ -808,7 +787,7 @@ impl<'s> SystemWorld<'s> {
         let mut inv_over = f64::MIN;
         let mut total = 0.0;
         for (k, (inv, fig)) in self.invs.iter().zip(&mut self.inverters).enumerate() {
-            let view = self.combiner.view(k as u8);
+            let view = self.gateway.view(k as u8);
             let c = f64::from(view.charge_limit_ma.0) / 1000.0;
             let d = f64::from(view.discharge_limit_ma.0) / 1000.0;
             let excess = if inv.current_a >= 0.0 { inv.current_a - c } else { -inv.current_a - d };
@@ -904,7 +883,7 @@ impl<'s> SystemWorld<'s> {
     /// Ends the run and reports.
     pub(crate) fn finish(self) -> Report {
         let end = self.elapsed();
-        let status = self.combiner.status().clone();
+        let status = self.gateway.status().clone();
         let mut packs = Vec::new();
         let mut socs_end = Vec::new();
         if let Some(o) = &self.own {

@@ -17,9 +17,9 @@ use cellwarden_core::proto::tesla::regs::{CELLS, THERMISTORS};
 use cellwarden_core::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::time::{Clock, sleep_until_some};
 use crate::devices::tesla::{Analog, Ring};
 use crate::plant::Plant;
+use cellwarden_io::time::{Clock, sleep_until_some};
 
 /// Deadlines at most this far off are waited for by sleeping the thread when
 /// [`RingServer::fine_timing`] is on.

@@ -55,7 +55,7 @@ impl Clock {
 }
 
 /// Sleeps until `deadline`, or forever without one (a `select!` branch that never fires).
-pub(crate) async fn sleep_until_some(deadline: Option<TokioInstant>) {
+pub async fn sleep_until_some(deadline: Option<TokioInstant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -5,7 +5,7 @@
 //! emulated ring keeps the controlling side, and a BMS opens the other side by its path
 //! (`/dev/pts/N`) exactly as it would open a USB serial adapter. A pty has no baud rate: bytes
 //! cross it as fast as the kernel copies them, so the side that emulates hardware paces its
-//! output itself (see [`super::tesla_ring`]).
+//! output itself (as `cellwarden-sim`'s ring server does).
 
 use std::io;
 

@@ -21,7 +21,7 @@ use cellwarden_core::proto::tesla::master::{Event, Master, MasterConfig, MasterC
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::time::{Clock, sleep_until_some};
+use crate::time::{Clock, sleep_until_some};
 
 /// A reply margin for a ring behind a pseudo-terminal (see the module documentation).
 pub const PTY_REPLY_MARGIN_US: u32 = 20_000;

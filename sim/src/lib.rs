@@ -2,7 +2,8 @@
 //! the reports, and the emulated ring served in real time.
 //!
 //! A scenario file (`scenarios/*.toml`) names a system, a timeline and expectations.
-//! [`scenario::load`] checks it, [`engine::run`] runs it in virtual time against the real
+//! [`scenario::load`] checks it, [`engine::run`] (a loop over the steppable
+//! [`engine::Engine`]) runs it in virtual time against the real
 //! `cellwarden-core`, driving the core exactly as a hardware adapter would (measurements with
 //! their sample times in, actions out and applied to the plant), and returns a
 //! [`report::Report`]. The same scenario gives the same report and trace, byte for byte.
@@ -17,13 +18,16 @@
 //!   pseudo-terminal in real time. The transports themselves (serial ports, the core's bus
 //!   master on a port, the CAN ports and the in-memory bus the engines use) are `cellwarden-io`.
 //! - `scenario/`: the file format, loading and checking.
-//! - `engine/`: virtual time, the measurement front end, the module boards and the core's bus
-//!   master, the inverter, fault injection, expectations.
-//! - `system/`: the system engine for parallel systems: packs on one DC bus, the core's combiner,
-//!   inverters, every frame over in-memory CAN buses.
+//! - `engine/`: the one engine, steppable: virtual time, the controller seam, the measurement
+//!   front end, the module boards and the core's board bridge, fault injection, expectations;
+//!   one pack with its inverter, or a parallel system (packs on one DC bus, the core's gateway
+//!   and combiner, inverters, every frame over in-memory CAN buses).
 //! - `report/`: the text report, the CSV trace and the SVG plot.
 //! - `rng.rs`: one seeded random stream per component.
+//! - `span.rs`: durations as scenario files write them.
 //! - `text_file.rs`: reading scenario files and CSV profiles with a size cap.
+//!
+//! The top-level modules form no `use` cycle (`tests/module_cycles.rs`).
 
 pub mod devices;
 pub mod engine;

@@ -382,7 +382,7 @@ impl<'s> PackWorld<'s> {
             let (plant, frontend) = (&mut self.plant, &mut self.frontend);
             if !timeline::inject_pack_fault(plant, frontend, self.now, fault) {
                 // The loader refuses board faults without boards, and parallel-system faults
-                // outside a parallel system (which the system engine runs).
+                // outside a parallel system (which the parallel arrangement runs).
                 if let Some(boards) = &mut self.boards {
                     boards.inject(self.now, fault);
                 }

@@ -50,7 +50,7 @@ pub struct Scenario {
     pub inverter: InverterSection,
     /// Emulated module boards, if cells and temperatures are measured through them.
     pub boards: Option<BoardsSection>,
-    /// A parallel system (CAN packs, combiner, CAN inverters), run by the system engine. When
+    /// A parallel system (CAN packs, combiner, CAN inverters), run by the engine's parallel arrangement. When
     /// it has no pack of our own (`own_pack == false`), `config`, `plant`, `sensors` and
     /// `boards` are not used.
     pub parallel: Option<parallel::Parallel>,

@@ -1,9 +1,9 @@
 //! Scenario sections of a parallel system: rack batteries with their own CAN BMS next to (or
 //! instead of) our own pack, the combiner, and inverters that speak CAN protocols.
 //!
-//! A scenario with `[[can_packs]]` or `[[inverters]]` runs in the system engine
-//! (`crate::system`): every pack on one DC bus, the core's combiner deciding which packs join
-//! and what each inverter is told, every byte of it over emulated CAN buses.
+//! A scenario with `[[can_packs]]` or `[[inverters]]` runs as a parallel system (the engine's
+//! `parallel` arrangement): every pack on one DC bus, the core's gateway and combiner deciding
+//! which packs join and what each inverter is told, every byte of it over emulated CAN buses.
 
 use serde::Deserialize;
 

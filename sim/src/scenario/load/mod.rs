@@ -203,7 +203,7 @@ impl Ctx<'_> {
         let system = match &file.system {
             Some(system) => system.clone(),
             None if !file.can_packs.is_empty() => {
-                // No pack of our own: the system engine never builds one. The first CAN pack's
+                // No pack of our own: the engine never builds one. The first CAN pack's
                 // size stands in so the checks below have something to check.
                 self.placeholder_system()
             }

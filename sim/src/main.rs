@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cellwarden_core::Duration;
+use cellwarden_sim::engine;
 use cellwarden_sim::report::csv::write_trace_csv;
 use cellwarden_sim::report::plot::write_plot_svg;
 use cellwarden_sim::report::{Report, clock};
 use cellwarden_sim::scenario::{self, Scenario};
-use cellwarden_sim::engine;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 

@@ -118,7 +118,8 @@ fn no_use_cycle_between_top_level_modules() {
 #[test]
 fn the_checker_finds_a_cycle() {
     let modules: BTreeSet<String> = ["engine", "system", "plant"].map(String::from).into();
-    let engine = references("use crate::system::run;\nuse crate::plant::Plant;", "engine", &modules);
+    let engine =
+        references("use crate::system::run;\nuse crate::plant::Plant;", "engine", &modules);
     let system = references("use crate::engine::watch;", "system", &modules);
     let plant = references("use $crate::engine;", "plant", &modules);
     let graph: BTreeMap<String, BTreeSet<String>> =

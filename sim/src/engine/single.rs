@@ -29,10 +29,7 @@ use super::{describe, timeline};
 use crate::devices::tesla::Analog;
 use crate::plant::Plant;
 use crate::profile::{Demand, Profile};
-use crate::report::{
-    LogEntry, Report, SPREAD_TARGET_MV, Source,
-    SpreadSummary, Summary, TraceRow,
-};
+use crate::report::{LogEntry, Report, SPREAD_TARGET_MV, Source, SpreadSummary, Summary, TraceRow};
 use crate::scenario::{Moment, Scenario, Signal, StateName};
 
 /// Balance resistor of each cell when the pack has no emulated boards: about 85 mA from an
@@ -738,4 +735,3 @@ impl<'s> PackWorld<'s> {
         }
     }
 }
-

@@ -31,18 +31,17 @@ use cellwarden_core::proto::lv;
 use cellwarden_core::proto::tesla::regs;
 use cellwarden_core::{Bms, Duration, Instant};
 
-use crate::devices::can_bms::CanBms;
-use crate::devices::inverter::InverterEmu;
 use super::boards::Boards;
 use super::controller::Controller;
 use super::frontend::FrontEnd;
+use crate::devices::can_bms::CanBms;
+use crate::devices::inverter::InverterEmu;
 use crate::plant::{Plant, Spread};
 use crate::scenario::Scenario;
 use crate::scenario::parallel::{CanPackProtocol, InverterProtocolName, Parallel};
 use cellwarden_io::can::memory::{MemoryBus, NodeId};
 
 pub(crate) use self::run::SystemWorld;
-
 
 /// A two-node CAN bus: the system (our gateway) on one side, a device on the other.
 #[derive(Debug)]

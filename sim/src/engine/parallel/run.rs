@@ -9,8 +9,8 @@ use cellwarden_core::proto::can::Frame;
 use cellwarden_core::{ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
 
 use super::{
-    CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, build,
-    describe_action, implausible_name, pack_protocol_name, phase_name, stage_name,
+    CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, build, describe_action,
+    implausible_name, pack_protocol_name, phase_name, stage_name,
 };
 use crate::devices::tesla::Analog;
 use crate::engine::boards::Boards;
@@ -236,9 +236,7 @@ impl<'s> SystemWorld<'s> {
             || !self.injected.is_empty()
             || due(self.scenario.timeline.get(self.next_moment).map(|m| Instant::ZERO + m.at))
             || due(self.runtime.front().map(|m| Instant::ZERO + m.at))
-            || self.own.as_ref().is_some_and(|o| {
-                now >= o.next_measure || due(o.bms.poll_timeout())
-            })
+            || self.own.as_ref().is_some_and(|o| now >= o.next_measure || due(o.bms.poll_timeout()))
             || self.cans.iter().any(|p| due(p.bms.poll_timeout()))
             || self.invs.iter().any(|inv| due(inv.emu.poll_timeout()))
             || due(self.gateway.poll_timeout())
@@ -459,11 +457,8 @@ impl<'s> SystemWorld<'s> {
         let seen_v = if self.bus_v > 0.0 { self.bus_v } else { open_v };
         let mut total = 0.0;
         for inv in &mut self.invs {
-            inv.current_a = if g > 0.0 {
-                inv.emu.current_a(from, demand * inv.weight, seen_v)
-            } else {
-                0.0
-            };
+            inv.current_a =
+                if g > 0.0 { inv.emu.current_a(from, demand * inv.weight, seen_v) } else { 0.0 };
             total += inv.current_a;
         }
         self.bus_v = if g > 0.0 { (total + ge) / g } else { 0.0 };
@@ -989,5 +984,3 @@ fn reading_of(plant: &crate::plant::Plant) -> crate::devices::can_bms::PackReadi
         soc: plant.mean_soc(),
     }
 }
-
-

@@ -59,7 +59,7 @@ fn main() {
         black_box(report);
     }
     println!(
-        "parallel system: 3 racks, combiner, 1 inverter, 10 ms ticks, 1 h: {best:.0} simulated \
+        "parallel system: 3 racks, combiner, 1 inverter, event-driven, 1 h: {best:.0} simulated \
          seconds per wall second ({:.2} s per simulated hour; {frames} frames on the inverter's \
          bus alone, best of 3)",
         3_600.0 / best

@@ -155,8 +155,7 @@ fn cycles_of(modules: &[Module], src: &Path, label: &str) -> Vec<Cycle> {
             let Some(full) = absolute(&module.path, path, &known) else { continue };
             let full = follow_exports(full, &exports, &known);
             let target = longest_module(&full, &known);
-            let common =
-                module.path.iter().zip(target).take_while(|(from, to)| from == to).count();
+            let common = module.path.iter().zip(target).take_while(|(from, to)| from == to).count();
             if common == module.path.len() || common == target.len() {
                 continue;
             }
@@ -235,7 +234,11 @@ fn absolute(module: &[String], path: &PathRef, known: &BTreeSet<&[String]>) -> O
 
 /// The longest prefix of `path` that is a module of the crate.
 fn longest_module<'a>(path: &'a [String], known: &BTreeSet<&[String]>) -> &'a [String] {
-    (0..=path.len()).rev().map(|len| &path[..len]).find(|prefix| known.contains(prefix)).unwrap_or(&[])
+    (0..=path.len())
+        .rev()
+        .map(|len| &path[..len])
+        .find(|prefix| known.contains(prefix))
+        .unwrap_or(&[])
 }
 
 /// Every `pub use` of the crate: (module, exported name) -> the full path it stands for.
@@ -371,7 +374,10 @@ mod tests {
         assert_eq!(cycles[0].modules, ["x", "y", "z"]);
         let from_x = &cycles[0].edges[0];
         assert_eq!((from_x.0.as_str(), from_x.1.as_str()), ("x", "y"));
-        assert_eq!(from_x.2[0], Evidence { file: "src/x/deep.rs".into(), line: 2, path: "crate::Y".into() });
+        assert_eq!(
+            from_x.2[0],
+            Evidence { file: "src/x/deep.rs".into(), line: 2, path: "crate::Y".into() }
+        );
     }
 
     #[test]
@@ -380,9 +386,15 @@ mod tests {
             "fine",
             &[
                 ("lib.rs", "pub mod p;\nmod q;\n"),
-                ("p.rs", "mod one;\nmod two;\npub use one::One;\npub struct P;\nuse self::two::Two;\n"),
+                (
+                    "p.rs",
+                    "mod one;\nmod two;\npub use one::One;\npub struct P;\nuse self::two::Two;\n",
+                ),
                 ("p/one.rs", "use super::P;\nuse super::two::Two;\npub struct One;\n"),
-                ("p/two.rs", "use crate::q::Q;\npub struct Two;\n#[cfg(test)]\nmod t { use super::super::one::One; }\n"),
+                (
+                    "p/two.rs",
+                    "use crate::q::Q;\npub struct Two;\n#[cfg(test)]\nmod t { use super::super::one::One; }\n",
+                ),
                 ("q.rs", "pub struct Q;\n#[cfg(test)]\nmod tests;\n"),
                 ("q/tests.rs", "use crate::p::P;\n"),
             ],

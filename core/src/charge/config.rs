@@ -2,8 +2,9 @@
 
 use core::fmt;
 
-use super::table::{Table, TableError};
-use crate::config::{MAX_CELLS, Problem};
+use crate::problem::Problem;
+use crate::sizes::MAX_CELLS;
+use crate::table::{Table, TableError};
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 /// Longest period a configuration may give for the periodic full charge, the float limit or the

@@ -90,12 +90,11 @@
 mod config;
 mod limits;
 mod presets;
-mod table;
 
+pub use crate::table::{Point, TABLE_POINTS, Table, TableError};
 pub use config::{
     ChargeConfig, ChargeConfigError, ChargeProblem, MAX_CHARGE_PERIOD_MS, MAX_RAMP_MA_PER_S,
 };
-pub use table::{Point, TABLE_POINTS, Table, TableError};
 
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};

@@ -3,7 +3,7 @@
 //! `shared/battery.md`.
 
 use super::config::{ChargeConfig, MAX_RAMP_MA_PER_S};
-use super::table::Table;
+use crate::table::Table;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 const DAY_MS: u64 = 24 * 3_600 * 1_000;

@@ -3,7 +3,8 @@
 use core::fmt;
 
 use super::ocv::Chemistry;
-use crate::config::{MAX_CELLS, Problem};
+use crate::problem::Problem;
+use crate::sizes::MAX_CELLS;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 /// Configuration of one [`SocEstimator`](super::SocEstimator). Plain data; use a preset and

@@ -127,7 +127,8 @@ fn skip_raw_string(chars: &[char], quote: usize, line: &mut usize) -> usize {
     let hashes = chars[..quote].iter().rev().take_while(|c| **c == '#').count();
     let mut i = quote + 1;
     while i < chars.len() {
-        if chars[i] == '"' && chars[i + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes
+        if chars[i] == '"'
+            && chars[i + 1..].iter().take(hashes).filter(|c| **c == '#').count() == hashes
         {
             return i + 1 + hashes;
         }
@@ -418,7 +419,10 @@ mod tests {
     use super::*;
 
     fn segments(scan: &FileScan) -> Vec<String> {
-        scan.paths.iter().map(|path| format!("{}@{}", path.segments.join("::"), path.line)).collect()
+        scan.paths
+            .iter()
+            .map(|path| format!("{}@{}", path.segments.join("::"), path.line))
+            .collect()
     }
 
     #[test]
@@ -432,7 +436,10 @@ mod tests {
     fn use_trees_are_split_into_leaves() {
         let text = "use crate::{a::{self, X}, b::Y as Z};\npub use super::c::*;\nuse core::fmt;\n";
         let scan = scan(text);
-        assert_eq!(segments(&scan), ["crate::a@1", "crate::a::X@1", "crate::b::Y@1", "super::c@2", "core::fmt@3"]);
+        assert_eq!(
+            segments(&scan),
+            ["crate::a@1", "crate::a::X@1", "crate::b::Y@1", "super::c@2", "core::fmt@3"]
+        );
         let exported: Vec<Option<&str>> =
             scan.paths.iter().map(|path| path.exported_as.as_deref()).collect();
         assert_eq!(exported, [None, None, None, None, None]);

@@ -411,9 +411,9 @@ impl Config {
         targets::check(self)
     }
 
-    /// The charge and SoC sections: each valid on its own and sized for this pack.
+    /// The charge and SoC sections, each valid on its own. Both take the series cell count from
+    /// [`Config::cell_count`], which holds it once for every part.
     fn validate_estimation(&self) -> Result<(), ConfigError> {
-        let cells = i64::from(self.cell_count);
         if let Some(charge) = &self.charge {
             charge.validate().map_err(|e| ConfigError {
                 field: "charge",
@@ -423,7 +423,6 @@ impl Config {
                     crate::charge::ChargeProblem::Table(t) => Problem::Table(t),
                 },
             })?;
-            range("charge", Some("cell_count"), charge.cell_count.into(), cells, cells)?;
         }
         if let Some(soc) = &self.soc {
             soc.validate().map_err(|e| ConfigError {
@@ -431,7 +430,6 @@ impl Config {
                 part: Some(e.field),
                 problem: e.problem,
             })?;
-            range("soc", Some("cells_in_series"), soc.cells_in_series.into(), cells, cells)?;
         }
         Ok(())
     }

@@ -297,7 +297,7 @@ fn soc_anchors_lie_inside_protections_window_and_the_table_fits_the_chemistry() 
          protection.cell_over_voltage_mv.operating = 4150)"
     );
     let mut config = tesla();
-    config.soc = Some(SocConfig { cells_in_series: 96, ..SocConfig::lfp_16s(233) });
+    config.soc = Some(SocConfig::lfp_16s(233));
     let e = error(&config);
     assert_eq!((e.field, e.part), ("soc", Some("chemistry")));
     assert_eq!(

@@ -59,8 +59,8 @@
 #![warn(missing_docs)]
 
 // Vocabulary: the words every part of the core speaks. Each imports nothing of the core but
-// units, time, the input names and other vocabulary, so no module that uses them is imported
-// back (`cargo xtask tidy` checks that no module imports one that imports it back).
+// units, time, the input names, the chemistry and other vocabulary, so no module that uses them
+// is imported back (`cargo xtask tidy` checks that no module imports one that imports it back).
 mod blocker;
 mod bound;
 mod cell_mask;

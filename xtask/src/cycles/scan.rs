@@ -349,7 +349,7 @@ fn use_tree(
                 i += 1;
             }
             Some((Token::Punct('{'), _)) => {
-                prefix.extend(segments.drain(..));
+                prefix.append(&mut segments);
                 i += 1;
                 loop {
                     i = use_tree(tokens, i, prefix, exported, inline, out);
@@ -373,13 +373,13 @@ fn use_tree(
         }
     }
     let mut alias = None;
-    if let Some((Token::Ident(word), _)) = tokens.get(i) {
-        if word == "as" {
-            if let Some((Token::Ident(name), _)) = tokens.get(i + 1) {
-                alias = Some(name.clone());
-            }
-            i += 2;
+    if let Some((Token::Ident(word), _)) = tokens.get(i)
+        && word == "as"
+    {
+        if let Some((Token::Ident(name), _)) = tokens.get(i + 1) {
+            alias = Some(name.clone());
         }
+        i += 2;
     }
     let glob = tokens.get(i).is_some_and(|(t, _)| *t == Token::Punct('*'));
     if glob {

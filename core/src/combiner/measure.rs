@@ -128,6 +128,8 @@ impl Combiner {
                 p.discharge_share = s;
             }
             self.floors = [[Permille(0); MAX_PACKS]; 2];
+            self.offsets_ma = [[0; MAX_PACKS]; 2];
+            self.returns = [[Permille(0); MAX_PACKS]; 2];
         }
         if mask == 0 || self.fresh_reports & mask != mask {
             return;
@@ -145,6 +147,8 @@ impl Combiner {
                 }
             }
         }
+        // At rest too: the current packs exchange among themselves is largest then.
+        self.measure_offsets(mask, &predicted, &values, packs_ma);
         // The direction and size of the bank's current: the inverters' measurement when there
         // is one (a pack's report may be the wrong one), else the packs' sum.
         let mut bank_ma = inverters_ma.or(self.inverters_current_ma()).unwrap_or(packs_ma);
@@ -213,5 +217,72 @@ impl Combiner {
                 Permille(old.0 - (old.0 - s.0).div_ceil(8))
             };
         }
+    }
+
+    /// Measures what each joined pack carries beyond its share of a change in the bank's
+    /// current: its offset, `i_k - m_k × I` (pack current `i_k`, bank current `I` as the sum of
+    /// the packs', predicted share `m_k`). Packs at different open-circuit voltages exchange
+    /// current that no inverter limit controls; the offset is that current, and also what a
+    /// pack would carry if the bank's current went back to zero now. Under a steady current
+    /// it grows as the packs' voltages drift apart (a string whose voltage falls faster with
+    /// discharge hands its part to the others, and takes it back, and more, when the current
+    /// stops), so its part of the bank's current is kept as well (`returns`), per direction.
+    fn measure_offsets(
+        &mut self,
+        mask: u16,
+        predicted: &[Permille; MAX_PACKS],
+        values: &[i64; MAX_PACKS],
+        bank_ma: i64,
+    ) {
+        let n = self.config.packs.len();
+        let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
+        for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+            let offset = values[i] - i64::from(predicted[i].0) * bank_ma / 1000;
+            let offset = offset.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+            // [0]: towards charging the pack (binds the charge limit), [1]: towards discharging.
+            for (held, new) in [(0, offset), (1, offset.saturating_neg())] {
+                let old = &mut self.offsets_ma[held][i];
+                *old = follow_ma(*old, new);
+            }
+            if !large {
+                continue;
+            }
+            // The part of the bank's current that flows back into (under discharge) or out of
+            // (under charge) this pack when the bank's current stops: [0] measured while
+            // charging, [1] while discharging.
+            let (direction, back) = if bank_ma > 0 { (0, -offset) } else { (1, offset) };
+            let part = share_up(i64::from(back), bank_ma.abs());
+            let old = &mut self.returns[direction][i];
+            *old = follow(*old, part);
+        }
+    }
+}
+
+/// How far an offset may shrink without being followed: the packs' reports are not taken at
+/// one instant, and a held value that followed every wobble would step the limits each round.
+const OFFSET_DEAD_BAND_MA: i32 = 500;
+
+/// A held offset: a larger one is taken at once (the safe side), a smaller one an eighth of
+/// the way per measurement, and not at all within the dead band.
+fn follow_ma(old: i32, new: i32) -> i32 {
+    let gap = i64::from(old) - i64::from(new);
+    if gap <= 0 {
+        new
+    } else if gap <= i64::from(OFFSET_DEAD_BAND_MA) {
+        old
+    } else {
+        // old - ceil(gap / 8) lies between new and old, so it fits.
+        (i64::from(old) - (gap + 7) / 8) as i32
+    }
+}
+
+/// A held share, as [`follow_ma`]: larger at once, smaller slowly, one thousandth not at all.
+fn follow(old: Permille, new: Permille) -> Permille {
+    if new >= old {
+        new
+    } else if old.0 - new.0 <= 1 {
+        old
+    } else {
+        Permille(old.0 - (old.0 - new.0).div_ceil(8))
     }
 }

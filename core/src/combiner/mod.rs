@@ -94,6 +94,13 @@ pub struct Combiner {
     /// Per direction, what the last comparison with a steady inverter current found (`None`
     /// after a round without one): a finding counts when two rounds in a row agree on it.
     verdicts: [Option<bool>; 2],
+    /// Per joined pack, the current it carries beyond its predicted share of the bank's
+    /// current (`measure.rs`), held on the safe side: [0] towards charging it, [1] towards
+    /// discharging it (negated), mA.
+    offsets_ma: [[i32; MAX_PACKS]; 2],
+    /// Per joined pack, the part of the bank's current that flows back through it, the other
+    /// way, when the current stops: [0] measured while charging, [1] while discharging.
+    returns: [[Permille; MAX_PACKS]; 2],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -123,6 +130,8 @@ impl Combiner {
             inverters_range: [None; 2],
             floors: [[Permille(0); MAX_PACKS]; 2],
             verdicts: [None; 2],
+            offsets_ma: [[0; MAX_PACKS]; 2],
+            returns: [[Permille(0); MAX_PACKS]; 2],
             started: now,
         };
         combiner.update();
@@ -591,6 +600,13 @@ impl Combiner {
         };
         let (mut ccl, mut charge_reason) = pick(&parts_c, disabled_c);
         let (mut dcl, mut discharge_reason) = pick(&parts_d, disabled_d);
+        self.bound_by_offsets(
+            joined,
+            &mut ccl,
+            &mut charge_reason,
+            &mut dcl,
+            &mut discharge_reason,
+        );
         // Headroom for shares that move with the current, unless a single pack carries it all.
         if parts_c.len() > 1 {
             ccl = self.config.share_margin.of(ccl);
@@ -634,6 +650,59 @@ impl Combiner {
         self.status.discharge_reason = discharge_reason;
         for k in 0..self.config.inverters.len() {
             self.inverter_view(k);
+        }
+    }
+
+    /// Lowers the current limits so that no joined pack leaves its own limits when the bank's
+    /// current moves anywhere within them, from where it is now: pack `k` carries its measured
+    /// offset plus its predicted share of the bank's current (the larger of its capacity and
+    /// conductance parts, so at least what a step in current gives it), and the current that
+    /// flowed back through it when the bank's current stopped, measured as a part of that
+    /// current, may come back in proportion. The shares measured in one direction say nothing
+    /// of the other: a pack that carried little of a discharge may take most of the charge
+    /// that follows it.
+    fn bound_by_offsets(
+        &self,
+        joined: u16,
+        ccl: &mut i32,
+        charge_reason: &mut CombinedReason,
+        dcl: &mut i32,
+        discharge_reason: &mut CombinedReason,
+    ) {
+        let n = self.config.packs.len();
+        let mut predicted = [Permille(0); MAX_PACKS];
+        self.predicted_shares(joined, &mut predicted);
+        let open = |r: &CombinedReason| {
+            matches!(r, CombinedReason::Pack { .. } | CombinedReason::SumOfPacks)
+        };
+        for i in (0..n).filter(|i| joined & (1 << i) != 0) {
+            let Some((_, v)) = self.status.packs[i].report else { continue };
+            let (c, d) = (v.charge_limit_ma.0.max(0), v.discharge_limit_ma.0.max(0));
+            let pack = i as u8;
+            let charge = [
+                Part { limit_ma: c.saturating_sub(self.offsets_ma[0][i]), share: predicted[i] },
+                Part { limit_ma: d, share: self.returns[0][i] },
+            ];
+            let discharge = [
+                Part { limit_ma: d.saturating_sub(self.offsets_ma[1][i]), share: predicted[i] },
+                Part { limit_ma: c, share: self.returns[1][i] },
+            ];
+            for (parts, limit, reason) in [
+                (charge, &mut *ccl, &mut *charge_reason),
+                (discharge, &mut *dcl, &mut *discharge_reason),
+            ] {
+                if !open(reason) {
+                    continue;
+                }
+                for part in parts {
+                    if let Some(allowed) = share::allows(part) {
+                        if allowed < *limit {
+                            *limit = allowed;
+                            *reason = CombinedReason::Pack { pack, share: part.share };
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -44,6 +44,16 @@ pub fn bank_limit(parts: &[Part]) -> (i32, Option<usize>) {
     (i32::try_from(best).unwrap_or(i32::MAX), binding)
 }
 
+/// The largest bank current that keeps this one part inside its limit (rounded down, at
+/// least zero), or `None` when it has no share and so constrains nothing.
+pub fn allows(part: Part) -> Option<i32> {
+    if part.share.0 == 0 {
+        return None;
+    }
+    let allowed = i64::from(part.limit_ma.max(0)) * 1000 / i64::from(part.share.0);
+    Some(i32::try_from(allowed).unwrap_or(i32::MAX))
+}
+
 /// Each value's part of the total, in thousandths, rounded down; all zero when the total is not
 /// positive. Negative values count as zero.
 pub fn shares_of(values: &[i64], out: &mut [Permille]) {

@@ -130,6 +130,7 @@ impl Combiner {
             self.floors = [[Permille(0); MAX_PACKS]; 2];
             self.offsets_ma = [[0; MAX_PACKS]; 2];
             self.returns = [[Permille(0); MAX_PACKS]; 2];
+            self.last_packs_ma = None;
         }
         if mask == 0 || self.fresh_reports & mask != mask {
             return;
@@ -235,6 +236,14 @@ impl Combiner {
         bank_ma: i64,
     ) {
         let n = self.config.packs.len();
+        // The packs' reports are not taken at one instant: in a round in which the current
+        // stepped, one pack's report is from before the step and another's from after it, and
+        // the offsets they give are not the packs'. Only a round whose sum is within the
+        // mismatch tolerance of the round before is measured.
+        let before = self.last_packs_ma.replace(bank_ma);
+        if before.is_none_or(|b| (b - bank_ma).abs() > self.mismatch_tolerance_ma(bank_ma)) {
+            return;
+        }
         let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
         for i in (0..n).filter(|i| mask & (1 << i) != 0) {
             let offset = values[i] - i64::from(predicted[i].0) * bank_ma / 1000;

@@ -101,6 +101,8 @@ pub struct Combiner {
     /// Per joined pack, the part of the bank's current that flows back through it, the other
     /// way, when the current stops: [0] measured while charging, [1] while discharging.
     returns: [[Permille; MAX_PACKS]; 2],
+    /// The sum of the joined packs' currents in the last measurement round, mA.
+    last_packs_ma: Option<i64>,
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -132,6 +134,7 @@ impl Combiner {
             verdicts: [None; 2],
             offsets_ma: [[0; MAX_PACKS]; 2],
             returns: [[Permille(0); MAX_PACKS]; 2],
+            last_packs_ma: None,
             started: now,
         };
         combiner.update();

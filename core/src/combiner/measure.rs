@@ -131,6 +131,8 @@ impl Combiner {
             self.offsets_ma = [[0; MAX_PACKS]; 2];
             self.returns = [[Permille(0); MAX_PACKS]; 2];
             self.last_packs_ma = None;
+            self.last_offsets_ma = [None; MAX_PACKS];
+            self.last_returns = [None; MAX_PACKS];
         }
         if mask == 0 || self.fresh_reports & mask != mask {
             return;
@@ -242,27 +244,45 @@ impl Combiner {
         // mismatch tolerance of the round before is measured.
         let before = self.last_packs_ma.replace(bank_ma);
         if before.is_none_or(|b| (b - bank_ma).abs() > self.mismatch_tolerance_ma(bank_ma)) {
+            self.last_offsets_ma = [None; MAX_PACKS];
+            self.last_returns = [None; MAX_PACKS];
             return;
         }
         let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
+        let direction = usize::from(bank_ma < 0);
         for i in (0..n).filter(|i| mask & (1 << i) != 0) {
             let offset = values[i] - i64::from(predicted[i].0) * bank_ma / 1000;
             let offset = offset.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+            // The packs' voltages keep drifting until the next measurement, a round or two
+            // away: an offset that grew since the last one is taken as if it grows as much
+            // again (and likewise the part that returns).
+            let last = self.last_offsets_ma[i].replace(offset);
+            let grown = last.map_or(0, |l| offset.saturating_sub(l));
             // [0]: towards charging the pack (binds the charge limit), [1]: towards discharging.
-            for (held, new) in [(0, offset), (1, offset.saturating_neg())] {
+            for (held, new, growth) in
+                [(0, offset, grown), (1, offset.saturating_neg(), grown.saturating_neg())]
+            {
+                let ahead = new.saturating_add(growth.max(0));
                 let old = &mut self.offsets_ma[held][i];
-                *old = follow_ma(*old, new);
+                *old = follow_ma(*old, ahead);
             }
             if !large {
+                self.last_returns[i] = None;
                 continue;
             }
             // The part of the bank's current that flows back into (under discharge) or out of
             // (under charge) this pack when the bank's current stops: [0] measured while
             // charging, [1] while discharging.
-            let (direction, back) = if bank_ma > 0 { (0, -offset) } else { (1, offset) };
+            let back = if direction == 0 { -offset } else { offset };
             let part = share_up(i64::from(back), bank_ma.abs());
+            let last = self.last_returns[i].replace((direction, part));
+            let growth = match last {
+                Some((d, l)) if d == direction => part.0.saturating_sub(l.0),
+                _ => 0,
+            };
+            let ahead = Permille(part.0.saturating_add(growth).min(1000));
             let old = &mut self.returns[direction][i];
-            *old = follow(*old, part);
+            *old = follow(*old, ahead);
         }
     }
 }

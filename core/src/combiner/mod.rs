@@ -103,6 +103,10 @@ pub struct Combiner {
     returns: [[Permille; MAX_PACKS]; 2],
     /// The sum of the joined packs' currents in the last measurement round, mA.
     last_packs_ma: Option<i64>,
+    /// Per pack, its offset in the last measured round, mA.
+    last_offsets_ma: [Option<i32>; MAX_PACKS],
+    /// Per pack, the part that returns in the last measured round, and its direction.
+    last_returns: [Option<(usize, Permille)>; MAX_PACKS],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -135,6 +139,8 @@ impl Combiner {
             offsets_ma: [[0; MAX_PACKS]; 2],
             returns: [[Permille(0); MAX_PACKS]; 2],
             last_packs_ma: None,
+            last_offsets_ma: [None; MAX_PACKS],
+            last_returns: [None; MAX_PACKS],
             started: now,
         };
         combiner.update();

@@ -186,10 +186,11 @@ fn equal_packs_keep_their_limits_through_a_reversal() {
 }
 
 /// How far past its limit, in thousandths of it, a pack may go in the property test: the
-/// combiner measures once a round and extrapolates each offset's growth by one round, and
-/// in this plant, whose steepest pack moves 40 times as fast as its flattest, the drift
-/// beyond that stays under 5 % of the pack's limit (2 % is found to be exceeded).
-const SLACK: i64 = 50;
+/// combiner measures once a round and extrapolates each offset's growth by one measured
+/// round, and the drift beyond that (a few tens of milliamperes at most, found with a pack
+/// whose voltage moves 40 times as fast as its neighbour's) stays under 2 % of the pack's
+/// limit (2,000 cases pass with it; without any, some cases exceed by about 1 %).
+const SLACK: i64 = 20;
 
 fn pack_strategy() -> impl Strategy<Value = Pack> {
     (20u32..300, 2_000u32..20_000, 1u32..=10, 1u32..=10, 1u32..=40).prop_map(

@@ -244,8 +244,6 @@ impl Combiner {
         // mismatch tolerance of the round before is measured.
         let before = self.last_packs_ma.replace(bank_ma);
         if before.is_none_or(|b| (b - bank_ma).abs() > self.mismatch_tolerance_ma(bank_ma)) {
-            self.last_offsets_ma = [None; MAX_PACKS];
-            self.last_returns = [None; MAX_PACKS];
             return;
         }
         let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
@@ -253,9 +251,9 @@ impl Combiner {
         for i in (0..n).filter(|i| mask & (1 << i) != 0) {
             let offset = values[i] - i64::from(predicted[i].0) * bank_ma / 1000;
             let offset = offset.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
-            // The packs' voltages keep drifting until the next measurement, a round or two
-            // away: an offset that grew since the last one is taken as if it grows as much
-            // again (and likewise the part that returns).
+            // The packs' voltages keep drifting until the next measurement, a round or more
+            // away: an offset that grew since the last measured round is taken as if it grows
+            // as much again (and likewise the part that returns).
             let last = self.last_offsets_ma[i].replace(offset);
             let grown = last.map_or(0, |l| offset.saturating_sub(l));
             // [0]: towards charging the pack (binds the charge limit), [1]: towards discharging.

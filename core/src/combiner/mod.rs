@@ -26,7 +26,12 @@
 //!   plain sum. A share that grows is taken at once; one that shrinks is followed slowly. Until
 //!   the first measurement after a join the shares are predicted from capacity and resistance;
 //!   while the packs' currents disagree with the inverters', no share falls below that
-//!   prediction or below what the unreported current could add to it (`measure.rs`). Alarms
+//!   prediction or below what the unreported current could add to it (`measure.rs`). The
+//!   shares of one direction say nothing of the other, nor of the current packs at different
+//!   voltages exchange: each pack's offset beyond its predicted share, and the part of the
+//!   bank's current that flows back through it when the current stops, bound the limits so
+//!   that the pack stays inside its own wherever the current moves within them, a stop and a
+//!   reversal included (`bound_by_offsets`). Alarms
 //!   and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature weighted by
 //!   capacity.
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,

@@ -120,7 +120,7 @@ fn worst_excess_ma(packs: &[Pack], demand: &Demand, secs: u64, slack: i64) -> i6
         }
         // The inverter follows its demand inside the limit it was sent.
         let t = step / 10;
-        let want = demand.iter().filter(|(from, _)| *from <= t).map(|(_, ma)| *ma).last();
+        let want = demand.iter().filter(|(from, _)| *from <= t).map(|(_, ma)| *ma).next_back();
         let want = want.unwrap_or(0);
         let view = c.view(0);
         bank_ma = if want >= 0 {

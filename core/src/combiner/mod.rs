@@ -667,59 +667,6 @@ impl Combiner {
         }
     }
 
-    /// Lowers the current limits so that no joined pack leaves its own limits when the bank's
-    /// current moves anywhere within them, from where it is now: pack `k` carries its measured
-    /// offset plus its predicted share of the bank's current (the larger of its capacity and
-    /// conductance parts, so at least what a step in current gives it), and the current that
-    /// flowed back through it when the bank's current stopped, measured as a part of that
-    /// current, may come back in proportion. The shares measured in one direction say nothing
-    /// of the other: a pack that carried little of a discharge may take most of the charge
-    /// that follows it.
-    fn bound_by_offsets(
-        &self,
-        joined: u16,
-        ccl: &mut i32,
-        charge_reason: &mut CombinedReason,
-        dcl: &mut i32,
-        discharge_reason: &mut CombinedReason,
-    ) {
-        let n = self.config.packs.len();
-        let mut predicted = [Permille(0); MAX_PACKS];
-        self.predicted_shares(joined, &mut predicted);
-        let open = |r: &CombinedReason| {
-            matches!(r, CombinedReason::Pack { .. } | CombinedReason::SumOfPacks)
-        };
-        for i in (0..n).filter(|i| joined & (1 << i) != 0) {
-            let Some((_, v)) = self.status.packs[i].report else { continue };
-            let (c, d) = (v.charge_limit_ma.0.max(0), v.discharge_limit_ma.0.max(0));
-            let pack = i as u8;
-            let charge = [
-                Part { limit_ma: c.saturating_sub(self.offsets_ma[0][i]), share: predicted[i] },
-                Part { limit_ma: d, share: self.returns[0][i] },
-            ];
-            let discharge = [
-                Part { limit_ma: d.saturating_sub(self.offsets_ma[1][i]), share: predicted[i] },
-                Part { limit_ma: c, share: self.returns[1][i] },
-            ];
-            for (parts, limit, reason) in [
-                (charge, &mut *ccl, &mut *charge_reason),
-                (discharge, &mut *dcl, &mut *discharge_reason),
-            ] {
-                if !open(reason) {
-                    continue;
-                }
-                for part in parts {
-                    if let Some(allowed) = share::allows(part) {
-                        if allowed < *limit {
-                            *limit = allowed;
-                            *reason = CombinedReason::Pack { pack, share: part.share };
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     fn inverter_view(&mut self, k: usize) {
         let slot = self.config.inverters[k];
         let combined = self.status.combined;

@@ -100,6 +100,15 @@ mod tests {
     }
 
     #[test]
+    fn one_part_allows_its_limit_over_its_share_and_a_spent_limit_allows_nothing() {
+        // A pack at 10 A taking 54 % of any change: the bank may move by 18.5 A.
+        assert_eq!(allows(part(10_000, 540)), Some(18_518));
+        assert_eq!(allows(part(-4_000, 540)), Some(0));
+        assert_eq!(allows(part(10_000, 0)), None);
+        assert_eq!(allows(part(i32::MAX, 1)), Some(i32::MAX));
+    }
+
+    #[test]
     fn shares_round_down_and_ignore_negative_currents() {
         let mut out = [Permille(0); 3];
         shares_of(&[10, 20, -5], &mut out);

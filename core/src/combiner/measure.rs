@@ -151,7 +151,7 @@ impl Combiner {
             }
         }
         // At rest too: the current packs exchange among themselves is largest then.
-        self.measure_offsets(mask, &predicted, &values, packs_ma);
+        self.measure_offsets(mask, &predicted, &values, packs_ma, inverters_ma);
         // The direction and size of the bank's current: the inverters' measurement when there
         // is one (a pack's report may be the wrong one), else the packs' sum.
         let mut bank_ma = inverters_ma.or(self.inverters_current_ma()).unwrap_or(packs_ma);
@@ -288,17 +288,29 @@ impl Combiner {
         mask: u16,
         predicted: &[Permille; MAX_PACKS],
         values: &[i64; MAX_PACKS],
-        bank_ma: i64,
+        packs_ma: i64,
+        inverters_ma: Option<i64>,
     ) {
         let n = self.config.packs.len();
         // The packs' reports are not taken at one instant: in a round in which the current
         // stepped, one pack's report is from before the step and another's from after it, and
         // the offsets they give are not the packs'. Only a round whose sum is within the
         // mismatch tolerance of the round before is measured.
-        let before = self.last_packs_ma.replace(bank_ma);
-        if before.is_none_or(|b| (b - bank_ma).abs() > self.mismatch_tolerance_ma(bank_ma)) {
+        let before = self.last_packs_ma.replace(packs_ma);
+        if before.is_none_or(|b| (b - packs_ma).abs() > self.mismatch_tolerance_ma(packs_ma)) {
             return;
         }
+        // The bank's current is the inverters' when they measure it, and then only while it
+        // is steady: a pack that misreports its current must not also set the direction and
+        // size of the bank's (a negated report can turn a discharge into a charge), and the
+        // limits must not move with its lie, or the inverters' current never holds still long
+        // enough for the cross-check to find it. Without inverters that measure, the packs'
+        // sum is all there is.
+        let bank_ma = match (inverters_ma, self.inverters_current_ma()) {
+            (Some(steady), _) => steady,
+            (None, Some(_)) => return,
+            (None, None) => packs_ma,
+        };
         let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
         let direction = usize::from(bank_ma < 0);
         for i in (0..n).filter(|i| mask & (1 << i) != 0) {

@@ -34,6 +34,18 @@
 //! A misreport smaller than the tolerance is not detected: the pack can then carry up to the
 //! tolerance more than its share says, at the current of the measurement, until a measurement
 //! at a larger current finds it.
+//!
+//! Shares are not the whole of it: packs at different open-circuit voltages exchange current
+//! that no inverter limit controls, and a pack whose voltage moves faster than the others'
+//! (an NCA string beside LFP racks) hands its part of a long discharge to them and is charged
+//! back when the discharge stops. So each pack's offset (its current less its predicted share
+//! of the bank's) and the part of the bank's current that comes back through it when that
+//! stops are measured too, against the inverters' steady current, and bound the limits
+//! (`bound_by_offsets`): in the linear picture (a step in current divides by conductance, and
+//! the prediction covers that split), no pack leaves its own limits wherever the bank's current
+//! moves within the limits, a stop and a reversal included. The drift until the next
+//! measurement is extrapolated by one measured round's growth; the property test in
+//! `core/tests/combiner_direction.rs` finds the rest under 2 % of a pack's limit.
 
 use super::share::{self, Part, shares_of};
 use super::{CombinedReason, Combiner, MAX_PACKS, bump};

@@ -1,9 +1,9 @@
 //! Everything the core asks the adapter to do or to report.
 
-use crate::balance::CellMask;
+use crate::blocker::Blocker;
+use crate::cell_mask::CellMask;
 use crate::input::ContactorId;
-use crate::protection::{Location, RuleId, Tier};
-use crate::status::Blocker;
+use crate::rule::{Location, RuleId, Tier};
 use crate::time::Instant;
 use crate::units::{MilliAmps, MilliVolts};
 

@@ -220,7 +220,8 @@ impl Bms {
             self.sent_limits = Some(self.status.limits);
             return Some(Action::Limits(self.status.limits));
         }
-        let voltage = crate::pack_view::voltage_limits(&self.config, self.status.charge.as_ref());
+        let voltage =
+            crate::voltage_limits::voltage_limits(&self.config, self.status.charge.as_ref());
         if self.sent_voltage != Some(voltage) {
             self.sent_voltage = Some(voltage);
             return Some(Action::VoltageLimits(voltage));

@@ -31,7 +31,10 @@ impl Charging {
     /// For a validated `config`.
     pub(crate) fn new(config: &Config, now: Instant) -> Charging {
         // `Config::validate` has checked the charge section, so this cannot fail.
-        let charge = config.charge.clone().and_then(|c| ChargeController::new(c, now).ok());
+        let charge = config
+            .charge
+            .clone()
+            .and_then(|c| ChargeController::new(c, config.cell_count, now).ok());
         Charging { charge, soc: None, soc_initial: None, fed_at: None }
     }
 

@@ -146,12 +146,12 @@ impl CellChemistry {
 
     /// Whether the SoC estimator's OCV table of `ocv` belongs to cells of this chemistry. A
     /// generic pack may use either table.
-    pub const fn admits(self, ocv: crate::soc::Chemistry) -> bool {
+    pub const fn admits(self, ocv: crate::ocv_chemistry::Chemistry) -> bool {
         matches!(
             (self, ocv),
             (CellChemistry::GenericLithium, _)
-                | (CellChemistry::Nca, crate::soc::Chemistry::Nca)
-                | (CellChemistry::Lfp, crate::soc::Chemistry::Lfp)
+                | (CellChemistry::Nca, crate::ocv_chemistry::Chemistry::Nca)
+                | (CellChemistry::Lfp, crate::ocv_chemistry::Chemistry::Lfp)
         )
     }
 }

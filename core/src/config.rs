@@ -9,18 +9,14 @@ use crate::chemistry::CellChemistry;
 use crate::time::Duration;
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
 
-mod bound;
 mod envelope;
-mod error;
+mod rules;
 mod targets;
 
-pub use bound::Bound;
-pub use error::{ConfigError, Problem};
-
-/// Most series cells one pack controller supervises (32 Tesla modules, or 12 x 16S).
-pub const MAX_CELLS: usize = 192;
-/// Most temperature sensors one pack controller supervises.
-pub const MAX_TEMPERATURES: usize = 64;
+pub use crate::bound::Bound;
+pub use crate::problem::{ConfigError, Problem};
+pub(crate) use crate::rule::Side;
+pub use crate::sizes::{MAX_CELLS, MAX_TEMPERATURES};
 /// Most precharge attempts a configuration may ask for.
 pub const MAX_PRECHARGE_ATTEMPTS: u8 = 10;
 /// Longest debounce, freshness limit or sequencing timeout a configuration may ask for, in ms.
@@ -313,15 +309,6 @@ pub struct BalanceConfig {
     pub rest_after_load_ms: u32,
 }
 
-/// Whether a threshold rule guards a maximum or a minimum.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    /// Violated when the value rises above the threshold.
-    High,
-    /// Violated when the value falls below the threshold.
-    Low,
-}
-
 /// Thresholds with the unit stripped, as the rule engine uses them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawThresholds {
@@ -392,9 +379,9 @@ impl Config {
         )?;
         range("operating_limit_derate", None, self.operating_limit_derate.0.into(), 0, 1000)?;
         range("idle_current_ma", None, self.idle_current_ma.0.into(), 0, i32::MAX.into())?;
-        for rule in crate::protection::RuleId::ALL {
+        for rule in crate::rule::RuleId::ALL {
             let spec = rule.spec();
-            if spec.kind != crate::protection::Kind::Threshold {
+            if spec.kind != crate::rule::Kind::Threshold {
                 continue;
             }
             check_thresholds(spec.field, spec.side, spec.required, &rule.thresholds(self))?;
@@ -424,9 +411,9 @@ impl Config {
         targets::check(self)
     }
 
-    /// The charge and SoC sections: each valid on its own and sized for this pack.
+    /// The charge and SoC sections, each valid on its own. Both take the series cell count from
+    /// [`Config::cell_count`], which holds it once for every part.
     fn validate_estimation(&self) -> Result<(), ConfigError> {
-        let cells = i64::from(self.cell_count);
         if let Some(charge) = &self.charge {
             charge.validate().map_err(|e| ConfigError {
                 field: "charge",
@@ -436,7 +423,6 @@ impl Config {
                     crate::charge::ChargeProblem::Table(t) => Problem::Table(t),
                 },
             })?;
-            range("charge", Some("cell_count"), charge.cell_count.into(), cells, cells)?;
         }
         if let Some(soc) = &self.soc {
             soc.validate().map_err(|e| ConfigError {
@@ -444,7 +430,6 @@ impl Config {
                 part: Some(e.field),
                 problem: e.problem,
             })?;
-            range("soc", Some("cells_in_series"), soc.cells_in_series.into(), cells, cells)?;
         }
         Ok(())
     }

@@ -3,42 +3,14 @@
 
 use crate::action::{CurrentLimits, PrechargeFailure};
 use crate::balance::BalanceStatus;
+pub use crate::blocker::Blocker;
 use crate::charge::ChargeStatus;
 use crate::contactor::SequenceState;
-use crate::input::ContactorId;
 use crate::measure::Summary;
 use crate::protection::{RULE_COUNT, RuleId, RuleStatus};
 use crate::soc::SocStatus;
 use crate::time::Instant;
 use crate::units::{MilliAmps, MilliVolts};
-
-/// Why the contactors may not start closing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Blocker {
-    /// A maximum-safety fault is latched.
-    Fault(RuleId),
-    /// This cell's voltage was never received.
-    NoCellVoltage(u16),
-    /// This temperature sensor was never received.
-    NoTemperature(u16),
-    /// The current was never received.
-    NoCurrent,
-    /// The pack voltage was never received.
-    NoPackVoltage,
-    /// The bus voltage (needed to verify precharge) was never received.
-    NoBusVoltage,
-    /// This contactor has feedback configured but none was received.
-    NoFeedback(ContactorId),
-    /// This contactor reports closed while commanded open.
-    FeedbackDisagrees(ContactorId),
-    /// The configuration says there is a hardware fault line, and it was never received.
-    NoHardwareFaultLine,
-    /// The DC link is still within the precharge band of the pack after an open (or at a start
-    /// onto a charged link): closing waits for it to discharge, and a link still held there
-    /// `contactors.link_decay_ms` after the wait began latches `ContactorWelded`. Dedicated
-    /// links only (`contactors.dc_link`).
-    LinkDischarging,
-}
 
 /// Commanded and reported position of one contactor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -75,7 +47,7 @@ pub struct Status {
     pub close_requested: bool,
     /// What forbids closing right now, if anything.
     pub close_blocker: Option<Blocker>,
-    /// Per contactor, indexed by [`ContactorId::index`].
+    /// Per contactor, indexed by [`ContactorId::index`](crate::ContactorId::index).
     pub contactors: [ContactorStatus; 3],
     /// Why the last failed precharge attempt failed.
     pub last_precharge_failure: Option<PrechargeFailure>,

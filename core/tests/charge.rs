@@ -11,15 +11,18 @@ use cellwarden_core::charge::{
     ChargeConfig, ChargeController, ChargeInput, ChargeLimitReason, ChargeProblem, CvlReason,
     LimitTable, Stage, StageReason, TABLE_POINTS, Table, TableError,
 };
-use cellwarden_core::{DeciCelsius, Instant, MilliAmps, MilliVolts, Permille, Problem};
+use cellwarden_core::{DeciCelsius, Instant, MAX_CELLS, MilliAmps, MilliVolts, Permille, Problem};
 use proptest::prelude::*;
 
 mod charge_common;
-use charge_common::{any_input, controller, sample, secs};
+use charge_common::{LFP_CELLS, any_input, controller, preset_cells, sample, secs};
 
 fn nca() -> ChargeConfig {
     ChargeConfig::tesla_model_s(2)
 }
+
+/// Two Tesla modules: the pack `nca()` is for.
+const NCA_CELLS: u16 = 12;
 
 /// A mid-charge sample far from every limit.
 fn calm() -> ChargeInput {
@@ -105,9 +108,11 @@ fn the_presets_are_valid() {
 
 #[test]
 fn validation_names_the_field() {
-    let mut c = nca();
-    c.cell_count = 0;
-    assert_eq!(c.validate().unwrap_err().field, "cell_count");
+    // The series count is the pack's (`Config::cell_count`), handed to the controller.
+    let e = ChargeController::new(nca(), 0, Instant::ZERO).unwrap_err();
+    assert_eq!(e.field, "cell_count");
+    assert!(ChargeController::new(nca(), MAX_CELLS as u16 + 1, Instant::ZERO).is_err());
+    assert!(ChargeController::new(nca(), MAX_CELLS as u16, Instant::ZERO).is_ok());
 
     let mut c = nca();
     c.charge_by_temperature_dc = Table::constant(Permille(0));
@@ -138,7 +143,7 @@ fn validation_names_the_field() {
     let mut c = nca();
     c.rebulk_cell_mv = c.float_cell_mv;
     assert_eq!(c.validate().unwrap_err().field, "rebulk_cell_mv");
-    assert!(ChargeController::new(c, Instant::ZERO).is_err());
+    assert!(ChargeController::new(c, NCA_CELLS, Instant::ZERO).is_err());
 }
 
 #[cfg(feature = "serde")]
@@ -155,7 +160,7 @@ fn a_config_round_trips_through_toml() {
 
 #[test]
 fn limits_are_zero_until_the_first_sample() {
-    let ctl = controller(nca());
+    let ctl = controller(nca(), NCA_CELLS);
     let s = ctl.status();
     assert_eq!((s.charge_limit_ma, s.charge_reason), (MilliAmps(0), ChargeLimitReason::NoData));
     assert_eq!(s.discharge_limit_ma, MilliAmps(0));
@@ -165,7 +170,7 @@ fn limits_are_zero_until_the_first_sample() {
 
 #[test]
 fn far_from_every_limit_the_configured_maxima_apply() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     ctl.update(secs(1), &calm());
     let s = ctl.status();
     assert_eq!(
@@ -182,7 +187,7 @@ fn far_from_every_limit_the_configured_maxima_apply() {
 fn limits_with(
     change: impl FnOnce(&mut ChargeInput),
 ) -> (i32, ChargeLimitReason, i32, ChargeLimitReason) {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     let mut input = calm();
     change(&mut input);
     ctl.update(secs(1), &input);
@@ -241,7 +246,7 @@ fn the_smallest_factor_binds_and_the_first_table_wins_a_tie() {
 fn no_charge_current_once_the_highest_cell_is_at_its_maximum_whatever_the_table() {
     let mut c = nca();
     c.charge_by_cell_max_mv = Table::constant(Permille::FULL);
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, NCA_CELLS);
     ctl.update(secs(1), &sample(4_150, 4_100, 49_000, 0));
     let s = ctl.status();
     assert_eq!(s.charge_limit_ma, MilliAmps(0));
@@ -253,7 +258,7 @@ fn no_charge_current_once_the_highest_cell_is_at_its_maximum_whatever_the_table(
 
 #[test]
 fn an_implausible_sample_zeroes_the_limits_until_a_plausible_one_arrives() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     ctl.update(secs(1), &calm());
     let cvl = ctl.status().cvl_mv;
     let mut bad = calm();
@@ -288,7 +293,7 @@ fn an_implausible_sample_zeroes_the_limits_until_a_plausible_one_arrives() {
 
 #[test]
 fn time_going_backwards_is_counted_and_counts_as_no_time() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     ctl.update(secs(100), &calm());
     ctl.update(secs(50), &calm());
     ctl.handle_timeout(secs(10));
@@ -321,7 +326,7 @@ fn to_float(ctl: &mut ChargeController) -> u64 {
 
 #[test]
 fn bulk_becomes_absorption_when_the_pack_voltage_has_held_near_the_target() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     let near = sample(4_095, 4_080, 49_080, 30_000); // exactly target - 12 * 10 mV
     let below = sample(4_095, 4_080, 49_079, 30_000);
     ctl.update(secs(1), &near);
@@ -340,7 +345,7 @@ fn bulk_becomes_absorption_when_the_pack_voltage_has_held_near_the_target() {
 
 #[test]
 fn bulk_becomes_absorption_when_the_highest_cell_reaches_the_threshold() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     feed(&mut ctl, 1, 31, &sample(4_120, 4_000, 48_300, 30_000));
     let s = ctl.status();
     assert_eq!((s.stage, s.stage_reason), (Stage::Absorption, StageReason::CellVoltageReached));
@@ -348,7 +353,7 @@ fn bulk_becomes_absorption_when_the_highest_cell_reaches_the_threshold() {
 
 #[test]
 fn absorption_becomes_float_when_the_cells_converge_at_the_tail_current() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     let t = feed(&mut ctl, 1, 31, &converged());
     assert_eq!(ctl.status().stage, Stage::Absorption);
     // Spread too wide, then current too high: no convergence, however long.
@@ -371,7 +376,7 @@ fn absorption_becomes_float_when_the_cells_converge_at_the_tail_current() {
 
 #[test]
 fn absorption_ends_at_its_timeout_through_handle_timeout() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     feed(&mut ctl, 1, 31, &sample(4_130, 4_050, 49_150, 8_000));
     let s = *ctl.status();
     assert_eq!(s.stage, Stage::Absorption);
@@ -390,7 +395,7 @@ fn absorption_ends_at_its_timeout_through_handle_timeout() {
 
 #[test]
 fn float_goes_back_to_bulk_when_the_pack_voltage_stays_low_and_the_limit_ramps_up() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     let t = to_float(&mut ctl);
     let low = sample(3_950, 3_930, 47_300, -20_000);
     let t = feed(&mut ctl, t, 10, &low);
@@ -414,7 +419,7 @@ fn float_goes_back_to_bulk_when_the_pack_voltage_stays_low_and_the_limit_ramps_u
 
 #[test]
 fn float_goes_back_to_bulk_at_once_when_the_soc_falls_below_the_rebulk_soc() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     let t = to_float(&mut ctl);
     let mut s = sample(4_000, 3_990, 48_000, 0);
     s.soc = Some(Permille(900));
@@ -429,7 +434,7 @@ fn float_goes_back_to_bulk_at_once_when_the_soc_falls_below_the_rebulk_soc() {
 fn float_goes_back_to_bulk_after_its_time_limit() {
     let mut c = nca();
     c.float_max_ms = Some(3_600_000);
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, NCA_CELLS);
     to_float(&mut ctl);
     let since = ctl.status().stage_since;
     let deadline = since + cellwarden_core::Duration::from_secs(3_600);
@@ -443,7 +448,7 @@ fn float_goes_back_to_bulk_after_its_time_limit() {
 
 #[test]
 fn a_periodic_full_charge_raises_the_target_until_an_absorption_ends() {
-    let mut ctl = controller(ChargeConfig::lfp_16s(100));
+    let mut ctl = controller(ChargeConfig::lfp_16s(100), LFP_CELLS);
     let week = 7 * 24 * 3_600;
     // Into float: 16 cells at 3.50 V.
     let full = sample(3_505, 3_495, 56_000, 1_000);
@@ -474,7 +479,7 @@ fn a_periodic_full_charge_raises_the_target_until_an_absorption_ends() {
 
 #[test]
 fn the_controller_lowers_the_limit_in_proportion_to_the_highest_cells_error() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     ctl.update(secs(1), &sample(4_099, 3_990, 48_500, 10_000));
     assert_eq!(
         (ctl.status().cvl_mv, ctl.status().cvl_reason),
@@ -498,7 +503,7 @@ fn the_controller_lowers_the_limit_in_proportion_to_the_highest_cells_error() {
 
 #[test]
 fn the_limit_recovers_at_the_ramp_rate_and_a_clock_jump_does_not_release_it() {
-    let mut ctl = controller(nca());
+    let mut ctl = controller(nca(), NCA_CELLS);
     ctl.update(secs(1), &sample(4_149, 3_990, 45_000, 0));
     assert_eq!(ctl.status().cvl_mv, MilliVolts(44_976));
     let calm = sample(3_990, 3_950, 47_000, 0);
@@ -570,7 +575,7 @@ fn a_cell_running_ahead_settles_within_10_mv_below_its_maximum_and_never_exceeds
     c.absorption_timeout_ms = 24 * 3_600 * 1_000; // keep absorbing: this test is about the CVL
     let cell_max = c.cell_max_mv.0;
     let target = 12 * c.absorption_cell_mv.0;
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, NCA_CELLS);
     let mut plant = Plant::new();
     let mut last_outside = 0;
     for t in 0..6 * 3_600u64 {
@@ -621,8 +626,8 @@ fn preset(lfp: bool) -> ChargeConfig {
 }
 
 /// Limits after one update with `input` on a fresh controller.
-fn one_update(config: &ChargeConfig, input: &ChargeInput) -> (i32, i32) {
-    let mut ctl = ChargeController::new(config.clone(), Instant::ZERO).unwrap();
+fn one_update(config: &ChargeConfig, cells: u16, input: &ChargeInput) -> (i32, i32) {
+    let mut ctl = ChargeController::new(config.clone(), cells, Instant::ZERO).unwrap();
     ctl.update(secs(1), input);
     (ctl.status().charge_limit_ma.0, ctl.status().discharge_limit_ma.0)
 }
@@ -657,7 +662,7 @@ proptest! {
         let c = preset(lfp);
         let mut higher = input;
         higher.cell_max_mv = MilliVolts(input.cell_max_mv.0 + up);
-        prop_assert!(one_update(&c, &higher).0 <= one_update(&c, &input).0);
+        prop_assert!(one_update(&c, preset_cells(lfp), &higher).0 <= one_update(&c, preset_cells(lfp), &input).0);
     }
 
     #[test]
@@ -667,7 +672,7 @@ proptest! {
         let c = preset(lfp);
         let mut lower = input;
         lower.cell_min_mv = MilliVolts(input.cell_min_mv.0 - down);
-        prop_assert!(one_update(&c, &lower).1 <= one_update(&c, &input).1);
+        prop_assert!(one_update(&c, preset_cells(lfp), &lower).1 <= one_update(&c, preset_cells(lfp), &input).1);
     }
 
     #[test]
@@ -681,7 +686,7 @@ proptest! {
             let mut i = input;
             i.temperature_min_dc = DeciCelsius(t);
             i.temperature_max_dc = DeciCelsius(t);
-            one_update(&c, &i).0
+            one_update(&c, preset_cells(lfp), &i).0
         };
         prop_assert!(at(cold) <= at(warm), "{cold} dC allows more than {warm} dC");
     }
@@ -693,8 +698,8 @@ proptest! {
         let c = preset(lfp);
         let mut colder = input;
         colder.temperature_min_dc = DeciCelsius(input.temperature_min_dc.0 - down);
-        let (ch, dis) = one_update(&c, &colder);
-        let (ch0, dis0) = one_update(&c, &input);
+        let (ch, dis) = one_update(&c, preset_cells(lfp), &colder);
+        let (ch0, dis0) = one_update(&c, preset_cells(lfp), &input);
         prop_assert!(ch <= ch0 && dis <= dis0);
     }
 
@@ -704,10 +709,10 @@ proptest! {
         steps in proptest::collection::vec((hostile_input(), -5_000i64..200_000, any::<bool>()), 1..60),
     ) {
         let c = preset(lfp);
-        let n = i32::from(c.cell_count);
+        let n = i32::from(preset_cells(lfp));
         let ceiling = n * c.full_charge_cell_mv.0;
         let floor = n * c.cvl_floor_cell_mv.0;
-        let mut ctl = ChargeController::new(c.clone(), Instant::ZERO).unwrap();
+        let mut ctl = ChargeController::new(c.clone(), preset_cells(lfp), Instant::ZERO).unwrap();
         let mut t: i64 = 0;
         for (input, dt_ms, timeout) in steps {
             t = (t + dt_ms).max(0);
@@ -727,7 +732,7 @@ proptest! {
     ) {
         let c = preset(false);
         let ramp = u64::from(c.cvl_ramp_mv_per_s);
-        let mut ctl = ChargeController::new(c, Instant::ZERO).unwrap();
+        let mut ctl = ChargeController::new(c, preset_cells(false), Instant::ZERO).unwrap();
         let mut t = 0u64;
         let mut previous = ctl.status().cvl_mv.0;
         let mut budget = 0u64; // mV * ms allowed so far, since the limit was last lowered

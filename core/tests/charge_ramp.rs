@@ -18,7 +18,7 @@ use cellwarden_core::{Config, DeciCelsius, Duration, Instant, MilliVolts, Proble
 use proptest::prelude::*;
 
 mod charge_common;
-use charge_common::{any_input, controller, sample, secs};
+use charge_common::{LFP_CELLS, any_input, controller, preset_cells, sample, secs};
 
 fn ms(t: u64) -> Instant {
     Instant::from_millis(t)
@@ -57,7 +57,7 @@ const RAMP: ChargeLimitReason = ChargeLimitReason::Ramp;
 
 #[test]
 fn the_charge_limit_falls_at_once_and_climbs_back_at_its_ramp_rate() {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     ctl.update(ms(0), &calm());
     assert_eq!(charge(&ctl), (50_000, FULL));
     // 3.50 V: 1000 - 100/150 of 1000, rounded down, is 333 permille of 50 A.
@@ -75,7 +75,7 @@ fn the_charge_limit_falls_at_once_and_climbs_back_at_its_ramp_rate() {
 
 #[test]
 fn the_ramp_ends_where_the_tables_bind_and_falls_again_at_once() {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     ctl.update(secs(0), &calm());
     ctl.update(ms(100), &sample(3_550, 3_300, 53_000, 0));
     assert_eq!(charge(&ctl), (0, at_max(3_550)));
@@ -98,7 +98,7 @@ fn the_ramp_ends_where_the_tables_bind_and_falls_again_at_once() {
 
 #[test]
 fn the_discharge_limit_ramps_back_too() {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     ctl.update(secs(0), &calm());
     // The lowest cell at 3.00 V: half of 100 A.
     ctl.update(secs(1), &sample(3_050, 3_000, 48_500, -60_000));
@@ -115,7 +115,7 @@ fn the_discharge_limit_ramps_back_too() {
 fn allowance_below_one_milliamp_carries_over_to_the_next_step() {
     let mut c = lfp();
     c.charge_ramp_ma_per_s = 1_500;
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, LFP_CELLS);
     ctl.update(secs(1), &sample(3_550, 3_300, 53_000, 0));
     assert_eq!(charge(&ctl), (0, at_max(3_550)));
     // Samples 500 µs apart allow 0.75 mA each: 0, 1, 2, 3 mA after four.
@@ -135,7 +135,7 @@ fn allowance_below_one_milliamp_carries_over_to_the_next_step() {
 fn one_step_counts_for_at_most_a_minute_of_ramp() {
     let mut c = lfp();
     c.charge_ramp_ma_per_s = 100;
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, LFP_CELLS);
     ctl.update(secs(1), &sample(3_550, 3_300, 53_000, 0));
     assert_eq!(charge(&ctl), (0, at_max(3_550)));
     // An hour without a sample (or a clock that jumped) counts as one minute at 0.1 A/s.
@@ -147,7 +147,7 @@ fn one_step_counts_for_at_most_a_minute_of_ramp() {
 
 #[test]
 fn time_going_backwards_does_not_release_the_ramp() {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     ctl.update(secs(10), &calm());
     ctl.update(secs(11), &sample(3_550, 3_300, 53_000, 0));
     assert_eq!(charge(&ctl), (0, at_max(3_550)));
@@ -164,7 +164,7 @@ fn time_going_backwards_does_not_release_the_ramp() {
 fn handle_timeout_never_raises_a_limit() {
     let mut c = lfp();
     c.float_max_ms = Some(60_000);
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, LFP_CELLS);
     // Into float: converged at 56.0 V, float from 62 s.
     let full = sample(3_505, 3_495, 56_000, 1_000);
     for t in 1..=70 {
@@ -199,7 +199,7 @@ fn handle_timeout_never_raises_a_limit() {
 #[test]
 fn the_first_sample_sets_the_limits_at_once_and_one_after_a_rejected_sample_ramps() {
     // A rejected sample first: the first plausible one still counts as the first.
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     let mut bad = calm();
     bad.cell_min_mv = MilliVolts(3_400); // above the highest cell
     ctl.update(secs(1), &bad);
@@ -222,7 +222,7 @@ fn the_first_sample_sets_the_limits_at_once_and_one_after_a_rejected_sample_ramp
 
 #[test]
 fn the_cell_tables_follow_a_worse_cell_at_once_and_a_better_one_by_the_hysteresis() {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     let by_high = |mv| table(LimitTable::ChargeByCellMax, mv);
     let high = |mv| sample(mv, 3_300, 53_000, 0);
     ctl.update(secs(1), &high(3_540));
@@ -261,7 +261,7 @@ fn the_cell_tables_follow_a_worse_cell_at_once_and_a_better_one_by_the_hysteresi
 fn float_flapping(hysteresis_mv: i32) -> usize {
     let mut c = lfp();
     c.cell_table_hysteresis_mv = MilliVolts(hysteresis_mv);
-    let mut ctl = controller(c);
+    let mut ctl = controller(c, LFP_CELLS);
     let full = sample(3_505, 3_495, 56_000, 1_000);
     for t in 1..=70 {
         ctl.update(secs(t), &full);
@@ -297,7 +297,7 @@ fn a_noisy_highest_cell_at_the_top_of_the_table_no_longer_flaps_the_charge_limit
 
 /// A controller in absorption since 31 s (pack at its target); returns it.
 fn absorbing() -> ChargeController {
-    let mut ctl = controller(lfp());
+    let mut ctl = controller(lfp(), LFP_CELLS);
     for t in 1..=31 {
         ctl.update(secs(t), &sample(3_505, 3_480, 56_000, 20_000));
     }
@@ -392,7 +392,7 @@ fn the_new_fields_are_validated_with_their_names() {
         change(&mut c);
         let e = c.validate().unwrap_err();
         assert_eq!((e.field, e.problem), (field, problem));
-        assert!(ChargeController::new(c.clone(), Instant::ZERO).is_err());
+        assert!(ChargeController::new(c.clone(), LFP_CELLS, Instant::ZERO).is_err());
         let config = Config { charge: Some(c), ..Config::lfp_16s(100) };
         let e = config.validate().unwrap_err();
         assert_eq!((e.field, e.part), ("charge", Some(field)));
@@ -429,10 +429,11 @@ fn history() -> impl Strategy<Value = Vec<(ChargeInput, u64)>> {
 /// The limits after each sample of `steps`, each changed by `change`, on a fresh controller.
 fn run(
     config: &ChargeConfig,
+    cells: u16,
     steps: &[(ChargeInput, u64)],
     change: impl Fn(&mut ChargeInput),
 ) -> Vec<(i32, i32)> {
-    let mut ctl = ChargeController::new(config.clone(), Instant::ZERO).unwrap();
+    let mut ctl = ChargeController::new(config.clone(), cells, Instant::ZERO).unwrap();
     let mut t = 0;
     let mut out = Vec::new();
     for (input, dt) in steps {
@@ -451,8 +452,8 @@ proptest! {
         lfp in any::<bool>(), steps in history(), up in 0i32..300,
     ) {
         let c = preset(lfp);
-        let base = run(&c, &steps, |_| {});
-        let higher = run(&c, &steps, |i| i.cell_max_mv = MilliVolts(i.cell_max_mv.0 + up));
+        let base = run(&c, preset_cells(lfp), &steps, |_| {});
+        let higher = run(&c, preset_cells(lfp), &steps, |i| i.cell_max_mv = MilliVolts(i.cell_max_mv.0 + up));
         for (n, (h, b)) in higher.iter().zip(&base).enumerate() {
             prop_assert!(h.0 <= b.0, "sample {n}: {} mA against {} mA", h.0, b.0);
         }
@@ -463,8 +464,8 @@ proptest! {
         lfp in any::<bool>(), steps in history(), down in 0i32..300,
     ) {
         let c = preset(lfp);
-        let base = run(&c, &steps, |_| {});
-        let lower = run(&c, &steps, |i| i.cell_min_mv = MilliVolts(i.cell_min_mv.0 - down));
+        let base = run(&c, preset_cells(lfp), &steps, |_| {});
+        let lower = run(&c, preset_cells(lfp), &steps, |i| i.cell_min_mv = MilliVolts(i.cell_min_mv.0 - down));
         for (n, (l, b)) in lower.iter().zip(&base).enumerate() {
             prop_assert!(l.1 <= b.1, "sample {n}: {} mA against {} mA", l.1, b.1);
         }
@@ -475,8 +476,8 @@ proptest! {
         lfp in any::<bool>(), steps in history(), down in 0i32..300,
     ) {
         let c = preset(lfp);
-        let base = run(&c, &steps, |_| {});
-        let colder = run(&c, &steps, |i| {
+        let base = run(&c, preset_cells(lfp), &steps, |_| {});
+        let colder = run(&c, preset_cells(lfp), &steps, |i| {
             i.temperature_min_dc = DeciCelsius(i.temperature_min_dc.0 - down);
         });
         for (n, (k, b)) in colder.iter().zip(&base).enumerate() {
@@ -491,7 +492,7 @@ proptest! {
     ) {
         let c = preset(lfp);
         let rates = [u64::from(c.charge_ramp_ma_per_s), u64::from(c.discharge_ramp_ma_per_s)];
-        let mut ctl = ChargeController::new(c, Instant::ZERO).unwrap();
+        let mut ctl = ChargeController::new(c, preset_cells(lfp), Instant::ZERO).unwrap();
         let mut t = 0;
         // Allowance so far (mA * µs / s) since each limit last fell, from the first plausible
         // sample on, which sets the limits at once.
@@ -531,7 +532,7 @@ proptest! {
         let mut c = if lfp { ChargeConfig::lfp_16s(100) } else { ChargeConfig::tesla_model_s(16) };
         c.float_max_ms = Some(60_000);
         c.full_charge_every_ms = Some(120_000);
-        let mut ctl = ChargeController::new(c, Instant::ZERO).unwrap();
+        let mut ctl = ChargeController::new(c, preset_cells(lfp), Instant::ZERO).unwrap();
         let mut t = 0;
         for (input, dt, timeout) in steps {
             t += dt;

@@ -27,7 +27,8 @@ fn resting() -> ChargeInput {
 fn weekly() -> ChargeController {
     let config = ChargeConfig::lfp_16s(100);
     assert_eq!(config.full_charge_every_ms, Some(7 * DAY * 1_000), "the preset is weekly");
-    ChargeController::new(config, Instant::ZERO).expect("valid preset")
+    // A 16S pack, the one the preset is for.
+    ChargeController::new(config, 16, Instant::ZERO).expect("valid preset")
 }
 
 #[test]

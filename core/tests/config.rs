@@ -97,13 +97,14 @@ fn cell_count_must_lie_in_1_to_max_cells() {
         }
         t.hysteresis = MilliVolts(t.hysteresis.0 / 16 * 192);
     }
-    let e = error(&config);
-    // ... but the charge controller and the SoC estimator must be sized for the same pack.
-    assert_eq!(e, out_of_range("charge", Some("cell_count"), 16, 192, 192));
-    config.charge = None;
-    assert_eq!(error(&config), out_of_range("soc", Some("cells_in_series"), 16, 192, 192));
-    config.soc = None;
+    // The charge controller and the SoC estimator take the count from `cell_count` (issue 15,
+    // item 5: it is held once), so they need no change of their own.
+    assert!(config.charge.is_some() && config.soc.is_some());
     assert_eq!(config.validate(), Ok(()));
+    let bms = Bms::new(config, Instant::ZERO).expect("valid");
+    let charge = bms.status().charge.expect("charge control is on");
+    // The bulk target is the preset's 3500 mV per cell times the one count, 192.
+    assert_eq!(charge.cvl_target_mv, MilliVolts(3_500 * 192));
 }
 
 #[test]

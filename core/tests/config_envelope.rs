@@ -7,7 +7,8 @@
 use cellwarden_core::charge::{ChargeConfig, Table};
 use cellwarden_core::soc::SocConfig;
 use cellwarden_core::{
-    CellChemistry, Config, ConfigError, DeciCelsius, MilliAmps, MilliVolts, Problem, Thresholds,
+    Bound, CellChemistry, Config, ConfigError, DeciCelsius, MilliAmps, MilliVolts, Problem,
+    Thresholds,
 };
 
 fn lfp() -> Config {
@@ -296,7 +297,7 @@ fn soc_anchors_lie_inside_protections_window_and_the_table_fits_the_chemistry() 
          protection.cell_over_voltage_mv.operating = 4150)"
     );
     let mut config = tesla();
-    config.soc = Some(SocConfig { cells_in_series: 96, ..SocConfig::lfp_16s(233) });
+    config.soc = Some(SocConfig::lfp_16s(233));
     let e = error(&config);
     assert_eq!((e.field, e.part), ("soc", Some("chemistry")));
     assert_eq!(
@@ -307,4 +308,72 @@ fn soc_anchors_lie_inside_protections_window_and_the_table_fits_the_chemistry() 
     config.chemistry = CellChemistry::GenericLithium;
     config.soc = Some(SocConfig::tesla_model_s(16));
     assert_eq!(config.validate(), Ok(()));
+}
+
+/// Issue 15, item 5: no charge voltage limit per cell above protection's over-voltage tiers.
+/// Whichever over-voltage tier is the mildest one set (operating, else recommended, else
+/// maximum), a charge ceiling above it is refused, naming the charge field and the tier that
+/// bounds it; the charge voltage targets, which the controller keeps at or below
+/// `cell_max_mv - cvl_margin_mv`, are refused at the tier itself.
+#[test]
+fn a_charge_voltage_limit_above_any_over_voltage_tier_is_refused() {
+    type Tier = fn(&mut Thresholds<MilliVolts>) -> &mut Option<MilliVolts>;
+    let tiers: [(&str, Tier); 3] = [
+        ("operating", |t| &mut t.operating),
+        ("recommended", |t| &mut t.recommended),
+        ("maximum", |t| &mut t.maximum),
+    ];
+    for (index, (name, tier)) in tiers.iter().enumerate() {
+        let mut config = lfp();
+        // Leave out the milder tiers, of the cells and of the pack alike.
+        for (_, milder) in &tiers[..index] {
+            *milder(&mut config.protection.cell_over_voltage_mv) = None;
+            *milder(&mut config.protection.pack_over_voltage_mv) = None;
+        }
+        let limit = tier(&mut config.protection.cell_over_voltage_mv).expect("preset sets it").0;
+        assert_eq!(config.validate(), Ok(()), "{name}");
+
+        // The charge ceiling (and with it the charge voltage limit) just above the tier.
+        let c = charge(&mut config);
+        c.cell_max_mv = MilliVolts(limit + 1);
+        c.full_charge_cell_mv = MilliVolts(limit - 5);
+        let e = error(&config);
+        assert_eq!((e.field, e.part), ("charge", Some("cell_max_mv")), "{name}");
+        match e.problem {
+            Problem::OutOfRangeFor {
+                value, max, bound: Bound::Tier { field, tier, .. }, ..
+            } => {
+                assert_eq!((value, max), (i64::from(limit) + 1, i64::from(limit)), "{name}");
+                assert_eq!((field, tier), ("protection.cell_over_voltage_mv", *name));
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(e.to_string().contains(&format!("cell_over_voltage_mv.{name} = {limit}")), "{e}");
+
+        // At the tier the ceiling is allowed; a target there is not, however it is set.
+        charge(&mut config).cell_max_mv = MilliVolts(limit);
+        charge(&mut config).charge_by_cell_max_mv =
+            Table::new(&[(3_400, 1_000), (limit, 0)]).expect("valid table");
+        assert_eq!(config.validate(), Ok(()), "{name}");
+        for target in [
+            |c: &mut ChargeConfig, mv| c.full_charge_cell_mv = mv,
+            |c: &mut ChargeConfig, mv| {
+                c.absorption_cell_mv = mv;
+                c.full_charge_cell_mv = mv;
+            },
+            |c: &mut ChargeConfig, mv| c.absorption_start_cell_mv = mv,
+        ] {
+            let mut config = config.clone();
+            target(charge(&mut config), MilliVolts(limit));
+            let e = error(&config);
+            assert_eq!(e.field, "charge", "{name}");
+            assert!(
+                matches!(
+                    e.part,
+                    Some("full_charge_cell_mv" | "absorption_cell_mv" | "absorption_start_cell_mv")
+                ),
+                "{name}: {e}"
+            );
+        }
+    }
 }

@@ -286,3 +286,22 @@ fn a_file_whose_charge_ceiling_passes_protection_is_refused() {
         assert_eq!(config.validate().expect_err("above protection").to_string(), message);
     }
 }
+
+/// Issue 15, item 5: the series cell count is held once, in `cell_count` at the top. A file
+/// written before, with its own count in `[charge]`, is refused naming that key (the charge
+/// section rejects unknown keys), so it cannot silently disagree with the pack; the SoC section,
+/// which never rejected unknown keys, still loads with its old `cells_in_series`.
+#[test]
+fn a_series_count_of_its_own_in_a_section_is_refused_or_ignored() {
+    let full = toml::to_string(&Config::lfp_16s(100)).expect("the preset serialises");
+    assert!(!full.contains("cells_in_series"), "{full}");
+    assert_eq!(full.matches("cell_count").count(), 1, "{full}");
+
+    let old_charge = full.replace("[charge]\n", "[charge]\ncell_count = 16\n");
+    let e = parse(&old_charge).expect_err("a second count must be refused").to_string();
+    assert!(e.contains("unknown field `cell_count`"), "{e}");
+    assert!(e.contains("charge"), "{e}");
+
+    let old_soc = full.replace("[soc]\n", "[soc]\ncells_in_series = 16\n");
+    assert_eq!(parse(&old_soc).expect("still loads"), Config::lfp_16s(100));
+}

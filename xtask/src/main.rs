@@ -5,6 +5,7 @@
 
 mod ci;
 mod cmd;
+mod cycles;
 mod sim;
 mod tidy;
 

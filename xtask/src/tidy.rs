@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cmd::{self, Result};
+use crate::cycles;
 
 /// Core and io files longer than this must be split (style rule 10).
 const CORE_FILE_LINES_MAX: usize = 800;
@@ -52,6 +53,7 @@ pub fn tidy() -> Result {
     let readme_path = root.join("README.md");
     let readme = if readme_path.exists() { Some(read(&readme_path)?) } else { None };
     check_readme(readme.as_deref(), &mut violations);
+    check_use_cycles(&root, &mut violations)?;
 
     for violation in &violations {
         println!("{violation}");
@@ -167,6 +169,18 @@ fn check_io_manifest(text: &str, out: &mut Vec<Violation>) {
             ));
         }
     }
+}
+
+/// No `use` cycle between the modules of core; in sim exactly the known ones (see
+/// [`cycles::KNOWN_SIM_CYCLES`]), so a new cycle fails and a broken one must be struck off.
+fn check_use_cycles(root: &Path, out: &mut Vec<Violation>) -> Result {
+    for (src, expected) in [("core/src", &[][..]), ("sim/src", cycles::KNOWN_SIM_CYCLES)] {
+        let found = cycles::cycles_in(&root.join(src), src)?;
+        for problem in cycles::unexpected(&found, expected) {
+            out.push(Violation::new(src, None, problem.trim_end()));
+        }
+    }
+    Ok(())
 }
 
 /// No test may be switched off: fix it or delete it.
@@ -480,6 +494,12 @@ mod tests {
         }
         let paths: Vec<&str> = out.iter().map(|v| v.path.as_str()).collect();
         assert_eq!(paths, ["scenarios/notes.md", "scenarios/data/x.toml", "scenarios/a/b.toml"]);
+    }
+
+    /// `cargo test` alone catches what `cargo xtask tidy` does.
+    #[test]
+    fn repository_is_tidy() {
+        assert_eq!(tidy(), Ok(()));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use core::fmt;
 
-use super::table::{Table, TableError};
-use crate::config::{MAX_CELLS, Problem};
+use crate::problem::Problem;
+use crate::sizes::MAX_CELLS;
+use crate::table::{Table, TableError};
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 /// Longest period a configuration may give for the periodic full charge, the float limit or the
@@ -14,7 +15,8 @@ pub const MAX_CHARGE_PERIOD_MS: u64 = 366 * 24 * 3_600 * 1_000;
 pub const MAX_RAMP_MA_PER_S: u32 = 1_000_000;
 
 /// Everything the charge controller needs to know. Cell voltages are per cell; the controller
-/// multiplies them by `cell_count` for pack figures. Start from a preset
+/// multiplies them by the pack's series cell count ([`Config::cell_count`](crate::Config),
+/// given to [`ChargeController::new`](super::ChargeController::new)) for pack figures. Start from a preset
 /// ([`ChargeConfig::tesla_model_s`], [`ChargeConfig::lfp_16s`]) and change what differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(
@@ -23,8 +25,6 @@ pub const MAX_RAMP_MA_PER_S: u32 = 1_000_000;
     serde(deny_unknown_fields)
 )]
 pub struct ChargeConfig {
-    /// Series cells, `1..=MAX_CELLS`.
-    pub cell_count: u16,
     /// Charge current with every table factor at 1000 permille (magnitude).
     pub charge_current_max_ma: MilliAmps,
     /// Discharge current with every table factor at 1000 permille (magnitude).
@@ -128,13 +128,17 @@ pub enum ChargeProblem {
     Table(TableError),
 }
 
+/// A series cell count the controller can work with, `1..=MAX_CELLS`.
+pub(super) fn check_cell_count(cells: u16) -> Result<(), ChargeConfigError> {
+    range("cell_count", i64::from(cells), 1, MAX_CELLS as i64)
+}
+
 impl ChargeConfig {
     /// Checks every field and the order between them:
     /// `cvl_floor_cell_mv < float_cell_mv < absorption_cell_mv <= full_charge_cell_mv <=
     /// cell_max_mv - cvl_margin_mv`, `float_cell_mv < absorption_start_cell_mv < cell_max_mv`, `rebulk_cell_mv < float_cell_mv`,
     /// `cvl_margin_mv < cvl_band_mv`, and ranges for the rest.
     pub fn validate(&self) -> Result<(), ChargeConfigError> {
-        range("cell_count", i64::from(self.cell_count), 1, MAX_CELLS as i64)?;
         range("charge_current_max_ma", self.charge_current_max_ma.0.into(), 1, i32::MAX.into())?;
         range(
             "discharge_current_max_ma",

@@ -90,12 +90,11 @@
 mod config;
 mod limits;
 mod presets;
-mod table;
 
+pub use crate::table::{Point, TABLE_POINTS, Table, TableError};
 pub use config::{
     ChargeConfig, ChargeConfigError, ChargeProblem, MAX_CHARGE_PERIOD_MS, MAX_RAMP_MA_PER_S,
 };
-pub use table::{Point, TABLE_POINTS, Table, TableError};
 
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
@@ -269,6 +268,8 @@ pub struct ChargeStatus {
 #[derive(Clone, Debug)]
 pub struct ChargeController {
     config: ChargeConfig,
+    /// Series cells: the per-cell voltages of the configuration times this are pack voltages.
+    cell_count: u16,
     status: ChargeStatus,
     /// The latest `now` seen by any call; time never goes back below it.
     now: Instant,
@@ -299,11 +300,18 @@ pub struct ChargeController {
 }
 
 impl ChargeController {
-    /// A controller in bulk at `now`, with the limit at the bulk target and both current limits
-    /// at zero until the first sample, which sets them at once.
-    pub fn new(config: ChargeConfig, now: Instant) -> Result<ChargeController, ChargeConfigError> {
+    /// A controller for a pack of `cell_count` series cells (`1..=MAX_CELLS`; the pack's
+    /// [`Config::cell_count`](crate::Config::cell_count), which holds the count once for every
+    /// part), in bulk at `now`, with the limit at the bulk target and both current limits at zero
+    /// until the first sample, which sets them at once.
+    pub fn new(
+        config: ChargeConfig,
+        cell_count: u16,
+        now: Instant,
+    ) -> Result<ChargeController, ChargeConfigError> {
         config.validate()?;
-        let target = pack_mv(&config, config.absorption_cell_mv);
+        config::check_cell_count(cell_count)?;
+        let target = pack_mv(cell_count, config.absorption_cell_mv);
         let status = ChargeStatus {
             stage: Stage::Bulk,
             stage_reason: StageReason::Start,
@@ -320,6 +328,7 @@ impl ChargeController {
         };
         Ok(ChargeController {
             config,
+            cell_count,
             status,
             now,
             last_update: None,
@@ -339,6 +348,11 @@ impl ChargeController {
     /// The configuration.
     pub fn config(&self) -> &ChargeConfig {
         &self.config
+    }
+
+    /// Series cells of the pack.
+    pub fn cell_count(&self) -> u16 {
+        self.cell_count
     }
 
     /// What the controller asks for now.
@@ -476,9 +490,9 @@ impl ChargeController {
     fn stage_rules(&mut self, now: Instant, input: &ChargeInput) {
         let c = &self.config;
         let target = i64::from(self.target().0);
-        let margin = pack(c, c.absorption_start_margin_mv);
+        let margin = pack(self.cell_count, c.absorption_start_margin_mv);
         let at_target = i64::from(input.pack_mv.0) >= target - margin;
-        let pack_low = i64::from(input.pack_mv.0) < pack(c, c.rebulk_cell_mv);
+        let pack_low = i64::from(input.pack_mv.0) < pack(self.cell_count, c.rebulk_cell_mv);
         match self.status.stage {
             Stage::Bulk => {
                 let by_cell = input.cell_max_mv >= c.absorption_start_cell_mv;
@@ -557,20 +571,20 @@ impl ChargeController {
             Stage::Bulk | Stage::Absorption if self.status.full_charge_due => c.full_charge_cell_mv,
             Stage::Bulk | Stage::Absorption => c.absorption_cell_mv,
         };
-        pack_mv(c, cell)
+        pack_mv(self.cell_count, cell)
     }
 
     fn update_cvl(&mut self, input: &ChargeInput, step_ms: u64) {
         let c = &self.config;
         let target = i64::from(self.status.cvl_target_mv.0);
-        let floor = pack(c, c.cvl_floor_cell_mv);
+        let floor = pack(self.cell_count, c.cvl_floor_cell_mv);
         let (mut want, mut reason) = (target, CvlReason::Target);
         let highest = i64::from(input.cell_max_mv.0);
         if highest >= i64::from(c.cell_max_mv.0) - i64::from(c.cvl_band_mv.0) {
             let setpoint = i64::from(c.cell_max_mv.0) - i64::from(c.cvl_margin_mv.0);
             // |cells * error| <= 192 * 20 000 and the gain is at most 1000: no overflow.
             let headroom =
-                (i64::from(c.cell_count) * (setpoint - highest) * i64::from(c.cvl_gain.0))
+                (i64::from(self.cell_count) * (setpoint - highest) * i64::from(c.cvl_gain.0))
                     .div_euclid(1_000);
             let controlled = i64::from(input.pack_mv.0) + headroom;
             if controlled < want {
@@ -658,13 +672,13 @@ fn plausible(i: &ChargeInput) -> bool {
     cells && pack && temperature && soc
 }
 
-/// `cell_count * per_cell` in pack mV.
-fn pack(c: &ChargeConfig, per_cell: MilliVolts) -> i64 {
-    i64::from(c.cell_count) * i64::from(per_cell.0)
+/// `cells * per_cell` in pack mV.
+fn pack(cells: u16, per_cell: MilliVolts) -> i64 {
+    i64::from(cells) * i64::from(per_cell.0)
 }
 
-fn pack_mv(c: &ChargeConfig, per_cell: MilliVolts) -> MilliVolts {
-    MilliVolts(clamp_i32(pack(c, per_cell)))
+fn pack_mv(cells: u16, per_cell: MilliVolts) -> MilliVolts {
+    MilliVolts(clamp_i32(pack(cells, per_cell)))
 }
 
 fn clamp_i32(v: i64) -> i32 {

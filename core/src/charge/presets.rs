@@ -3,7 +3,7 @@
 //! `shared/battery.md`.
 
 use super::config::{ChargeConfig, MAX_RAMP_MA_PER_S};
-use super::table::Table;
+use crate::table::Table;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 const DAY_MS: u64 = 24 * 3_600 * 1_000;
@@ -53,7 +53,6 @@ impl ChargeConfig {
     pub fn tesla_model_s(modules: u16) -> ChargeConfig {
         let cells = i32::from(modules).saturating_mul(6);
         ChargeConfig {
-            cell_count: modules.saturating_mul(6),
             charge_current_max_ma: MilliAmps(100_000),
             discharge_current_max_ma: MilliAmps(200_000),
             // Full current to 4.00 V, where NCA has about 10 % left to take, tapering to zero at
@@ -129,7 +128,6 @@ impl ChargeConfig {
     pub fn lfp_16s(capacity_ah: u16) -> ChargeConfig {
         let c = i32::from(capacity_ah) * 1_000; // 1 C in mA
         ChargeConfig {
-            cell_count: 16,
             charge_current_max_ma: MilliAmps(c / 2),
             discharge_current_max_ma: MilliAmps(c),
             // The top knee begins at 3.40 V: from there a cell's voltage rises about 100 mV per

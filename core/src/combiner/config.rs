@@ -2,7 +2,6 @@
 
 use heapless::Vec;
 
-use super::plausible::cell_window_mv;
 use crate::chemistry::CellChemistry;
 use crate::proto::{byd_can, lv};
 use crate::time::Duration;
@@ -14,6 +13,15 @@ pub const MAX_PACKS: usize = 8;
 pub const MAX_INVERTERS: usize = 4;
 /// Most cells in series in one pack.
 pub const MAX_CELLS: u16 = 400;
+
+/// The voltage window, mV, one cell of `chemistry` can be at, and so what a truthful report of
+/// its voltage or a voltage limit can hold per cell: the chemistry's physical
+/// [`Envelope`](crate::chemistry::Envelope), the same one every protection threshold of our
+/// own pack controller must lie in.
+pub const fn cell_window_mv(chemistry: CellChemistry) -> (i32, i32) {
+    let envelope = chemistry.envelope();
+    (envelope.cell_min_mv.0, envelope.cell_max_mv.0)
+}
 
 /// One pack as the combiner sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,9 +34,21 @@
 //! A misreport smaller than the tolerance is not detected: the pack can then carry up to the
 //! tolerance more than its share says, at the current of the measurement, until a measurement
 //! at a larger current finds it.
+//!
+//! Shares are not the whole of it: packs at different open-circuit voltages exchange current
+//! that no inverter limit controls, and a pack whose voltage moves faster than the others'
+//! (an NCA string beside LFP racks) hands its part of a long discharge to them and is charged
+//! back when the discharge stops. So each pack's offset (its current less its predicted share
+//! of the bank's) and the part of the bank's current that comes back through it when that
+//! stops are measured too, against the inverters' steady current, and bound the limits
+//! (`bound_by_offsets`): in the linear picture (a step in current divides by conductance, and
+//! the prediction covers that split), no pack leaves its own limits wherever the bank's current
+//! moves within the limits, a stop and a reversal included. The drift until the next
+//! measurement is extrapolated by one measured round's growth; the property test in
+//! `core/tests/combiner_direction.rs` finds the rest under 2 % of a pack's limit.
 
-use super::share::shares_of;
-use super::{Combiner, MAX_PACKS, bump};
+use super::share::{self, Part, shares_of};
+use super::{CombinedReason, Combiner, MAX_PACKS, bump};
 use crate::units::Permille;
 
 /// `value × 1000 / total`, rounded up, 0..=1000; 0 when `total` is not positive.
@@ -128,6 +140,11 @@ impl Combiner {
                 p.discharge_share = s;
             }
             self.floors = [[Permille(0); MAX_PACKS]; 2];
+            self.offsets_ma = [[0; MAX_PACKS]; 2];
+            self.returns = [[Permille(0); MAX_PACKS]; 2];
+            self.last_packs_ma = None;
+            self.last_offsets_ma = [None; MAX_PACKS];
+            self.last_returns = [None; MAX_PACKS];
         }
         if mask == 0 || self.fresh_reports & mask != mask {
             return;
@@ -145,6 +162,8 @@ impl Combiner {
                 }
             }
         }
+        // At rest too: the current packs exchange among themselves is largest then.
+        self.measure_offsets(mask, &predicted, &values, packs_ma, inverters_ma);
         // The direction and size of the bank's current: the inverters' measurement when there
         // is one (a pack's report may be the wrong one), else the packs' sum.
         let mut bank_ma = inverters_ma.or(self.inverters_current_ma()).unwrap_or(packs_ma);
@@ -213,5 +232,161 @@ impl Combiner {
                 Permille(old.0 - (old.0 - s.0).div_ceil(8))
             };
         }
+    }
+
+    /// Lowers the current limits so that no joined pack leaves its own limits when the bank's
+    /// current moves anywhere within them, from where it is now: pack `k` carries its measured
+    /// offset plus its predicted share of the bank's current (the larger of its capacity and
+    /// conductance parts, so at least what a step in current gives it), and the current that
+    /// flowed back through it when the bank's current stopped, measured as a part of that
+    /// current, may come back in proportion. The shares measured in one direction say nothing
+    /// of the other: a pack that carried little of a discharge may take most of the charge
+    /// that follows it.
+    pub(super) fn bound_by_offsets(
+        &self,
+        joined: u16,
+        ccl: &mut i32,
+        charge_reason: &mut CombinedReason,
+        dcl: &mut i32,
+        discharge_reason: &mut CombinedReason,
+    ) {
+        let n = self.config.packs.len();
+        let mut predicted = [Permille(0); MAX_PACKS];
+        self.predicted_shares(joined, &mut predicted);
+        let open = |r: &CombinedReason| {
+            matches!(r, CombinedReason::Pack { .. } | CombinedReason::SumOfPacks)
+        };
+        for i in (0..n).filter(|i| joined & (1 << i) != 0) {
+            let Some((_, v)) = self.status.packs[i].report else { continue };
+            let (c, d) = (v.charge_limit_ma.0.max(0), v.discharge_limit_ma.0.max(0));
+            let pack = i as u8;
+            let charge = [
+                Part { limit_ma: c.saturating_sub(self.offsets_ma[0][i]), share: predicted[i] },
+                Part { limit_ma: d, share: self.returns[0][i] },
+            ];
+            let discharge = [
+                Part { limit_ma: d.saturating_sub(self.offsets_ma[1][i]), share: predicted[i] },
+                Part { limit_ma: c, share: self.returns[1][i] },
+            ];
+            for (parts, limit, reason) in [
+                (charge, &mut *ccl, &mut *charge_reason),
+                (discharge, &mut *dcl, &mut *discharge_reason),
+            ] {
+                if !open(reason) {
+                    continue;
+                }
+                for part in parts {
+                    if let Some(allowed) = share::allows(part) {
+                        if allowed < *limit {
+                            *limit = allowed;
+                            *reason = CombinedReason::Pack { pack, share: part.share };
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Measures what each joined pack carries beyond its share of a change in the bank's
+    /// current: its offset, `i_k - m_k × I` (pack current `i_k`, bank current `I` as the sum of
+    /// the packs', predicted share `m_k`). Packs at different open-circuit voltages exchange
+    /// current that no inverter limit controls; the offset is that current, and also what a
+    /// pack would carry if the bank's current went back to zero now. Under a steady current
+    /// it grows as the packs' voltages drift apart (a string whose voltage falls faster with
+    /// discharge hands its part to the others, and takes it back, and more, when the current
+    /// stops), so its part of the bank's current is kept as well (`returns`), per direction.
+    fn measure_offsets(
+        &mut self,
+        mask: u16,
+        predicted: &[Permille; MAX_PACKS],
+        values: &[i64; MAX_PACKS],
+        packs_ma: i64,
+        inverters_ma: Option<i64>,
+    ) {
+        let n = self.config.packs.len();
+        // The packs' reports are not taken at one instant: in a round in which the current
+        // stepped, one pack's report is from before the step and another's from after it, and
+        // the offsets they give are not the packs'. Only a round whose sum is within the
+        // mismatch tolerance of the round before is measured.
+        let before = self.last_packs_ma.replace(packs_ma);
+        if before.is_none_or(|b| (b - packs_ma).abs() > self.mismatch_tolerance_ma(packs_ma)) {
+            return;
+        }
+        // The bank's current is the inverters' when they measure it, and then only while it
+        // is steady: a pack that misreports its current must not also set the direction and
+        // size of the bank's (a negated report can turn a discharge into a charge), and the
+        // limits must not move with its lie, or the inverters' current never holds still long
+        // enough for the cross-check to find it. Without inverters that measure, the packs'
+        // sum is all there is.
+        let bank_ma = match (inverters_ma, self.inverters_current_ma()) {
+            (Some(steady), _) => steady,
+            (None, Some(_)) => return,
+            (None, None) => packs_ma,
+        };
+        let large = bank_ma.abs() >= i64::from(self.config.share_min_current_ma.0);
+        let direction = usize::from(bank_ma < 0);
+        for i in (0..n).filter(|i| mask & (1 << i) != 0) {
+            let offset = values[i] - i64::from(predicted[i].0) * bank_ma / 1000;
+            let offset = offset.clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+            // The packs' voltages keep drifting until the next measurement, a round or more
+            // away: an offset that grew since the last measured round is taken as if it grows
+            // as much again (and likewise the part that returns).
+            let last = self.last_offsets_ma[i].replace(offset);
+            let grown = last.map_or(0, |l| offset.saturating_sub(l));
+            // [0]: towards charging the pack (binds the charge limit), [1]: towards discharging.
+            for (held, new, growth) in
+                [(0, offset, grown), (1, offset.saturating_neg(), grown.saturating_neg())]
+            {
+                let ahead = new.saturating_add(growth.max(0));
+                let old = &mut self.offsets_ma[held][i];
+                *old = follow_ma(*old, ahead);
+            }
+            if !large {
+                self.last_returns[i] = None;
+                continue;
+            }
+            // The part of the bank's current that flows back into (under discharge) or out of
+            // (under charge) this pack when the bank's current stops: [0] measured while
+            // charging, [1] while discharging.
+            let back = if direction == 0 { -offset } else { offset };
+            let part = share_up(i64::from(back), bank_ma.abs());
+            let last = self.last_returns[i].replace((direction, part));
+            let growth = match last {
+                Some((d, l)) if d == direction => part.0.saturating_sub(l.0),
+                _ => 0,
+            };
+            let ahead = Permille(part.0.saturating_add(growth).min(1000));
+            let old = &mut self.returns[direction][i];
+            *old = follow(*old, ahead);
+        }
+    }
+}
+
+/// How far an offset may shrink without being followed: the packs' reports are not taken at
+/// one instant, and a held value that followed every wobble would step the limits each round.
+const OFFSET_DEAD_BAND_MA: i32 = 500;
+
+/// A held offset: a larger one is taken at once (the safe side), a smaller one an eighth of
+/// the way per measurement, and not at all within the dead band.
+fn follow_ma(old: i32, new: i32) -> i32 {
+    let gap = i64::from(old) - i64::from(new);
+    if gap <= 0 {
+        new
+    } else if gap <= i64::from(OFFSET_DEAD_BAND_MA) {
+        old
+    } else {
+        // old - ceil(gap / 8) lies between new and old, so it fits.
+        (i64::from(old) - (gap + 7) / 8) as i32
+    }
+}
+
+/// A held share, as [`follow_ma`]: larger at once, smaller slowly, one thousandth not at all.
+fn follow(old: Permille, new: Permille) -> Permille {
+    if new >= old {
+        new
+    } else if old.0 - new.0 <= 1 {
+        old
+    } else {
+        Permille(old.0 - (old.0 - new.0).div_ceil(8))
     }
 }

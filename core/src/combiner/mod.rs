@@ -26,7 +26,12 @@
 //!   plain sum. A share that grows is taken at once; one that shrinks is followed slowly. Until
 //!   the first measurement after a join the shares are predicted from capacity and resistance;
 //!   while the packs' currents disagree with the inverters', no share falls below that
-//!   prediction or below what the unreported current could add to it (`measure.rs`). Alarms
+//!   prediction or below what the unreported current could add to it (`measure.rs`). The
+//!   shares of one direction say nothing of the other, nor of the current packs at different
+//!   voltages exchange: each pack's offset beyond its predicted share, and the part of the
+//!   bank's current that flows back through it when the current stops, bound the limits so
+//!   that the pack stays inside its own wherever the current moves within them, a stop and a
+//!   reversal included (`bound_by_offsets`). Alarms
 //!   and warnings are OR-ed, enables AND-ed, SoC, SoH, voltage and temperature weighted by
 //!   capacity.
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,
@@ -94,6 +99,19 @@ pub struct Combiner {
     /// Per direction, what the last comparison with a steady inverter current found (`None`
     /// after a round without one): a finding counts when two rounds in a row agree on it.
     verdicts: [Option<bool>; 2],
+    /// Per joined pack, the current it carries beyond its predicted share of the bank's
+    /// current (`measure.rs`), held on the safe side: [0] towards charging it, [1] towards
+    /// discharging it (negated), mA.
+    offsets_ma: [[i32; MAX_PACKS]; 2],
+    /// Per joined pack, the part of the bank's current that flows back through it, the other
+    /// way, when the current stops: [0] measured while charging, [1] while discharging.
+    returns: [[Permille; MAX_PACKS]; 2],
+    /// The sum of the joined packs' currents in the last measurement round, mA.
+    last_packs_ma: Option<i64>,
+    /// Per pack, its offset in the last measured round, mA.
+    last_offsets_ma: [Option<i32>; MAX_PACKS],
+    /// Per pack, the part that returns in the last measured round, and its direction.
+    last_returns: [Option<(usize, Permille)>; MAX_PACKS],
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
@@ -123,6 +141,11 @@ impl Combiner {
             inverters_range: [None; 2],
             floors: [[Permille(0); MAX_PACKS]; 2],
             verdicts: [None; 2],
+            offsets_ma: [[0; MAX_PACKS]; 2],
+            returns: [[Permille(0); MAX_PACKS]; 2],
+            last_packs_ma: None,
+            last_offsets_ma: [None; MAX_PACKS],
+            last_returns: [None; MAX_PACKS],
             started: now,
         };
         combiner.update();
@@ -591,6 +614,13 @@ impl Combiner {
         };
         let (mut ccl, mut charge_reason) = pick(&parts_c, disabled_c);
         let (mut dcl, mut discharge_reason) = pick(&parts_d, disabled_d);
+        self.bound_by_offsets(
+            joined,
+            &mut ccl,
+            &mut charge_reason,
+            &mut dcl,
+            &mut discharge_reason,
+        );
         // Headroom for shares that move with the current, unless a single pack carries it all.
         if parts_c.len() > 1 {
             ccl = self.config.share_margin.of(ccl);

@@ -10,7 +10,6 @@
 //! The bounds are wide on purpose: they catch reports no working battery makes, not a battery
 //! near its own protection limits, which the battery's own limits deal with.
 
-use crate::chemistry::CellChemistry;
 use crate::units::Permille;
 use crate::view::BatteryView;
 
@@ -19,15 +18,6 @@ use super::PackSlot;
 /// The most current per ampere-hour of capacity a report may claim (10 C), in either direction
 /// and for either limit. No rack or string of the chemistries here is built to carry more.
 pub const MAX_C_RATE: u32 = 10;
-
-/// The voltage window, mV, one cell of `chemistry` can be at, and so what a truthful report of
-/// its voltage or a voltage limit can hold per cell: the chemistry's physical
-/// [`Envelope`](crate::chemistry::Envelope), the same one every protection threshold of our
-/// own pack controller must lie in.
-pub const fn cell_window_mv(chemistry: CellChemistry) -> (i32, i32) {
-    let envelope = chemistry.envelope();
-    (envelope.cell_min_mv.0, envelope.cell_max_mv.0)
-}
 
 /// What makes a report implausible, the first found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +67,7 @@ pub fn check(slot: &PackSlot, view: &BatteryView) -> Result<(), Implausible> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chemistry::CellChemistry;
     use crate::units::{MilliAmps, MilliVolts};
 
     fn slot() -> PackSlot {

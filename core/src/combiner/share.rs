@@ -44,6 +44,16 @@ pub fn bank_limit(parts: &[Part]) -> (i32, Option<usize>) {
     (i32::try_from(best).unwrap_or(i32::MAX), binding)
 }
 
+/// The largest bank current that keeps this one part inside its limit (rounded down, at
+/// least zero), or `None` when it has no share and so constrains nothing.
+pub fn allows(part: Part) -> Option<i32> {
+    if part.share.0 == 0 {
+        return None;
+    }
+    let allowed = i64::from(part.limit_ma.max(0)) * 1000 / i64::from(part.share.0);
+    Some(i32::try_from(allowed).unwrap_or(i32::MAX))
+}
+
 /// Each value's part of the total, in thousandths, rounded down; all zero when the total is not
 /// positive. Negative values count as zero.
 pub fn shares_of(values: &[i64], out: &mut [Permille]) {
@@ -87,6 +97,15 @@ mod tests {
         assert_eq!(bank_limit(&[part(0, 200), part(100_000, 800)]), (0, Some(0)));
         assert_eq!(bank_limit(&[part(0, 0), part(100_000, 1000)]).0, 100_000);
         assert_eq!(bank_limit(&[]), (0, None));
+    }
+
+    #[test]
+    fn one_part_allows_its_limit_over_its_share_and_a_spent_limit_allows_nothing() {
+        // A pack at 10 A taking 54 % of any change: the bank may move by 18.5 A.
+        assert_eq!(allows(part(10_000, 540)), Some(18_518));
+        assert_eq!(allows(part(-4_000, 540)), Some(0));
+        assert_eq!(allows(part(10_000, 0)), None);
+        assert_eq!(allows(part(i32::MAX, 1)), Some(i32::MAX));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!   can be.
 
 use super::{Bound, Config, ConfigError, Problem, RawThresholds, Side, TIER_PARTS};
-use crate::protection::{Kind, RuleId};
+use crate::rule::{Kind, RuleId};
 
 /// The values a rule's quantity can take, and what sets each end.
 struct Quantity {

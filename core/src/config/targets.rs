@@ -28,7 +28,7 @@
 
 use super::envelope::{harshest, mildest};
 use super::{Bound, Config, ConfigError, Problem, TIER_PARTS};
-use crate::protection::RuleId;
+use crate::rule::RuleId;
 
 /// Which tier of a rule bounds the window, and whether the bound itself is allowed.
 #[derive(Clone, Copy)]

@@ -85,12 +85,12 @@
 mod link;
 
 use crate::action::{OpenKind, PrechargeFailure, SequenceEvent};
+use crate::blocker::Blocker;
 use crate::config::Config;
 use crate::input::ContactorId;
 use crate::measure::Measurements;
 use crate::outbox::Outbox;
-use crate::protection::{Location, RuleId};
-use crate::status::Blocker;
+use crate::rule::{Location, RuleId};
 use crate::time::{Duration, Instant};
 
 /// Where the closing sequence stands.

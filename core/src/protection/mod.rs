@@ -7,10 +7,9 @@
 //! inside the hysteresis. Rules never decide on data that was never received; data older than its
 //! freshness limit is a maximum-safety fault of its own.
 
-mod rules;
 mod tier;
 
-pub use rules::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
+pub use crate::rule::{Direction, Kind, Location, RULE_COUNT, RuleId, RuleSpec, Tier};
 
 use crate::action::{CurrentLimits, FaultChange, FaultEvent, LimitReason};
 use crate::config::{Config, RawThresholds};
@@ -336,16 +335,16 @@ impl Binding {
 /// `value` violates `threshold`.
 fn beyond(spec: &RuleSpec, value: i32, threshold: i32) -> bool {
     match spec.side {
-        crate::config::Side::High => value > threshold,
-        crate::config::Side::Low => value < threshold,
+        crate::rule::Side::High => value > threshold,
+        crate::rule::Side::Low => value < threshold,
     }
 }
 
 /// `value` is back inside `threshold` by at least `hysteresis`.
 fn inside(spec: &RuleSpec, value: i32, threshold: i32, hysteresis: i32) -> bool {
     match spec.side {
-        crate::config::Side::High => value <= threshold.saturating_sub(hysteresis),
-        crate::config::Side::Low => value >= threshold.saturating_add(hysteresis),
+        crate::rule::Side::High => value <= threshold.saturating_sub(hysteresis),
+        crate::rule::Side::Low => value >= threshold.saturating_add(hysteresis),
     }
 }
 

@@ -3,7 +3,7 @@
 use core::fmt;
 
 use super::ocv::Chemistry;
-use crate::config::{MAX_CELLS, Problem};
+use crate::problem::Problem;
 use crate::units::{MilliAmps, MilliVolts, Permille};
 
 /// Configuration of one [`SocEstimator`](super::SocEstimator). Plain data; use a preset and
@@ -13,8 +13,6 @@ use crate::units::{MilliAmps, MilliVolts, Permille};
 pub struct SocConfig {
     /// Selects the OCV table.
     pub chemistry: Chemistry,
-    /// Cells (parallel groups) in series, `1..=MAX_CELLS`.
-    pub cells_in_series: u16,
     /// Nominal capacity of the string, the start value of the capacity estimate.
     pub capacity_mah: u32,
     /// Share of the charging current that ends up stored (coulombic efficiency).
@@ -127,13 +125,15 @@ const LFP_R1_UOHM_AH: u64 = 300 * 100;
 const ACTIVATION_K: u32 = 3_000;
 
 impl SocConfig {
-    /// Tesla Model S modules in series (6 groups of 74 NCA cells each, 233 Ah).
+    /// Tesla Model S modules in series (6 groups of 74 NCA cells each, 233 Ah). Everything here
+    /// is per cell or per string, so `modules` changes nothing: the series count is the pack's
+    /// [`Config::cell_count`](crate::Config::cell_count). It stays so that callers compile.
     pub fn tesla_model_s(modules: u16) -> SocConfig {
+        let _ = modules;
         let capacity_mah = 233_000;
         let c = capacity_mah as i32; // 1 C in mA
         SocConfig {
             chemistry: Chemistry::Nca,
-            cells_in_series: modules.saturating_mul(6),
             capacity_mah,
             charge_efficiency: Permille(998),
             tail_current_ma: MilliAmps(c / 50),
@@ -174,7 +174,6 @@ impl SocConfig {
         let c = i32::from(capacity_ah) * 1_000; // 1 C in mA
         SocConfig {
             chemistry: Chemistry::Lfp,
-            cells_in_series: 16,
             capacity_mah,
             charge_efficiency: Permille(999),
             tail_current_ma: MilliAmps(c / 20),
@@ -216,8 +215,7 @@ impl SocConfig {
     /// Checks every field against its allowed range.
     pub fn validate(&self) -> Result<(), SocConfigError> {
         let m = &self.model;
-        let checks: [(&'static str, i64, i64, i64); 24] = [
-            ("cells_in_series", self.cells_in_series.into(), 1, MAX_CELLS as i64),
+        let checks: [(&'static str, i64, i64, i64); 23] = [
             ("capacity_mah", self.capacity_mah.into(), 100, 100_000_000),
             ("charge_efficiency", self.charge_efficiency.0.into(), 800, 1000),
             ("tail_current_ma", self.tail_current_ma.0.into(), 0, i32::MAX.into()),
@@ -289,7 +287,6 @@ mod tests {
     fn presets_are_valid_and_scale_resistance_by_capacity() {
         let tesla = SocConfig::tesla_model_s(16);
         assert_eq!(tesla.validate(), Ok(()));
-        assert_eq!(tesla.cells_in_series, 96);
         assert_eq!((tesla.model.r0_uohm, tesla.model.r1_uohm), (350, 220));
         let lfp = SocConfig::lfp_16s(100);
         assert_eq!(lfp.validate(), Ok(()));
@@ -302,9 +299,7 @@ mod tests {
         let mut c = SocConfig::lfp_16s(100);
         c.capacity_mah = 0;
         assert_eq!(c.validate().map_err(|e| e.field), Err("capacity_mah"));
-        let mut c = SocConfig::tesla_model_s(0);
-        assert_eq!(c.validate().map_err(|e| e.field), Err("cells_in_series"));
-        c.cells_in_series = 6;
+        let mut c = SocConfig::tesla_model_s(16);
         c.model.tau_ms = 0;
         assert_eq!(c.validate().map_err(|e| e.field), Err("model.tau_ms"));
     }

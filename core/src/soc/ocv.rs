@@ -21,6 +21,7 @@
 //! the same order as the whole plateau, which is why the estimator trusts that part of the table
 //! so little (see [`Chemistry::ocv_slope_uv_per_pct`]).
 
+pub use crate::ocv_chemistry::Chemistry;
 use crate::units::MilliVolts;
 
 /// Points in each OCV table: 0 % to 100 % every 2.5 %.
@@ -31,17 +32,6 @@ const STEP_PPM: u32 = 25_000;
 
 /// One million parts per million.
 const PPM_FULL: u32 = 1_000_000;
-
-/// Cell chemistry: selects the OCV table and the default model parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Chemistry {
-    /// Nickel cobalt aluminium oxide (Panasonic 18650 cells in Tesla Model S modules).
-    Nca,
-    /// Lithium iron phosphate.
-    Lfp,
-}
 
 /// NCA pseudo-OCV, 100 µV units, 0 % to 100 % every 2.5 %: the C/20 discharge curve with the
 /// cell's overpotential at C/20 added back (0.145 A × 61.2 mΩ = 8.9 mV), since a C/20

@@ -10,8 +10,18 @@ pub fn secs(s: u64) -> Instant {
     Instant::from_secs(s)
 }
 
-pub fn controller(config: ChargeConfig) -> ChargeController {
-    ChargeController::new(config, Instant::ZERO).expect("valid config")
+/// Series cells of the pack the LFP preset (`ChargeConfig::lfp_16s`) is for.
+pub const LFP_CELLS: u16 = 16;
+/// Series cells of 16 Tesla Model S modules (`ChargeConfig::tesla_model_s(16)`).
+pub const TESLA_16_CELLS: u16 = 96;
+
+/// The series cells of the pack `preset(lfp)` of the property tests is for.
+pub fn preset_cells(lfp: bool) -> u16 {
+    if lfp { LFP_CELLS } else { TESLA_16_CELLS }
+}
+
+pub fn controller(config: ChargeConfig, cells: u16) -> ChargeController {
+    ChargeController::new(config, cells, Instant::ZERO).expect("valid config")
 }
 
 /// A sample with every cell between `low` and `high`, at 25 °C, SoC unknown.

@@ -1,8 +1,11 @@
 //! The rule table: every fault the core knows, with what it guards and whom it limits.
+//!
+//! Vocabulary: the rules, their tiers and where a fault was seen are named by actions, status,
+//! configuration and protection alike, so this module imports nothing of the core but the
+//! contactor names. Each rule's thresholds are read from a configuration in
+//! `config/rules.rs`; protection evaluates them.
 
-use crate::config::{Config, RawThresholds, Side};
 use crate::input::ContactorId;
-use crate::time::Duration;
 
 /// Every protection rule. The order is the order of precedence when several rules bind a limit
 /// equally.
@@ -105,40 +108,6 @@ impl RuleId {
     pub const fn spec(self) -> &'static RuleSpec {
         &SPECS[self.index()]
     }
-
-    /// The rule's thresholds from `config`; freshness and event rules have only a maximum tier.
-    pub(crate) fn thresholds(self, config: &Config) -> RawThresholds {
-        let p = &config.protection;
-        let f = &config.freshness;
-        let stale = |ms: u32| RawThresholds {
-            tiers: [None, None, Some(ms.min(i32::MAX as u32) as i32)],
-            hysteresis: 0,
-            debounce: Duration::ZERO,
-        };
-        match self {
-            RuleId::CellOverVoltage => p.cell_over_voltage_mv.raw(),
-            RuleId::CellUnderVoltage => p.cell_under_voltage_mv.raw(),
-            RuleId::PackOverVoltage => p.pack_over_voltage_mv.raw(),
-            RuleId::PackUnderVoltage => p.pack_under_voltage_mv.raw(),
-            RuleId::ChargeOverCurrent => p.charge_over_current_ma.raw(),
-            RuleId::DischargeOverCurrent => p.discharge_over_current_ma.raw(),
-            RuleId::ChargeOverTemperature => p.charge_over_temperature_dc.raw(),
-            RuleId::ChargeUnderTemperature => p.charge_under_temperature_dc.raw(),
-            RuleId::DischargeOverTemperature => p.discharge_over_temperature_dc.raw(),
-            RuleId::DischargeUnderTemperature => p.discharge_under_temperature_dc.raw(),
-            RuleId::CellImbalance => p.cell_imbalance_mv.raw(),
-            RuleId::PackVoltageMismatch => p.pack_voltage_mismatch_mv.raw(),
-            RuleId::CellVoltageStale => stale(f.cell_voltage_ms),
-            RuleId::TemperatureStale => stale(f.temperature_ms),
-            RuleId::CurrentStale => stale(f.current_ms),
-            RuleId::PackVoltageStale => stale(f.pack_voltage_ms),
-            RuleId::BusVoltageStale => stale(f.bus_voltage_ms),
-            RuleId::HardwareFault
-            | RuleId::ContactorWelded
-            | RuleId::ContactorMismatch
-            | RuleId::PrechargeFailed => stale(0),
-        }
-    }
 }
 
 /// The three tiers of a rule, after foxBMS.
@@ -200,6 +169,15 @@ pub enum Location {
     Sensor(u16),
     /// A contactor.
     Contactor(ContactorId),
+}
+
+/// Whether a threshold rule guards a maximum or a minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Violated when the value rises above the threshold.
+    High,
+    /// Violated when the value falls below the threshold.
+    Low,
 }
 
 /// How a rule is evaluated.

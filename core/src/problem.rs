@@ -3,8 +3,10 @@
 
 use core::fmt;
 
-use super::Bound;
+use crate::bound::Bound;
 use crate::chemistry::CellChemistry;
+use crate::ocv_chemistry::Chemistry as OcvChemistry;
+use crate::table::TableError;
 
 /// A configuration value that cannot be used, with the field that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub struct ConfigError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Problem {
     /// A limit table is malformed.
-    Table(crate::charge::TableError),
+    Table(TableError),
     /// A safety limit that must be set is missing.
     Required,
     /// The value must lie in `min..=max`.
@@ -72,7 +74,7 @@ pub enum Problem {
     /// The SoC estimator's OCV table belongs to another chemistry than the pack's.
     OtherChemistry {
         /// The table found.
-        value: crate::soc::Chemistry,
+        value: OcvChemistry,
         /// The pack's chemistry.
         chemistry: CellChemistry,
     },
@@ -106,8 +108,8 @@ impl fmt::Display for Problem {
             }
             Problem::OtherChemistry { value, chemistry } => {
                 let table = match value {
-                    crate::soc::Chemistry::Nca => "nca",
-                    crate::soc::Chemistry::Lfp => "lfp",
+                    OcvChemistry::Nca => "nca",
+                    OcvChemistry::Lfp => "lfp",
                 };
                 write!(
                     f,

@@ -27,7 +27,7 @@
 //! - `span.rs`: durations as scenario files write them.
 //! - `text_file.rs`: reading scenario files and CSV profiles with a size cap.
 //!
-//! The top-level modules form no `use` cycle (`tests/module_cycles.rs`).
+//! The modules form no `use` cycle (`cargo xtask tidy`, `xtask/src/cycles.rs`).
 
 pub mod devices;
 pub mod engine;

@@ -44,6 +44,13 @@ impl PackSlot {
         let cells = i32::from(self.cells);
         (low.saturating_mul(cells), high.saturating_mul(cells))
     }
+
+    /// The discharge voltage limit this pack is given when it reports none: its cells times
+    /// [`fallback_cell_discharge_mv`](super::plausible::fallback_cell_discharge_mv).
+    pub fn fallback_discharge_voltage_mv(&self) -> MilliVolts {
+        let per_cell = super::plausible::fallback_cell_discharge_mv(self.chemistry);
+        MilliVolts(per_cell.saturating_mul(i32::from(self.cells)))
+    }
 }
 
 /// The protocol an inverter is spoken to in: it bounds the values that can reach it.

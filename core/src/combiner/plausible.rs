@@ -11,7 +11,7 @@
 //! near its own protection limits, which the battery's own limits deal with.
 
 use crate::chemistry::CellChemistry;
-use crate::units::Permille;
+use crate::units::{MilliVolts, Permille};
 use crate::view::BatteryView;
 
 use super::PackSlot;
@@ -27,6 +27,39 @@ pub const MAX_C_RATE: u32 = 10;
 pub const fn cell_window_mv(chemistry: CellChemistry) -> (i32, i32) {
     let envelope = chemistry.envelope();
     (envelope.cell_min_mv.0, envelope.cell_max_mv.0)
+}
+
+/// The discharge voltage limit per cell, mV, a pack of `chemistry` is given when its report
+/// carries none (a 6-byte 0x351, see [`complete`]).
+///
+/// An inverter needs a floor: an SMA Sunny Island, for one, discharges down to the DVL it
+/// reads, and a DVL of 0 V leaves only the rack's own protection between the inverter and an
+/// empty pack. 3.0 V a cell is near empty for both chemistries at rest and still clear of
+/// their envelope's floor: the voltage LFP racks announce themselves (Pylontech's 15-cell
+/// US2000 sends 44.5 V, 2.97 V a cell; 16-cell racks commonly 48.0 V), and 500 mV above the
+/// Panasonic NCR18650's 2.5 V discharge end, 200 mV above the Tesla module floor of
+/// `shared/battery.md`. A generic lithium pack gets the same figure, which is above LFP's
+/// and inside NCA's window.
+pub const fn fallback_cell_discharge_mv(chemistry: CellChemistry) -> i32 {
+    match chemistry {
+        CellChemistry::Nca | CellChemistry::Lfp | CellChemistry::GenericLithium => 3_000,
+    }
+}
+
+/// `view` with what the pack left out filled in from its configuration, before it is checked
+/// or combined:
+///
+/// - a discharge voltage limit of 0 (the low-voltage protocol's 6-byte 0x351 carries none,
+///   and [`lv::Reader`](crate::proto::lv::Reader) gives 0 for it) becomes the pack's cells
+///   times [`fallback_cell_discharge_mv`], or its charge voltage limit where that is lower,
+///   so the floor never stands above the ceiling.
+pub fn complete(slot: &PackSlot, mut view: BatteryView) -> BatteryView {
+    if view.discharge_voltage_mv.0 <= 0 {
+        let floor = slot.fallback_discharge_voltage_mv().0;
+        let ceiling = view.charge_voltage_mv.0;
+        view.discharge_voltage_mv = MilliVolts(if ceiling > 0 { floor.min(ceiling) } else { floor });
+    }
+    view
 }
 
 /// What makes a report implausible, the first found.

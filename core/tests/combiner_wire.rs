@@ -6,7 +6,7 @@ use cellwarden_core::combiner::{
     Combiner, CombinerAction, CombinerConfig, CombinerInput, InverterProtocol,
 };
 use cellwarden_core::proto::can::Frame;
-use cellwarden_core::proto::lv;
+use cellwarden_core::proto::{byd_can, lv};
 use cellwarden_core::{
     AlarmSet, BatteryView, DeciCelsius, Duration, Instant, MilliAmps, MilliVolts, Permille,
 };
@@ -126,4 +126,21 @@ fn racks_without_a_dvl_give_the_inverter_the_chemistry_floor() {
     )
     .expect("valid config");
     assert_eq!(fresh.view(0).discharge_voltage_mv, MilliVolts(48_000));
+}
+
+/// BYD 0x150 carries the remaining and full capacity. Racks that send no capacity must not
+/// make it 0 Ah while the identification burst announces the configured size: the
+/// combiner falls back to each rack's configured capacity.
+#[test]
+fn byd_states_carry_the_configured_capacity_when_racks_send_none() {
+    let combiner = run(false, InverterProtocol::BydCan);
+    let view = combiner.view(0);
+    assert_eq!(view.capacity_mah, 3 * CAPACITY_MAH);
+    match byd_can::decode(&byd_can::encode_states(&view)) {
+        Ok(byd_can::Message::States { remaining_mah, capacity_mah, .. }) => {
+            assert_eq!(capacity_mah, 300_000);
+            assert_eq!(remaining_mah, 180_000, "60 % of 300 Ah");
+        }
+        other => panic!("0x150 did not decode: {other:?}"),
+    }
 }

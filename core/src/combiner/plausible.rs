@@ -52,12 +52,18 @@ pub const fn fallback_cell_discharge_mv(chemistry: CellChemistry) -> i32 {
 /// - a discharge voltage limit of 0 (the low-voltage protocol's 6-byte 0x351 carries none,
 ///   and [`lv::Reader`](crate::proto::lv::Reader) gives 0 for it) becomes the pack's cells
 ///   times [`fallback_cell_discharge_mv`], or its charge voltage limit where that is lower,
-///   so the floor never stands above the ceiling.
+///   so the floor never stands above the ceiling;
+/// - a capacity of 0 (a rack that sends neither 0x379 nor 0x35F) becomes the configured
+///   capacity, so the combined capacity an inverter reads (BYD 0x150) agrees with the size
+///   the identification burst announces.
 pub fn complete(slot: &PackSlot, mut view: BatteryView) -> BatteryView {
     if view.discharge_voltage_mv.0 <= 0 {
         let floor = slot.fallback_discharge_voltage_mv().0;
         let ceiling = view.charge_voltage_mv.0;
         view.discharge_voltage_mv = MilliVolts(if ceiling > 0 { floor.min(ceiling) } else { floor });
+    }
+    if view.capacity_mah == 0 {
+        view.capacity_mah = slot.capacity_mah;
     }
     view
 }

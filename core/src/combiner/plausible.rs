@@ -60,7 +60,8 @@ pub fn complete(slot: &PackSlot, mut view: BatteryView) -> BatteryView {
     if view.discharge_voltage_mv.0 <= 0 {
         let floor = slot.fallback_discharge_voltage_mv().0;
         let ceiling = view.charge_voltage_mv.0;
-        view.discharge_voltage_mv = MilliVolts(if ceiling > 0 { floor.min(ceiling) } else { floor });
+        view.discharge_voltage_mv =
+            MilliVolts(if ceiling > 0 { floor.min(ceiling) } else { floor });
     }
     if view.capacity_mah == 0 {
         view.capacity_mah = slot.capacity_mah;

@@ -368,6 +368,7 @@ impl Bms {
             self.sequencer.next_deadline(now, &self.config),
             self.balancer.next_deadline(now, &self.config, &self.measurements, &summary),
             self.charging.next_deadline(),
+            self.close_ramp.next_deadline(now, &self.config),
         ]
         .into_iter()
         .flatten()

@@ -42,20 +42,24 @@ impl CloseRamp {
     /// Caps `limits` at the ramp's allowance at `now`, with [`LimitReason::ClosingRamp`] where
     /// the cap binds. Nothing changes once the ramp is over, while the contactors are not
     /// closed, or with a ramp time of 0.
+    ///
+    /// The allowance rises in [`STEPS`] equal steps, each at a deadline
+    /// ([`next_deadline`](Self::next_deadline)): between two steps it stays put, so an early or
+    /// repeated `handle_timeout` changes nothing, as the driving contract requires.
     pub(crate) fn apply(&self, now: Instant, config: &Config, limits: &mut CurrentLimits) {
         let Some(closed_at) = self.closed_at else { return };
-        let ramp = Duration::from_millis(config.contactors.limit_ramp_ms.into());
-        let elapsed = now.saturating_since(closed_at);
-        if elapsed >= ramp {
+        let ramp_us = ramp_us(config);
+        let elapsed_us = now.saturating_since(closed_at).as_micros();
+        if elapsed_us >= ramp_us {
             return;
         }
-        let (elapsed_us, ramp_us) = (elapsed.as_micros(), ramp.as_micros().max(1));
-        // A maximum below 2^31 mA times a validated ramp of at most 6 * 10^8 µs stays below
-        // 2^61, and the quotient below the maximum, so neither the product nor the result
-        // overflows.
+        let step = step_us(ramp_us);
+        let granted_us = (elapsed_us / step).saturating_mul(step).min(ramp_us);
+        // A maximum below 2^31 mA times a ramp of at most u32::MAX ms (below 2^42 µs) stays
+        // below 2^73: u128 holds it, and the quotient is below the maximum.
         let cap = |max: MilliAmps| {
-            let max_ma = u64::from(max.0.max(0).unsigned_abs());
-            let scaled = max_ma.saturating_mul(elapsed_us) / ramp_us;
+            let max_ma = u128::from(max.0.max(0).unsigned_abs());
+            let scaled = max_ma * u128::from(granted_us) / u128::from(ramp_us);
             MilliAmps(i32::try_from(scaled).unwrap_or(max.0))
         };
         let charge_cap = cap(config.charge_current_max_ma);
@@ -69,4 +73,28 @@ impl CloseRamp {
             limits.discharge_reason = LimitReason::ClosingRamp;
         }
     }
+
+    /// When the allowance next rises (the end of the ramp included), while a ramp runs.
+    pub(crate) fn next_deadline(&self, now: Instant, config: &Config) -> Option<Instant> {
+        let closed_at = self.closed_at?;
+        let ramp_us = ramp_us(config);
+        let elapsed_us = now.saturating_since(closed_at).as_micros();
+        if elapsed_us >= ramp_us {
+            return None;
+        }
+        let step = step_us(ramp_us);
+        let next_us = (elapsed_us / step).saturating_add(1).saturating_mul(step).min(ramp_us);
+        Some(closed_at + Duration::from_micros(next_us))
+    }
+}
+
+/// The steps of a ramp: 2 % of the maximum each, every 100 ms with the default ramp of 5 s.
+pub(crate) const STEPS: u64 = 50;
+
+fn ramp_us(config: &Config) -> u64 {
+    Duration::from_millis(config.contactors.limit_ramp_ms.into()).as_micros()
+}
+
+fn step_us(ramp_us: u64) -> u64 {
+    (ramp_us / STEPS).max(1)
 }

@@ -28,7 +28,8 @@ use sequence::{
 
 #[test]
 fn start_closes_negative_precharge_positive_then_opens_precharge() {
-    let mut rig = Rig::tesla();
+    // Without the ramp after a close (`close_ramp.rs`), so the limits open in one step.
+    let mut rig = tesla_with(|c| c.contactors.limit_ramp_ms = 0);
     // `Bms::new`: everything open, both limits zero and no cell bleeding, before anything else.
     assert_eq!(
         rig.log,
@@ -196,6 +197,7 @@ fn with_feedback_each_step_waits_for_its_feedback_not_the_settle_time() {
     let mut rig = tesla_with(|c| {
         all_feedback(c);
         c.contactors.feedback_timeout_ms = 1_000;
+        c.contactors.limit_ramp_ms = 0;
     });
     let c = contactor_config(&rig);
     rig.feed_feedback = false;

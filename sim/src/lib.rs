@@ -31,6 +31,7 @@ pub mod plant;
 pub mod profile;
 pub mod report;
 pub mod rng;
+mod round;
 pub mod scenario;
 pub mod system;
 pub mod text_file;

@@ -32,6 +32,7 @@ pub mod profile;
 pub mod report;
 pub mod ring_server;
 pub mod rng;
+mod round;
 pub mod scenario;
 pub mod system;
 pub mod text_file;

@@ -350,6 +350,7 @@ fn limit(ma: MilliAmps, why: LimitReason) -> String {
         LimitReason::Rule { rule, tier, location, value } => reason(rule, tier, location, value),
         LimitReason::ContactorsOpen => "contactors open".to_owned(),
         LimitReason::Stopping => "stopping".to_owned(),
+        LimitReason::ClosingRamp => "ramp after closing".to_owned(),
         LimitReason::Charge(c) => format!("charge control: {c:?}"),
     };
     format!("{} ({why})", amps(ma.0))

@@ -92,6 +92,9 @@ pub enum LimitReason {
     ContactorsOpen,
     /// A graceful stop is asking for zero current before opening.
     Stopping,
+    /// The contactors closed less than `contactors.limit_ramp_ms` ago: the limit is still
+    /// rising from zero (see `close_ramp.rs`).
+    ClosingRamp,
     /// The charge controller ([`crate::charge`]) asks for less than protection allows.
     Charge(crate::charge::ChargeLimitReason),
 }

@@ -3,6 +3,7 @@
 use crate::action::{Action, CurrentLimits, LimitReason, SequenceEvent, VoltageLimits};
 use crate::balance::{Balancer, CellMask};
 use crate::charging::Charging;
+use crate::close_ramp::CloseRamp;
 use crate::config::{Config, ConfigError};
 use crate::contactor::{SequenceState, Sequencer, has_feedback};
 use crate::input::{Command, ContactorId, Input};
@@ -41,6 +42,10 @@ pub struct Bms {
     clear_requested: bool,
     /// A `Start` arrived; report once whether it is blocked.
     report_start: bool,
+    /// The current limits' ramp from zero after the contactors close.
+    close_ramp: CloseRamp,
+    /// The limits the inverter is told: `status.limits` capped by the ramp after a close.
+    told_limits: CurrentLimits,
     deadline: Option<Instant>,
     status: Status,
 }
@@ -95,6 +100,8 @@ impl Bms {
             bled_at: None,
             clear_requested: false,
             report_start: false,
+            close_ramp: CloseRamp::default(),
+            told_limits: limits,
             deadline: None,
             status,
         };
@@ -216,9 +223,9 @@ impl Bms {
                 return Some(Action::Contactor { contactor, closed: true });
             }
         }
-        if self.sent_limits != Some(self.status.limits) {
-            self.sent_limits = Some(self.status.limits);
-            return Some(Action::Limits(self.status.limits));
+        if self.sent_limits != Some(self.told_limits) {
+            self.sent_limits = Some(self.told_limits);
+            return Some(Action::Limits(self.told_limits));
         }
         let voltage =
             crate::voltage_limits::voltage_limits(&self.config, self.status.charge.as_ref());
@@ -362,6 +369,12 @@ impl Bms {
             }
         }
         let limits = self.limits(&summary);
+        // What the inverter is told rises from zero after a close; the limits in force (the
+        // status, and the battery view a combiner reads, which must not understate what the
+        // pack can carry when other packs share its bus) do not.
+        self.close_ramp.track(now, self.sequencer.state);
+        self.told_limits = limits;
+        self.close_ramp.apply(now, &self.config, &mut self.told_limits);
         // Written into the status here rather than in `refresh_status`, so balancing reads the
         // rules without another copy of the table.
         self.status.rules = self.protection.status();
@@ -372,6 +385,7 @@ impl Bms {
             self.sequencer.next_deadline(now, &self.config),
             self.balancer.next_deadline(now, &self.config, &self.measurements, &summary),
             self.charging.next_deadline(),
+            self.close_ramp.next_deadline(now, &self.config),
         ]
         .into_iter()
         .flatten()

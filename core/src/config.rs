@@ -230,6 +230,21 @@ pub struct ContactorConfig {
     /// those checks off and needs `feedback.positive` and `feedback.negative`.
     #[cfg_attr(feature = "serde", serde(default))]
     pub dc_link: DcLink,
+    /// After the contactors close, the current limits rise from zero to the configured
+    /// maximum over this time instead of stepping up at once (0: no ramp). Reductions always
+    /// apply at once. Left out of a file, [`DEFAULT_LIMIT_RAMP_MS`].
+    #[cfg_attr(feature = "serde", serde(default = "default_limit_ramp_ms"))]
+    pub limit_ramp_ms: u32,
+}
+
+/// The default of [`ContactorConfig::limit_ramp_ms`]: 5 s from zero to the configured maximum,
+/// 20 A/s for a 100 A pack. Slow enough that an inverter sees no step at the close, quick enough
+/// that the pack is at full current long before a household load notices.
+pub const DEFAULT_LIMIT_RAMP_MS: u32 = 5_000;
+
+#[cfg(feature = "serde")]
+fn default_limit_ramp_ms() -> u32 {
+    DEFAULT_LIMIT_RAMP_MS
 }
 
 /// What feeds the DC link on the far side of the contactors.
@@ -465,6 +480,7 @@ impl ContactorConfig {
             ("contactors.precharge_retry_delay_ms", self.precharge_retry_delay_ms, 0),
             ("contactors.graceful_open_timeout_ms", self.graceful_open_timeout_ms, 1),
             ("contactors.link_decay_ms", self.link_decay_ms, 1),
+            ("contactors.limit_ramp_ms", self.limit_ramp_ms, 0),
         ];
         for (field, ms, min) in times {
             range(field, None, ms.into(), min, MAX_CONFIG_MS.into())?;

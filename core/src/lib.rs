@@ -79,6 +79,7 @@ mod bms;
 pub mod charge;
 mod charging;
 pub mod chemistry;
+mod close_ramp;
 pub mod combiner;
 mod config;
 mod contactor;
@@ -105,9 +106,9 @@ pub use balance::{BalanceState, BalanceStatus, CellMask, CellMaskIter};
 pub use bms::Bms;
 pub use chemistry::{CellChemistry, Envelope};
 pub use config::{
-    BalanceConfig, Bound, Config, ConfigError, ContactorConfig, DcLink, FeedbackConfig,
-    FreshnessConfig, MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS, MAX_TEMPERATURES, Problem,
-    ProtectionConfig, RawUnit, Thresholds,
+    BalanceConfig, Bound, Config, ConfigError, ContactorConfig, DEFAULT_LIMIT_RAMP_MS, DcLink,
+    FeedbackConfig, FreshnessConfig, MAX_CELLS, MAX_CONFIG_MS, MAX_PRECHARGE_ATTEMPTS,
+    MAX_TEMPERATURES, Problem, ProtectionConfig, RawUnit, Thresholds,
 };
 pub use contactor::SequenceState;
 pub use input::{Command, ContactorId, Input};

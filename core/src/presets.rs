@@ -142,6 +142,7 @@ fn contactors(cells: i32) -> ContactorConfig {
         // simulator's 2 mF behind 10 kohm, 2.7 s for 20 mF; longer links need a longer wait.
         link_decay_ms: 5_000,
         dc_link: DcLink::Dedicated,
+        limit_ramp_ms: crate::config::DEFAULT_LIMIT_RAMP_MS,
     }
 }
 

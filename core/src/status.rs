@@ -51,7 +51,9 @@ pub struct Status {
     pub contactors: [ContactorStatus; 3],
     /// Why the last failed precharge attempt failed.
     pub last_precharge_failure: Option<PrechargeFailure>,
-    /// The current limits in force, with reasons.
+    /// The current limits in force, with reasons. After a close, what the inverter is told
+    /// ([`Action::Limits`](crate::Action::Limits)) rises to these from zero over
+    /// `contactors.limit_ramp_ms`.
     pub limits: CurrentLimits,
     /// Which cells bleed, and why balancing is or is not running.
     pub balance: BalanceStatus,

@@ -259,6 +259,26 @@ fn inverter_battery_frame() {
     assert_eq!(frost, candump("091#00000000FF9C0000"));
 }
 
+/// The 0x091 current is in 0.1 A, as the two reports from real inverters read it
+/// (Battery-Emulator issues #614 and #1853), not in Battery-Emulator's 0.01 A: a GoodWe's idle
+/// `FF FE` is -0.2 A, not -20 mA.
+#[test]
+fn inverter_current_is_counted_in_tenths_of_an_ampere() {
+    assert_eq!(byd_can::INVERTER_CURRENT_STEP_MA, 100);
+    let Ok(Message::InverterBattery { current_ma, .. }) = decode(&candump("091#0F00FFFE00C80000"))
+    else {
+        panic!("0x091 did not decode");
+    };
+    assert_eq!(current_ma, MilliAmps(-200));
+    // 250 A discharging, which a 0.01 A field could not carry.
+    let big = byd_can::encode_inverter_battery(
+        MilliVolts(384_000),
+        MilliAmps(-250_000),
+        DeciCelsius(200),
+    );
+    assert_eq!(big, candump("091#0F00F63C00C80000"));
+}
+
 #[test]
 fn inverter_soc_and_time_frames() {
     let soc = Permille(974);

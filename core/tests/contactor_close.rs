@@ -29,7 +29,8 @@ use sequence::{
 
 #[test]
 fn start_closes_negative_precharge_positive_then_opens_precharge() {
-    let mut rig = Rig::tesla();
+    // Without the ramp after a close (`close_ramp.rs`), so the limits open in one step.
+    let mut rig = tesla_with(|c| c.contactors.limit_ramp_ms = 0);
     // `Bms::new`: everything open, both limits zero, the voltage limits (the charge
     // controller's bulk target) and no cell bleeding, before anything else.
     let cvl_mv = status(&rig).charge.expect("the preset has charge control").cvl_mv;
@@ -205,6 +206,7 @@ fn with_feedback_each_step_waits_for_its_feedback_not_the_settle_time() {
     let mut rig = tesla_with(|c| {
         all_feedback(c);
         c.contactors.feedback_timeout_ms = 1_000;
+        c.contactors.limit_ramp_ms = 0;
     });
     let c = contactor_config(&rig);
     rig.feed_feedback = false;

@@ -36,6 +36,7 @@ pub mod profile;
 pub mod report;
 pub mod ring_server;
 pub mod rng;
+mod round;
 pub mod scenario;
 pub mod span;
 pub mod text_file;

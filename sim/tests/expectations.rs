@@ -65,6 +65,10 @@ duration = "20s"
 preset = "tesla_model_s"
 modules = 16
 
+# The signal tests time the load's current from the close: the limits open in one step.
+[system.overrides.contactors]
+limit_ramp_ms = 0
+
 [plant]
 initial_soc = 0.7
 

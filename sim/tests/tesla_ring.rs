@@ -271,7 +271,7 @@ fn balancing_bleeds_the_selected_cells_until_the_timer_ends() {
     assert_eq!(b.ring.poll_timeout(), Some(deadline));
     b.advance(deadline.as_micros() - b.now_us - 1);
     assert_eq!(b.ring.board(0).unwrap().balance_mask(), 0x05);
-    let rise = b.ring.board(0).unwrap().temperature_rise_k();
+    let rise = b.ring.board(0).unwrap().temperature_rise_k(b.now());
     // Two cells at 4 V over 47 Ω: 0.68 W, 5.4 K in the steady state, 1.8 K after 2 min.
     assert!((1.6..2.0).contains(&rise), "{rise}");
     b.advance(1);

@@ -23,6 +23,23 @@ pub const fn cell_window_mv(chemistry: CellChemistry) -> (i32, i32) {
     (envelope.cell_min_mv.0, envelope.cell_max_mv.0)
 }
 
+/// The discharge voltage limit per cell, mV, a pack of `chemistry` is given when its report
+/// carries none (a 6-byte 0x351, see [`complete`](super::plausible::complete)).
+///
+/// An inverter needs a floor: an SMA Sunny Island, for one, discharges down to the DVL it
+/// reads, and a DVL of 0 V leaves only the rack's own protection between the inverter and an
+/// empty pack. 3.0 V a cell is near empty for both chemistries at rest and still clear of
+/// their envelope's floor: the voltage LFP racks announce themselves (Pylontech's 15-cell
+/// US2000 sends 44.5 V, 2.97 V a cell; 16-cell racks commonly 48.0 V), and 500 mV above the
+/// Panasonic NCR18650's 2.5 V discharge end, 200 mV above the Tesla module floor of
+/// `shared/battery.md`. A generic lithium pack gets the same figure, which is above LFP's
+/// and inside NCA's window.
+pub const fn fallback_cell_discharge_mv(chemistry: CellChemistry) -> i32 {
+    match chemistry {
+        CellChemistry::Nca | CellChemistry::Lfp | CellChemistry::GenericLithium => 3_000,
+    }
+}
+
 /// One pack as the combiner sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(
@@ -51,6 +68,13 @@ impl PackSlot {
         let (low, high) = cell_window_mv(self.chemistry);
         let cells = i32::from(self.cells);
         (low.saturating_mul(cells), high.saturating_mul(cells))
+    }
+
+    /// The discharge voltage limit this pack is given when it reports none: its cells times
+    /// [`fallback_cell_discharge_mv`](fallback_cell_discharge_mv).
+    pub fn fallback_discharge_voltage_mv(&self) -> MilliVolts {
+        let per_cell = fallback_cell_discharge_mv(self.chemistry);
+        MilliVolts(per_cell.saturating_mul(i32::from(self.cells)))
     }
 }
 

@@ -183,6 +183,7 @@ impl Combiner {
                     bump(&mut self.status.counters.out_of_order);
                     return;
                 }
+                let view = plausible::complete(&slot, view);
                 if let Err(what) = plausible::check(&slot, &view) {
                     p.implausible_at = Some(at);
                     let first = p.implausible.is_none();
@@ -649,8 +650,14 @@ impl Combiner {
         }
         out.current_ma = MilliAmps(current.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
         out.charge_voltage_mv = MilliVolts(cvl.unwrap_or(self.status.combined.charge_voltage_mv.0));
-        out.discharge_voltage_mv =
-            MilliVolts(dvl.unwrap_or(self.status.combined.discharge_voltage_mv.0));
+        // With no pack to ask, the last limit stands; before any, the highest fallback of the
+        // configured packs, so that no inverter is ever told it may discharge to 0 V.
+        let last_dvl = self.status.combined.discharge_voltage_mv.0;
+        out.discharge_voltage_mv = MilliVolts(dvl.unwrap_or(if last_dvl > 0 {
+            last_dvl
+        } else {
+            self.config.packs.iter().map(|p| p.fallback_discharge_voltage_mv().0).max().unwrap_or(0)
+        }));
         out.cell_mv = cells;
         out.cell_dc = temps;
         out.alarms = alarms;

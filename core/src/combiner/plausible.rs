@@ -10,7 +10,7 @@
 //! The bounds are wide on purpose: they catch reports no working battery makes, not a battery
 //! near its own protection limits, which the battery's own limits deal with.
 
-use crate::units::Permille;
+use crate::units::{MilliVolts, Permille};
 use crate::view::BatteryView;
 
 use super::PackSlot;
@@ -18,6 +18,29 @@ use super::PackSlot;
 /// The most current per ampere-hour of capacity a report may claim (10 C), in either direction
 /// and for either limit. No rack or string of the chemistries here is built to carry more.
 pub const MAX_C_RATE: u32 = 10;
+
+/// `view` with what the pack left out filled in from its configuration, before it is checked
+/// or combined:
+///
+/// - a discharge voltage limit of 0 (the low-voltage protocol's 6-byte 0x351 carries none,
+///   and [`lv::Reader`](crate::proto::lv::Reader) gives 0 for it) becomes the pack's cells
+///   times [`fallback_cell_discharge_mv`](super::config::fallback_cell_discharge_mv), or its charge voltage limit where that is lower,
+///   so the floor never stands above the ceiling;
+/// - a capacity of 0 (a rack that sends neither 0x379 nor 0x35F) becomes the configured
+///   capacity, so the combined capacity an inverter reads (BYD 0x150) agrees with the size
+///   the identification burst announces.
+pub fn complete(slot: &PackSlot, mut view: BatteryView) -> BatteryView {
+    if view.discharge_voltage_mv.0 <= 0 {
+        let floor = slot.fallback_discharge_voltage_mv().0;
+        let ceiling = view.charge_voltage_mv.0;
+        view.discharge_voltage_mv =
+            MilliVolts(if ceiling > 0 { floor.min(ceiling) } else { floor });
+    }
+    if view.capacity_mah == 0 {
+        view.capacity_mah = slot.capacity_mah;
+    }
+    view
+}
 
 /// What makes a report implausible, the first found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +91,7 @@ pub fn check(slot: &PackSlot, view: &BatteryView) -> Result<(), Implausible> {
 mod tests {
     use super::*;
     use crate::chemistry::CellChemistry;
-    use crate::units::{MilliAmps, MilliVolts};
+    use crate::units::MilliAmps;
 
     fn slot() -> PackSlot {
         PackSlot {

@@ -65,6 +65,8 @@ pub(crate) struct Protection {
     cells: [[TierCell; 3]; RULE_COUNT],
     /// The bus voltage was needed at the last evaluation (its staleness deadline counts then).
     bus_needed: bool,
+    /// The direction the cell-imbalance rule restricts while any of its tiers is active.
+    imbalance: ImbalanceSide,
 }
 
 impl Protection {
@@ -73,6 +75,7 @@ impl Protection {
             thresholds: RuleId::ALL.map(|rule| rule.thresholds(config)),
             cells: [[TierCell::CLEAR; 3]; RULE_COUNT],
             bus_needed: false,
+            imbalance: ImbalanceSide::Clear,
         }
     }
 
@@ -134,6 +137,10 @@ impl Protection {
                 }
             }
         }
+        let imbalance = RuleId::CellImbalance;
+        let active = self.cells[imbalance.index()].iter().any(|c| c.state == TierState::Active);
+        let margin = self.thresholds[imbalance.index()].hysteresis;
+        self.imbalance = self.imbalance.next(active, ctx.summary, margin);
     }
 
     /// Raises (and latches) the maximum tier of an event rule, once.
@@ -257,11 +264,11 @@ impl Protection {
                 // dangerous direction lets a pack with a weak cell at the empty end recharge
                 // (and one with a full cell at the top discharge); the cell voltage rules still
                 // guard every cell in both directions.
-                RuleId::CellImbalance => match outlier(summary) {
-                    Some(Outlier::Low) => Direction::Discharge,
-                    Some(Outlier::High) => Direction::Charge,
-                    None => Direction::Both,
-                },
+                //
+                // The side is chosen when the rule is raised and held while it stays active
+                // (see [`ImbalanceSide`]): near the point where both ends stand out equally,
+                // the outlier changes with every sample, and so did the restricted direction.
+                RuleId::CellImbalance => self.imbalance.direction(summary),
                 _ => rule.spec().direction,
             };
             for tier in Tier::ALL {
@@ -353,6 +360,68 @@ fn sample_age(now: Instant, s: Sample<impl Copy>, location: Location) -> Observe
     Observed { value: age, location, at: s.at }
 }
 
+/// The direction the cell-imbalance rule restricts, with a hysteresis on the chosen side.
+///
+/// Which end endangers a cell is the end that stands out (see [`outlier`]): a low cell is hurt
+/// by discharging, a high one by charging. Read afresh at every evaluation, a pack whose highest
+/// and lowest cell stand out about equally flipped the restricted direction from one sample to
+/// the next (an LFP rack at the top knee, in a 30-day run: charge, then discharge, then both,
+/// once a second for a minute). So the side is held:
+///
+/// - when the rule is raised, the end that stands out chooses the side; at an exact tie both
+///   directions are restricted until one end stands out;
+/// - a chosen side stays while the rule is active, and changes only when the other end comes
+///   to stand out by more than `margin` (the rule's hysteresis) beyond it: then that end is
+///   the one endangered, and its side is restricted instead.
+///
+/// Within `margin` of a tie neither end is much more endangered than the other, and the held
+/// side stands. Beyond it the restricted direction is the one reading the outlier afresh
+/// gives, so protection follows a real change of side. Restricting both directions instead
+/// would strand a pack at the empty end with the PV unable to recharge it
+/// (`lfp_winter_day_csv.toml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ImbalanceSide {
+    /// No tier of the rule is active.
+    Clear,
+    /// Active, and raised with both ends standing out exactly alike: both directions.
+    Both,
+    /// Active, restricting the direction that endangers this end.
+    Side(Outlier),
+}
+
+impl ImbalanceSide {
+    /// The state after an evaluation in which the rule is `active`.
+    fn next(self, active: bool, summary: &Summary, margin: i32) -> ImbalanceSide {
+        if !active {
+            return ImbalanceSide::Clear;
+        }
+        match self {
+            ImbalanceSide::Clear | ImbalanceSide::Both => {
+                outlier(summary).map_or(ImbalanceSide::Both, ImbalanceSide::Side)
+            }
+            ImbalanceSide::Side(held) => match outlier_beyond(summary, margin.max(0)) {
+                Some(end) if end != held => ImbalanceSide::Side(end),
+                _ => self,
+            },
+        }
+    }
+
+    /// The direction restricted while a tier is active. Before the first evaluation that saw
+    /// the rule active (a tier raised by this very evaluation is always seen: `next` runs at
+    /// the end of `evaluate`), the outlier read afresh.
+    fn direction(self, summary: &Summary) -> Direction {
+        let side = |end: Outlier| match end {
+            Outlier::Low => Direction::Discharge,
+            Outlier::High => Direction::Charge,
+        };
+        match self {
+            ImbalanceSide::Side(end) => side(end),
+            ImbalanceSide::Both => Direction::Both,
+            ImbalanceSide::Clear => outlier(summary).map_or(Direction::Both, side),
+        }
+    }
+}
+
 /// Which end of the cell voltages stands out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outlier {
@@ -372,6 +441,21 @@ fn outlier(s: &Summary) -> Option<Outlier> {
         core::cmp::Ordering::Greater => Some(Outlier::Low),
         core::cmp::Ordering::Less => Some(Outlier::High),
         core::cmp::Ordering::Equal => None,
+    }
+}
+
+/// The end that stands out by more than `margin` mV beyond the other, or `None`.
+fn outlier_beyond(s: &Summary, margin: i32) -> Option<Outlier> {
+    let (max, min, mean) = (s.cell_max?, s.cell_min?, i64::from(s.cell_mean_mv?));
+    let below = mean - i64::from(min.value);
+    let above = i64::from(max.value) - mean;
+    let margin = i64::from(margin);
+    if below > above + margin {
+        Some(Outlier::Low)
+    } else if above > below + margin {
+        Some(Outlier::High)
+    } else {
+        None
     }
 }
 

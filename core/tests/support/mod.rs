@@ -33,10 +33,13 @@ pub fn off() -> Thresholds<MilliVolts> {
 /// lfp_16s(100) with the plausibility rules (imbalance, sum-of-cells mismatch) switched off
 /// unless `keep` is one of them, so moving one cell or the pack sensor trips only `keep`. The
 /// charge controller is off too: these tests are about protection's own limits, which must
-/// hold without it (core/tests/charging.rs covers the two together).
+/// hold without it (core/tests/charging.rs covers the two together), and so is the ramp of the
+/// limits after a close, whose step deadlines would come before protection's
+/// (core/tests/close_ramp.rs covers it).
 pub fn isolated(keep: RuleId) -> Config {
     let mut config = Config::lfp_16s(100);
     config.charge = None;
+    config.contactors.limit_ramp_ms = 0;
     if keep != RuleId::CellImbalance {
         config.protection.cell_imbalance_mv = off();
     }

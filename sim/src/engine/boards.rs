@@ -41,6 +41,8 @@ pub struct Boards {
     ring: Ring,
     rx: Vec<u8>,
     figures: BusFigures,
+    /// The ring's count of output changes at the last bleed update.
+    bleed_outputs: Option<u64>,
 }
 
 impl Boards {
@@ -62,6 +64,7 @@ impl Boards {
             ring: Ring::new(&spec),
             rx: Vec::with_capacity(64),
             figures: BusFigures::default(),
+            bleed_outputs: None,
         })
     }
 
@@ -76,14 +79,20 @@ impl Boards {
     /// Moves every byte and deadline due at `now`. The readings of each cycle that ends go to
     /// `deliver` as one batch; the events worth logging (enumeration, lost and recovered
     /// boards, alert and fault bits that changed) go to `note`.
+    /// `fresh`: `analog` may differ from the last call's.
     pub fn run_until(
         &mut self,
         now: Instant,
         analog: &Analog<'_>,
+        fresh: bool,
         deliver: &mut dyn FnMut(&[Input<'_>]),
         note: &mut dyn FnMut(Event),
     ) {
-        self.ring.observe(now, analog);
+        if fresh {
+            self.ring.observe(now, analog);
+        } else {
+            self.ring.observe_unchanged(now, analog);
+        }
         for _ in 0..MAX_ROUNDS {
             let mut moved = false;
             self.ring.take_output(now, &mut self.rx);
@@ -93,7 +102,8 @@ impl Boards {
                 moved = true;
             }
             if self.ring.poll_timeout().is_some_and(|t| t <= now) {
-                self.ring.handle_timeout(now, analog);
+                // What `handle_timeout` does, with the inputs just observed.
+                self.ring.observe_unchanged(now, analog);
                 moved = true;
             }
             if self.bridge.poll_timeout().is_some_and(|t| t <= now) {
@@ -119,9 +129,22 @@ impl Boards {
         self.bridge.set_balance(cells);
     }
 
-    /// Per series group, the current the boards' balance resistors draw now.
-    pub fn bleed_currents_a(&self, cells_v: &[f64], out: &mut [f64]) {
+    /// Per series group, the current the boards' balance resistors draw now, into `out`,
+    /// unless neither the cell voltages (`cells_changed`) nor any balance output changed
+    /// since the last call; returns whether it wrote.
+    pub fn bleed_currents_a(
+        &mut self,
+        cells_v: &[f64],
+        cells_changed: bool,
+        out: &mut [f64],
+    ) -> bool {
+        let outputs = self.ring.outputs_changes();
+        if !cells_changed && self.bleed_outputs == Some(outputs) {
+            return false;
+        }
+        self.bleed_outputs = Some(outputs);
         self.ring.bleed_currents_a(cells_v, out);
+        true
     }
 
     /// The hardware fault input, given the external fault line (the bridge adds the boards'

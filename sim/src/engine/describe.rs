@@ -127,6 +127,7 @@ fn reason(reason: &LimitReason) -> String {
         }
         LimitReason::ContactorsOpen => "contactors open".to_string(),
         LimitReason::Stopping => "stopping".to_string(),
+        LimitReason::ClosingRamp => "ramp after closing".to_string(),
         LimitReason::Charge(c) => charge_reason(c),
     }
 }

@@ -34,6 +34,8 @@ pub struct FrontEnd {
     /// Per group: reading offset (mV) and its drift rate (mV per µs), set by fault injection.
     drift_mv: Vec<f64>,
     drift_rate_mv_per_us: Vec<f64>,
+    /// Some rate is not zero.
+    drifting: bool,
     last_drift_update: Instant,
     hardware_fault: bool,
     /// The hardware fault line is not delivered (`sensor_silent`, `hardware_fault_line`).
@@ -46,6 +48,8 @@ pub struct FrontEnd {
     temps_dc: Vec<DeciCelsius>,
     /// The last current reading, for the trace.
     pub last_current_a: f64,
+    /// The plant step the board inputs were last taken at, while no reading drifts.
+    board_inputs_at: Option<u64>,
 }
 
 impl FrontEnd {
@@ -72,6 +76,7 @@ impl FrontEnd {
             silenced: Silenced::default(),
             drift_mv: vec![0.0; groups],
             drift_rate_mv_per_us: vec![0.0; groups],
+            drifting: false,
             last_drift_update: Instant::from_micros(0),
             hardware_fault: false,
             hardware_line_silent: false,
@@ -80,6 +85,7 @@ impl FrontEnd {
             temps_c: Vec::new(),
             temps_dc: Vec::new(),
             last_current_a: 0.0,
+            board_inputs_at: None,
         }
     }
 
@@ -116,6 +122,7 @@ impl FrontEnd {
         if let Some(rate) = self.drift_rate_mv_per_us.get_mut(group) {
             *rate = mv_per_min / 60e6;
         }
+        self.drifting = self.drift_rate_mv_per_us.iter().any(|r| *r != 0.0);
     }
 
     /// The hardware fault line changes.
@@ -129,19 +136,27 @@ impl FrontEnd {
     }
 
     /// What the module boards' inputs see: each group's voltage with its sense drift, V, and
-    /// each sensor's temperature, °C. Noise is left to the boards' own converters.
+    /// each sensor's temperature, °C. Noise is left to the boards' own converters. Returns
+    /// false, leaving the buffers as they are, when they already hold the inputs at `now`: the
+    /// plant has not stepped since and no reading drifts.
     pub fn board_inputs(
         &mut self,
         now: Instant,
         plant: &Plant,
         cells_v: &mut Vec<f64>,
         temps_c: &mut Vec<f64>,
-    ) {
+    ) -> bool {
+        let drifting = self.drifting;
+        if !drifting && self.board_inputs_at == Some(plant.steps()) {
+            return false;
+        }
+        self.board_inputs_at = (!drifting).then_some(plant.steps());
         self.advance_drift(now);
         cells_v.clear();
         cells_v
             .extend(plant.group_voltages().iter().zip(&self.drift_mv).map(|(v, d)| v + d / 1000.0));
         plant.sensor_temps_c(temps_c);
+        true
     }
 
     /// Reads every sensor at `now` and hands the readings of this cycle to `deliver` as one
@@ -224,6 +239,10 @@ impl FrontEnd {
     fn advance_drift(&mut self, now: Instant) {
         let elapsed_us = now.saturating_since(self.last_drift_update).as_micros() as f64;
         self.last_drift_update = now;
+        if !self.drifting {
+            // Adding zero drift changes no offset.
+            return;
+        }
         for (offset, rate) in self.drift_mv.iter_mut().zip(&self.drift_rate_mv_per_us) {
             *offset += rate * elapsed_us;
         }
@@ -232,5 +251,9 @@ impl FrontEnd {
 
 /// Rounds to the nearest integer, saturating (an ADC reads its full scale, not garbage).
 fn to_i32(x: f64) -> i32 {
-    if x.is_nan() { 0 } else { x.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32 }
+    if x.is_nan() {
+        0
+    } else {
+        crate::round::round(x).clamp(i32::MIN as f64, i32::MAX as f64) as i32
+    }
 }

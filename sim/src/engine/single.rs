@@ -36,10 +36,11 @@ use crate::scenario::{Moment, Scenario, Signal, StateName};
 /// NCA cell at 4 V and 72 mA from an LFP cell at 3.4 V, inside the 50–100 mA of common boards.
 const GENERIC_BALANCE_OHM: f64 = 47.0;
 /// Longest the plant may lag behind virtual time while only bytes move on the board bus. The
-/// boards' inputs then see the plant at most this old: nothing in it moves measurably in 5 ms
-/// (the fastest, the RC pair, has a 31 s time constant), and the current only changes at
-/// instants where the plant catches up first.
-const BUS_PLANT_STEP: Duration = Duration::from_millis(5);
+/// boards' inputs then see the plant at most this old: nothing in it moves measurably in 20 ms
+/// (the fastest, the RC pair, has a 31 s time constant: at 90 A a cell's voltage moves some
+/// 30 µV, a tenth of the boards' 0.38 mV step), and the current only changes at instants
+/// where the plant catches up first. A 16-board cycle (16 ms) then needs no step of its own.
+const BUS_PLANT_STEP: Duration = Duration::from_millis(20);
 /// Smallest change of a bleed current passed on to the plant, A.
 const BLEED_RESOLUTION_A: f64 = 1e-4;
 
@@ -400,7 +401,7 @@ impl<'s> PackWorld<'s> {
             self.apply_bleed();
             return;
         };
-        self.frontend.board_inputs(
+        let fresh = self.frontend.board_inputs(
             self.now,
             &self.plant,
             &mut self.board_cells_v,
@@ -413,6 +414,7 @@ impl<'s> PackWorld<'s> {
         boards.run_until(
             now,
             &analog,
+            fresh,
             &mut |inputs| {
                 bms.handle_inputs(now, inputs);
                 summary.core_calls += 1;
@@ -420,20 +422,28 @@ impl<'s> PackWorld<'s> {
             },
             &mut |note| notes.push(note),
         );
-        boards.bleed_currents_a(&self.board_cells_v, &mut self.bleed_a);
+        // Unchanged bleed currents leave nothing to apply.
+        let bleed = boards.bleed_currents_a(&self.board_cells_v, fresh, &mut self.bleed_a);
         for note in notes {
             self.log(Source::Boards, describe::board_note(note));
         }
         if delivered {
             self.drain();
         }
-        self.apply_bleed();
+        if bleed {
+            self.apply_bleed();
+        }
     }
 
     /// Passes bleed currents that changed to the plant. Without boards, the cells the core
     /// chose bleed through a generic balance resistor.
     fn apply_bleed(&mut self) {
         if self.boards.is_none() {
+            // Nothing chosen and nothing bleeding (a zero want leaves a zero applied): the
+            // loops below would change nothing.
+            if self.balance_cells.is_empty() && self.bleed_a.iter().all(|b| *b == 0.0) {
+                return;
+            }
             let voltages = self.plant.group_voltages();
             for (i, bleed) in self.bleed_a.iter_mut().enumerate() {
                 let on = u16::try_from(i).is_ok_and(|c| self.balance_cells.contains(c));
@@ -489,14 +499,7 @@ impl<'s> PackWorld<'s> {
         self.inverter.regulate(dt, self.plant.pack_voltage_v());
         if let (Some(accuracy), Some(soc)) = (&mut self.accuracy, &status.soc) {
             let true_soc = self.plant.mean_soc();
-            let groups = self.plant.group_count().max(1);
-            let true_ah = (0..groups).filter_map(|g| self.plant.group_capacity_ah(g)).sum::<f64>()
-                / groups as f64;
-            let true_r0 = (0..groups)
-                .filter_map(|g| self.plant.group_resistances_ohm(g))
-                .map(|(r0, _)| r0 * 1e6)
-                .sum::<f64>()
-                / groups as f64;
+            let (true_ah, true_r0) = (self.plant.mean_capacity_ah(), self.plant.mean_r0_uohm());
             accuracy.sample(at, soc, true_soc, true_ah, true_r0);
             let estimate = f64::from(soc.soc_ppm) / 1e4;
             self.soc_estimate = Some((estimate, estimate - true_soc * 100.0));

@@ -83,6 +83,14 @@ pub struct Plant {
     current_a: f64,
     pack_voltage_v: f64,
     energy: Energy,
+    /// Steps taken: the group voltages and temperatures change only in a step.
+    steps: u64,
+    /// Which groups of a module each of its temperature sensors averages (see
+    /// [`Plant::sensor_temps_c`]), worked out once.
+    sensor_groups: Vec<(usize, usize)>,
+    /// Mean capacity (Ah) and mean R0 (µΩ) of the groups as built; they never change.
+    mean_capacity_ah: f64,
+    mean_r0_uohm: f64,
 }
 
 /// `x` if finite, else `default`.
@@ -152,6 +160,10 @@ impl Plant {
             current_a: 0.0,
             pack_voltage_v: 0.0,
             energy: Energy::default(),
+            steps: 0,
+            sensor_groups: Vec::new(),
+            mean_capacity_ah: 0.0,
+            mean_r0_uohm: 0.0,
             dynamics,
         };
         for group in 0..n {
@@ -176,7 +188,35 @@ impl Plant {
         }
         plant.refresh_sums();
         plant.pack_voltage_v = plant.mean_string_voltage();
+        let (n, sensors) = (plant.series_per_module, plant.sensors_per_module);
+        if n > 0 {
+            plant.sensor_groups = (0..sensors)
+                .map(|k| {
+                    let start = (k * n / sensors).min(n - 1);
+                    (start, ((k + 1) * n / sensors).clamp(start + 1, n))
+                })
+                .collect();
+        }
+        let groups = plant.group_count().max(1);
+        plant.mean_capacity_ah =
+            (0..groups).filter_map(|g| plant.group_capacity_ah(g)).sum::<f64>() / groups as f64;
+        plant.mean_r0_uohm = (0..groups)
+            .filter_map(|g| plant.group_resistances_ohm(g))
+            .map(|(r0, _)| r0 * 1e6)
+            .sum::<f64>()
+            / groups as f64;
         plant
+    }
+
+    /// Mean capacity of the groups at 25 °C as built, Ah (what [`Plant::group_capacity_ah`]
+    /// gives, averaged; 0 without groups).
+    pub fn mean_capacity_ah(&self) -> f64 {
+        self.mean_capacity_ah
+    }
+
+    /// Mean series resistance R0 of the groups at 25 °C as built, µΩ (0 without groups).
+    pub fn mean_r0_uohm(&self) -> f64 {
+        self.mean_r0_uohm
     }
 
     /// Advances by `dt_s` seconds with the inverter pushing `inverter_a` into the bus (+) or
@@ -189,6 +229,7 @@ impl Plant {
             return;
         }
         let inverter_a = finite_or(inverter_a, 0.0).clamp(-MAX_CURRENT_A, MAX_CURRENT_A);
+        self.steps += 1;
         self.dynamics.prepare(dt_s);
         if self.sums_stale {
             self.refresh_sums();
@@ -425,6 +466,13 @@ impl Plant {
         self.bus.voltage_v
     }
 
+    /// How many steps the plant has taken. The group voltages, temperatures and SoCs, the
+    /// currents and the pack voltage change only when this does, so a reader can keep what it
+    /// derived from them until then.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
     /// Series groups in total (`strings × modules × series_per_module`).
     pub fn group_count(&self) -> usize {
         self.soc.len()
@@ -470,11 +518,10 @@ impl Plant {
             out.resize(self.sensor_count(), self.ambient_c);
             return;
         }
+        debug_assert_eq!(self.sensor_groups.len(), sensors);
         out.reserve(self.sensor_count());
         for module in self.temp_c.chunks_exact(n) {
-            for k in 0..sensors {
-                let start = (k * n / sensors).min(n - 1);
-                let end = ((k + 1) * n / sensors).clamp(start + 1, n);
+            for &(start, end) in &self.sensor_groups {
                 let share = &module[start..end];
                 out.push(share.iter().sum::<f64>() / share.len() as f64);
             }

@@ -377,12 +377,23 @@ pub fn encode_inverter_brand(brand: &[u8]) -> Frame {
 /// 0x091: the inverter's measurement of the battery: voltage (0.1 V, unsigned), current
 /// (positive when charging) and temperature (0.1 °C), each rounded to the nearest step.
 ///
-/// The unit of the current is uncertain (§3.3): Battery-Emulator read it as 0.1 A until
-/// December 2025 and as 0.01 A since, and no capture settles it. This codec uses 0.1 A
-/// ([`INVERTER_CURRENT_STEP_MA`](super::INVERTER_CURRENT_STEP_MA)): it is the unit of every
-/// other current on this bus (0x110, 0x1D0), it is what the lineage that reverse-engineered
-/// the protocol used, and at 0.01 A a signed 16-bit field would end at 327 A, within reach of
-/// the larger packs. The value is telemetry only: the battery side decides nothing on it.
+/// The current is a signed 16-bit count of 0.1 A
+/// ([`INVERTER_CURRENT_STEP_MA`](super::INVERTER_CURRENT_STEP_MA)). `shared/protocols.md` §3.3
+/// calls the unit uncertain; checked against the public sources in December 2026:
+///
+/// - Battery-Emulator @ 62532e94 (`Software/src/inverter/BYD-CAN.cpp`, the newest public
+///   battery-side implementation) reads the field as a signed count of 0.01 A (10 mA a step,
+///   for its "inverter as shunt" option) since commit d7b7d219 (pull request #1855, December
+///   2025). Its code before that implied 0.01 A too (it scaled by 0.1 into deci-amperes).
+///   Neither comes with a capture.
+/// - Both reports from real inverters read 0.1 A: Battery-Emulator issue #614 (November 2024:
+///   bytes 2-3 divided by 10 matched the battery current the inverter gave over Modbus) and
+///   issue #1853 (December 2025, a GoodWe: `FF FE` is -0.2 A), the report #1855 set out to fix.
+///
+/// So this codec keeps 0.1 A: what both observations of real inverters say, the unit of every
+/// other current on this bus (0x110, 0x1D0), and a range (±3276.7 A) that a 0.01 A field
+/// (±327.67 A) would not give the larger packs. The value is telemetry only: neither the
+/// battery side nor the combiner decides anything on it.
 ///
 /// The temperature is documented as unsigned; it is written as a signed 16-bit value, which is
 /// the same for every temperature above 0 °C and lets frost be expressed.

@@ -126,7 +126,8 @@ pub const GOODWE_STATUS: [u8; 8] = [0x04, 0x04, 0x00, 0x17, 0x00, 0x01, 0x04, 0x
 pub const BATTERY_INFO_TAIL: [u8; 2] = [0x03, 0x08];
 /// Bytes 2-3 and 6-7 of 0x250 (`00 66` and `02 09`) in every source; their meaning is unknown.
 pub const PRODUCT_UNKNOWN: [u8; 4] = [0x00, 0x66, 0x02, 0x09];
-/// The current in 0x091 is counted in this many milliamps (0.1 A). The unit is uncertain: see
+/// The current in 0x091 is counted in this many milliamps (0.1 A), as real inverters send it;
+/// Battery-Emulator reads 0.01 A. The sources and the reasoning are at
 /// [`encode_inverter_battery`].
 pub const INVERTER_CURRENT_STEP_MA: i32 = 100;
 /// The coldest temperature the 0.1 °C fields can carry without going below absolute zero

@@ -92,7 +92,9 @@ impl Reader {
     ///   without it, charging is enabled when CCL > 0 and discharging when DCL > 0;
     /// - the module count comes from 0x359, else from 0x372's modules online (saturating);
     /// - cell extremes from 0x373; capacity from 0x379, else 0x35F;
-    /// - a 0x351 without DVL gives a discharge voltage limit of 0.
+    /// - a 0x351 without DVL gives a discharge voltage limit of 0, which means "not said": the
+    ///   combiner replaces it with a floor from the pack's chemistry
+    ///   ([`plausible::complete`](crate::combiner::plausible::complete)).
     pub fn view(&self, now: Instant, max_age: Duration) -> Option<BatteryView> {
         let limits = fresh(self.limits, now, max_age)?;
         let soc = fresh(self.soc, now, max_age)?;

@@ -51,7 +51,7 @@ pub fn temperature_raw(celsius: f64, constants: ThermistorConstants) -> u16 {
 fn to_raw(x: f64) -> u16 {
     // `as` saturates and maps NaN to 0, which is what a converter with a floating input does
     // closely enough.
-    libm::round(x).clamp(0.0, f64::from(RAW_MAX)) as u16
+    crate::round::round(x).clamp(0.0, f64::from(RAW_MAX)) as u16
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use cellwarden_core::{Duration, Instant};
 use super::ThermistorConstants;
 use super::analog::{brick_raw, cell_raw, temperature_raw};
 use super::faults::Converter;
-use super::protector::Protector;
+use super::protector::{Protector, Settings};
 
 /// One board. The ring owns the boards; tests and reports read them through
 /// [`Ring::board`](super::Ring::board).
@@ -25,13 +25,29 @@ pub struct Board {
     /// When the running balance timer ends.
     balance_until: Option<Instant>,
     protector: Protector,
+    /// What the group-3 registers select, decoded after every write.
+    settings: Settings,
     /// Comparators tripped now, as COV_FAULT, CUV_FAULT and ALERT_STATUS.OT1/OT2 bits: the
     /// conditions that re-set their latched bits at once when the master clears them.
     tripped_cov: u8,
     tripped_cuv: u8,
     tripped_ot: u8,
-    /// Thermistor temperature rise from the bleed power, K. Physical, so a reset keeps it.
+    /// Thermistor temperature rise from the bleed power, K, at `heated_to`. Physical, so a
+    /// reset keeps it.
     rise_k: f64,
+    heated_to: Instant,
+    /// The steady-state rise the present bleed power drives towards, K. The warming is a
+    /// first-order lag solved in closed form from `heated_to`, so it costs nothing while the
+    /// power stays the same; the power is worked out again at each write to the board (every
+    /// measurement cycle writes a conversion) and when the balance timer ends.
+    heat_target_k: f64,
+    heating: Heating,
+    /// The inputs the comparators last sampled; `None` makes the next observation sample.
+    /// Between changes of the inputs (and of the registers) a comparator can only change
+    /// when its delay runs out, and the board observes that instant through its deadline.
+    sampled: Option<([f64; regs::CELLS], [f64; regs::THERMISTORS])>,
+    /// When a holding comparator trips, from the last sample and the registers.
+    comparator_deadline: Option<Instant>,
     ts2: ThermistorConstants,
     /// A conversion was started and has not finished (a stalled converter): DRDY reads 0.
     converting: bool,
@@ -69,9 +85,10 @@ impl Board {
         self.file[usize::from(regs::IO_CONTROL)] & regs::IO_CONTROL_SLEEP != 0
     }
 
-    /// The board's thermistors read this much above the plant's sensor temperatures, K.
-    pub fn temperature_rise_k(&self) -> f64 {
-        self.rise_k
+    /// The board's thermistors read this much above the plant's sensor temperatures at `at`,
+    /// K, with the bleed power held as it is (`at` before the last change: the rise then).
+    pub fn temperature_rise_k(&self, at: Instant) -> f64 {
+        self.rise_at(at)
     }
 }
 
@@ -94,7 +111,7 @@ pub(super) struct Heating {
 
 impl Board {
     /// A board as it comes out of power-up.
-    pub(super) fn new(ts2: ThermistorConstants) -> Board {
+    pub(super) fn new(ts2: ThermistorConstants, heating: Heating) -> Board {
         let mut file = [0u8; regs::REGISTER_COUNT];
         file[usize::from(regs::ALERT_STATUS)] = alert::AR;
         file[usize::from(regs::FAULT_STATUS)] = fault::POR;
@@ -106,18 +123,30 @@ impl Board {
             shadow_unlocked: false,
             balance_until: None,
             protector: Protector::default(),
+            settings: Settings::new(&file),
             tripped_cov: 0,
             tripped_cuv: 0,
             tripped_ot: 0,
             rise_k: 0.0,
+            heated_to: Instant::ZERO,
+            heat_target_k: 0.0,
+            heating,
+            sampled: None,
+            comparator_deadline: None,
             ts2,
             converting: false,
         }
     }
 
-    /// A software reset: everything but the physical temperature rise returns to power-up.
-    pub(super) fn reset(&mut self) {
-        *self = Board { rise_k: self.rise_k, ..Board::new(self.ts2) };
+    /// A software reset at `now`: everything but the physical temperature rise returns to
+    /// power-up.
+    pub(super) fn reset(&mut self, now: Instant) {
+        self.settle_heat(now);
+        *self = Board {
+            rise_k: self.rise_k,
+            heated_to: self.heated_to,
+            ..Board::new(self.ts2, self.heating)
+        };
     }
 
     /// A write with a bad CRC reached this board: flag it, do nothing else.
@@ -131,7 +160,8 @@ impl Board {
     }
 
     /// Executes a write of `value` to `register` at `now`. `converter` says whether a
-    /// conversion request converts, is ignored (frozen) or never finishes (stalled).
+    /// conversion request converts, is ignored (frozen) or never finishes (stalled). Returns
+    /// whether the comparators must sample again (new thresholds or delays, or a reset).
     pub(super) fn write(
         &mut self,
         now: Instant,
@@ -139,8 +169,30 @@ impl Board {
         value: u8,
         inputs: &Inputs,
         converter: Converter,
-    ) {
+    ) -> bool {
         self.tick(now);
+        // The warming so far belongs to the outputs as they were; a conversion reads it.
+        self.settle_heat(now);
+        self.write_register(now, register, value, inputs, converter);
+        // The outputs, the thresholds or the delays may have changed.
+        self.set_heat_target(&inputs.cells_v);
+        let settings = Settings::new(&self.file);
+        if settings != self.settings {
+            self.settings = settings;
+            self.sampled = None;
+        }
+        self.comparator_deadline = self.protector.next_deadline(&self.settings);
+        self.sampled.is_none()
+    }
+
+    fn write_register(
+        &mut self,
+        now: Instant,
+        register: u8,
+        value: u8,
+        inputs: &Inputs,
+        converter: Converter,
+    ) {
         // The unlock covers exactly the next write, whatever it is.
         let unlocked = core::mem::take(&mut self.shadow_unlocked);
         let at = usize::from(register);
@@ -176,7 +228,7 @@ impl Board {
             },
             regs::SHDW_CTRL => self.shadow_unlocked = value == regs::SHADOW_UNLOCK,
             regs::ADDRESS_CONTROL => self.set_address(value & 0x3F),
-            regs::RESET if value == regs::RESET_MAGIC => self.reset(),
+            regs::RESET if value == regs::RESET_MAGIC => self.reset(now),
             regs::TEST_SELECT | regs::E_EN => self.file[at] = value,
             r if regs::GROUP3.contains(&r) && unlocked => self.file[at] = value,
             _ => {}
@@ -185,42 +237,39 @@ impl Board {
 
     /// Switches the timer's expired outputs off.
     pub(super) fn tick(&mut self, now: Instant) {
-        if self.balance_until.is_some_and(|until| now >= until) {
+        if let Some(until) = self.balance_until.filter(|until| now >= *until) {
+            // The outputs were on up to that moment, and off since.
+            self.settle_heat(until);
             self.stop_balancing();
+            self.heat_target_k = 0.0;
         }
     }
 
-    /// Integrates the board's warming from `since` to `now`, expires the balance timer and
-    /// feeds the comparators.
-    pub(super) fn observe(
-        &mut self,
-        since: Instant,
-        now: Instant,
-        inputs: &Inputs,
-        heating: &Heating,
-    ) {
-        let mut from = since;
-        if let Some(until) = self.balance_until.filter(|u| *u > since && *u < now) {
-            // The outputs switch off part way through: heat with them on up to that moment.
-            self.heat(until.saturating_since(from), inputs, heating);
-            from = until;
-            self.tick(until);
-        }
-        self.heat(now.saturating_since(from), inputs, heating);
+    /// Brings the board to `now` with the inputs at `now`: expires the balance timer, and
+    /// feeds the comparators when the inputs changed since their last sample (or a write or a
+    /// comparator's delay asks for one). Cheap otherwise. The comparators see the warming as
+    /// the board's last write left it (each measurement cycle converts, so at most one scan
+    /// old).
+    pub(super) fn observe(&mut self, now: Instant, inputs: &Inputs) {
         self.tick(now);
-        let temps = inputs.temps_c.map(|t| t + self.rise_k);
-        let trips = self.protector.evaluate(now, &self.file, &inputs.cells_v, &temps);
-        self.tripped_cov = trips.cov;
-        self.tripped_cuv = trips.cuv;
-        self.tripped_ot = trips.ot;
+        let seen = (inputs.cells_v, inputs.temps_c);
+        let due = self.comparator_deadline.is_some_and(|d| d <= now);
+        if self.sampled != Some(seen) || due {
+            let temps = inputs.temps_c.map(|t| t + self.rise_k);
+            let trips = self.protector.evaluate(now, &self.settings, &inputs.cells_v, &temps);
+            self.tripped_cov = trips.cov;
+            self.tripped_cuv = trips.cuv;
+            self.tripped_ot = trips.ot;
+            self.sampled = Some(seen);
+            self.comparator_deadline = self.protector.next_deadline(&self.settings);
+        }
         self.reassert();
     }
 
     /// The next instant at which the board changes by itself: its balance timer ends or a
     /// comparator's delay runs out.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let protector = self.protector.next_deadline(&self.file);
-        match (self.balance_until, protector) {
+        match (self.balance_until, self.comparator_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -341,24 +390,38 @@ impl Board {
         self.file[at..at + 2].copy_from_slice(&raw.to_be_bytes());
     }
 
-    /// First-order warming over `dt` with the present outputs' power.
-    fn heat(&mut self, dt: Duration, inputs: &Inputs, heating: &Heating) {
-        if dt == Duration::ZERO {
-            return;
+    /// The warming at `at`: first-order towards the present target from `heated_to`, in
+    /// closed form (`at` not after `heated_to`: the rise then).
+    fn rise_at(&self, at: Instant) -> f64 {
+        if (self.heat_target_k == 0.0 && self.rise_k == 0.0) || at <= self.heated_to {
+            return self.rise_k;
         }
+        let tau_s = self.heating.tau_s;
+        let dt_s = at.saturating_since(self.heated_to).as_micros() as f64 / 1e6;
+        let share = if tau_s > 0.0 { 1.0 - libm::exp(-dt_s / tau_s) } else { 1.0 };
+        let next = self.rise_k + (self.heat_target_k - self.rise_k) * share;
+        // A NaN input must not stick in the state for ever.
+        if next.is_finite() { next } else { 0.0 }
+    }
+
+    /// Moves the stored rise to `at`, before the power changes or a conversion reads it.
+    fn settle_heat(&mut self, at: Instant) {
+        self.rise_k = self.rise_at(at);
+        self.heated_to = self.heated_to.max(at);
+    }
+
+    /// The target of the warming for the present outputs and these cell voltages. It holds
+    /// until the board's next write or the end of its balance timer; the cells move far less
+    /// in between than the power would notice.
+    fn set_heat_target(&mut self, cells_v: &[f64; regs::CELLS]) {
         let mask = self.balance_mask();
+        let ohms = self.heating.bleed_ohm;
         let power_w: f64 = (0..regs::CELLS)
             .filter(|k| mask & (1 << k) != 0)
-            .map(|k| {
-                bleed_current(inputs.cells_v[k], heating.bleed_ohm) * inputs.cells_v[k].max(0.0)
-            })
+            .map(|k| bleed_current(cells_v[k], ohms) * cells_v[k].max(0.0))
             .sum();
-        let dt_s = dt.as_micros() as f64 / 1e6;
-        let share = if heating.tau_s > 0.0 { 1.0 - libm::exp(-dt_s / heating.tau_s) } else { 1.0 };
-        let target = heating.k_per_w * power_w;
-        let next = self.rise_k + (target - self.rise_k) * share;
-        // A NaN input must not stick in the state for ever.
-        self.rise_k = if next.is_finite() { next } else { 0.0 };
+        let target = self.heating.k_per_w * power_w;
+        self.heat_target_k = if target.is_finite() { target } else { 0.0 };
     }
 }
 

@@ -4,9 +4,10 @@
 //!
 //! A comparator trips once its condition has held continuously for at least its delay, and
 //! stays tripped while the condition holds. The emulator samples the conditions whenever the
-//! ring is observed, so a condition that comes and goes between two observations is missed,
-//! as it would be by a comparator with a slower filter; [`Protector::next_deadline`] lets a
-//! caller observe exactly when a pending delay ends.
+//! ring is observed with inputs that changed since the last sample (sampling the same inputs
+//! again cannot change a comparator before its delay ends), so a condition that comes and goes
+//! between two observations is missed, as it would be by a comparator with a slower filter;
+//! [`Protector::next_deadline`] lets a caller observe exactly when a pending delay ends.
 
 use cellwarden_core::proto::tesla::regs;
 use cellwarden_core::{Duration, Instant};
@@ -28,46 +29,63 @@ pub(super) struct Trips {
     pub ot: u8,
 }
 
+/// The thresholds and delays the group-3 registers select, decoded once per change of the
+/// registers rather than at every sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Settings {
+    cov_v: Option<f64>,
+    cov_delay: Duration,
+    cuv_v: Option<f64>,
+    cuv_delay: Duration,
+    ot_c: [Option<f64>; regs::THERMISTORS],
+    ot_delay: Duration,
+}
+
+impl Settings {
+    /// The settings in `file` (a board's register file).
+    pub fn new(file: &[u8; regs::REGISTER_COUNT]) -> Settings {
+        let config_ot = file[usize::from(regs::CONFIG_OT)];
+        Settings {
+            cov_v: cov_threshold_v(file[usize::from(regs::CONFIG_COV)]),
+            cov_delay: voltage_delay(file[usize::from(regs::CONFIG_COVT)]),
+            cuv_v: cuv_threshold_v(file[usize::from(regs::CONFIG_CUV)]),
+            cuv_delay: voltage_delay(file[usize::from(regs::CONFIG_CUVT)]),
+            ot_c: core::array::from_fn(|k| ot_threshold_c((config_ot >> (4 * k)) & 0x0F)),
+            ot_delay: ot_delay(file[usize::from(regs::CONFIG_OTT)]),
+        }
+    }
+}
+
 impl Protector {
-    /// Updates every comparator with the conditions at `now` and the thresholds in `file`
-    /// (the board's register file); returns which are tripped.
+    /// Updates every comparator with the conditions at `now` and the thresholds in `settings`;
+    /// returns which are tripped.
     pub fn evaluate(
         &mut self,
         now: Instant,
-        file: &[u8; regs::REGISTER_COUNT],
+        settings: &Settings,
         cells_v: &[f64; regs::CELLS],
         temps_c: &[f64; regs::THERMISTORS],
     ) -> Trips {
         let mut trips = Trips::default();
-        let cov = cov_threshold_v(file[usize::from(regs::CONFIG_COV)]);
-        let cov_delay = voltage_delay(file[usize::from(regs::CONFIG_COVT)]);
-        let cuv = cuv_threshold_v(file[usize::from(regs::CONFIG_CUV)]);
-        let cuv_delay = voltage_delay(file[usize::from(regs::CONFIG_CUVT)]);
         for (k, &v) in cells_v.iter().enumerate() {
-            let over = cov.is_some_and(|limit| v > limit);
-            let under = cuv.is_some_and(|limit| v < limit);
-            trips.cov |= u8::from(self.cov[k].update(now, over, cov_delay)) << k;
-            trips.cuv |= u8::from(self.cuv[k].update(now, under, cuv_delay)) << k;
+            let over = settings.cov_v.is_some_and(|limit| v > limit);
+            let under = settings.cuv_v.is_some_and(|limit| v < limit);
+            trips.cov |= u8::from(self.cov[k].update(now, over, settings.cov_delay)) << k;
+            trips.cuv |= u8::from(self.cuv[k].update(now, under, settings.cuv_delay)) << k;
         }
-        let ot_delay = ot_delay(file[usize::from(regs::CONFIG_OTT)]);
-        let config_ot = file[usize::from(regs::CONFIG_OT)];
         for (k, &t) in temps_c.iter().enumerate() {
-            let limit = ot_threshold_c((config_ot >> (4 * k)) & 0x0F);
-            let hot = limit.is_some_and(|limit| t > limit);
-            trips.ot |= u8::from(self.ot[k].update(now, hot, ot_delay)) << k;
+            let hot = settings.ot_c[k].is_some_and(|limit| t > limit);
+            trips.ot |= u8::from(self.ot[k].update(now, hot, settings.ot_delay)) << k;
         }
         trips
     }
 
     /// The earliest instant at which a comparator whose condition holds now will trip, if its
     /// condition still holds then.
-    pub fn next_deadline(&self, file: &[u8; regs::REGISTER_COUNT]) -> Option<Instant> {
-        let cov_delay = voltage_delay(file[usize::from(regs::CONFIG_COVT)]);
-        let cuv_delay = voltage_delay(file[usize::from(regs::CONFIG_CUVT)]);
-        let ot_delay = ot_delay(file[usize::from(regs::CONFIG_OTT)]);
-        let cov = self.cov.iter().filter_map(|c| c.deadline(cov_delay));
-        let cuv = self.cuv.iter().filter_map(|c| c.deadline(cuv_delay));
-        let ot = self.ot.iter().filter_map(|c| c.deadline(ot_delay));
+    pub fn next_deadline(&self, settings: &Settings) -> Option<Instant> {
+        let cov = self.cov.iter().filter_map(|c| c.deadline(settings.cov_delay));
+        let cuv = self.cuv.iter().filter_map(|c| c.deadline(settings.cuv_delay));
+        let ot = self.ot.iter().filter_map(|c| c.deadline(settings.ot_delay));
         cov.chain(cuv).chain(ot).min()
     }
 }
@@ -154,6 +172,7 @@ mod tests {
     fn a_comparator_trips_after_its_delay_and_rearms_when_the_condition_goes() {
         let mut file = [0u8; regs::REGISTER_COUNT];
         file[0x40..0x48].copy_from_slice(&regs::GROUP3_RESET);
+        let file = Settings::new(&file);
         let mut p = Protector::default();
         let temps = [25.0; 2];
         let mut cells = [3.7; 6];

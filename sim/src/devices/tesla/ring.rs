@@ -25,7 +25,20 @@ pub struct Ring {
     /// The master's TX line is busy until then: bytes handed in earlier queue behind.
     line_free: Instant,
     outbox: Outbox,
-    last_observe: Option<Instant>,
+    /// The analogue values of the last observation that reached the boards (cells,
+    /// temperatures, module voltages, one after the other), and whether a board has changed
+    /// since by a frame or a fault. While both hold and no board deadline has come, an
+    /// observation has nothing to do: the engine observes at every bus event, the inputs
+    /// change only when its plant moves. (A write that changes a board's thresholds marks the
+    /// ring touched.)
+    seen: Vec<f64>,
+    seen_lens: [usize; 3],
+    touched: bool,
+    /// The earliest of the boards' own deadlines.
+    boards_deadline: Option<Instant>,
+    /// Counts the changes of the boards' balance outputs, and holds them as last seen.
+    outputs_changes: u64,
+    outputs: Vec<u8>,
 }
 
 impl Ring {
@@ -33,12 +46,17 @@ impl Ring {
     pub fn new(spec: &RingSpec) -> Ring {
         Ring {
             spec: *spec,
-            boards: (0..spec.boards).map(|_| Board::new(spec.ts2)).collect(),
+            boards: (0..spec.boards).map(|_| Board::new(spec.ts2, heating(spec))).collect(),
             faults: vec![BoardFaults::default(); spec.boards],
             assembler: Assembler::default(),
             line_free: Instant::ZERO,
             outbox: Outbox::default(),
-            last_observe: None,
+            seen: Vec::new(),
+            seen_lens: [0; 3],
+            touched: true,
+            boards_deadline: None,
+            outputs_changes: 0,
+            outputs: vec![0; spec.boards],
         }
     }
 
@@ -64,8 +82,7 @@ impl Ring {
     /// runs out.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let wire = self.assembler.deadline(self.spec.read_crc_wait_us, self.spec.frame_gap_us);
-        let boards = self.boards.iter().filter_map(Board::next_deadline);
-        [wire, self.outbox.next_ready()].into_iter().flatten().chain(boards).min()
+        [wire, self.outbox.next_ready(), self.boards_deadline].into_iter().flatten().min()
     }
 
     /// Acts on everything due by `now` (see [`Ring::poll_timeout`]) with the inputs at `now`.
@@ -79,20 +96,46 @@ impl Ring {
         self.outbox.take(now, out);
     }
 
-    /// Brings the boards to `now`: their warming since the last call, their balance timers
-    /// and their comparators, with the inputs at `now`. The engine calls this every step.
+    /// Brings the boards to `now`: their balance timers, and with inputs that changed their
+    /// warming and their comparators, with the inputs at `now`. The engine calls this every
+    /// step; a call with the inputs of the last one, before any board deadline and with no
+    /// frame in between, returns at once.
     pub fn observe(&mut self, now: Instant, analog: &Analog<'_>) {
         self.settle(now);
-        let since = self.last_observe.unwrap_or(now).min(now);
-        let heating = Heating {
-            bleed_ohm: self.spec.bleed_ohm,
-            k_per_w: self.spec.board_k_per_w,
-            tau_s: self.spec.board_tau_s,
-        };
-        for (i, board) in self.boards.iter_mut().enumerate() {
-            board.observe(since, now, &inputs(analog, i), &heating);
+        let due = self.boards_deadline.is_some_and(|d| d <= now);
+        if !self.touched && !due && self.seen_matches(analog) {
+            return;
         }
-        self.last_observe = Some(now.max(self.last_observe.unwrap_or(now)));
+        self.observe_boards(now, analog);
+    }
+
+    fn observe_boards(&mut self, now: Instant, analog: &Analog<'_>) {
+        for (i, board) in self.boards.iter_mut().enumerate() {
+            board.observe(now, &inputs(analog, i));
+        }
+        self.seen.clear();
+        self.seen.extend_from_slice(analog.cells_v);
+        self.seen.extend_from_slice(analog.temps_c);
+        self.seen.extend_from_slice(analog.bricks_v);
+        self.seen_lens = [analog.cells_v.len(), analog.temps_c.len(), analog.bricks_v.len()];
+        self.touched = false;
+        self.refresh_deadline();
+    }
+
+    /// The same as [`Ring::observe`] for a caller that knows `analog` holds the values it
+    /// passed to the previous call: skips comparing them.
+    pub fn observe_unchanged(&mut self, now: Instant, analog: &Analog<'_>) {
+        self.settle(now);
+        let due = self.boards_deadline.is_some_and(|d| d <= now);
+        if self.touched || due || self.seen_lens == [0; 3] {
+            self.observe_boards(now, analog);
+        }
+    }
+
+    /// A count that moves whenever a balance output has switched: while it stands still,
+    /// [`Ring::bleed_currents_a`] gives the same currents for the same voltages.
+    pub fn outputs_changes(&self) -> u64 {
+        self.outputs_changes
     }
 
     /// Writes the balance current of every cell (6 per board, board 0 first) into `out`:
@@ -122,6 +165,7 @@ impl Ring {
         if let Some(f) = self.faults.get_mut(fault.board()) {
             f.inject(fault);
         }
+        self.touched = true;
     }
 
     /// Boards in the ring.
@@ -158,8 +202,35 @@ impl Ring {
         }
     }
 
+    /// Whether `analog` holds exactly the values of the last full observation.
+    fn seen_matches(&self, analog: &Analog<'_>) -> bool {
+        let [c, t, b] = self.seen_lens;
+        self.seen_lens == [analog.cells_v.len(), analog.temps_c.len(), analog.bricks_v.len()]
+            && self.seen[..c] == *analog.cells_v
+            && self.seen[c..c + t] == *analog.temps_c
+            && self.seen[c + t..c + t + b] == *analog.bricks_v
+    }
+
+    /// Takes the earliest of the boards' deadlines again after they changed, and counts a
+    /// change of the balance outputs.
+    fn refresh_deadline(&mut self) {
+        self.boards_deadline = self.boards.iter().filter_map(Board::next_deadline).min();
+        let mut changed = false;
+        for (seen, board) in self.outputs.iter_mut().zip(&self.boards) {
+            let mask = board.balance_mask();
+            changed |= *seen != mask;
+            *seen = mask;
+        }
+        self.outputs_changes += u64::from(changed);
+    }
+
     /// Walks a request round the ring and queues what comes back.
     fn dispatch(&mut self, cut: &Cut, analog: &Analog<'_>) {
+        self.dispatch_frame(cut, analog);
+        self.refresh_deadline();
+    }
+
+    fn dispatch_frame(&mut self, cut: &Cut, analog: &Analog<'_>) {
         let frame = cut.frame();
         let head = Address::from_byte(frame[0]);
         if !cut.complete || head.marked {
@@ -202,7 +273,8 @@ impl Ring {
                 }
                 continue;
             }
-            board.write(at, register, value, &inputs(analog, i), self.faults[i].converter());
+            let converter = self.faults[i].converter();
+            self.touched |= board.write(at, register, value, &inputs(analog, i), converter);
             if address != BROADCAST && answered_by.is_none() {
                 answered_by = Some(i);
             }
@@ -265,6 +337,11 @@ impl Ring {
 
 fn is_reset(register: u8, value: u8) -> bool {
     register == regs::RESET && value == regs::RESET_MAGIC
+}
+
+/// The boards' warming as `spec` describes it.
+fn heating(spec: &RingSpec) -> Heating {
+    Heating { bleed_ohm: spec.bleed_ohm, k_per_w: spec.board_k_per_w, tau_s: spec.board_tau_s }
 }
 
 /// Board `i`'s inputs.

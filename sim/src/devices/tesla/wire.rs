@@ -170,7 +170,15 @@ impl Outbox {
                 }
                 arrived += 1;
             }
-            out.extend(self.bytes.drain(..arrived - self.delivered));
+            let n = arrived - self.delivered;
+            if n > 0 {
+                // The deque's front as one or two slices: copied whole, not byte by byte.
+                let (a, b) = self.bytes.as_slices();
+                let from_a = n.min(a.len());
+                out.extend_from_slice(&a[..from_a]);
+                out.extend_from_slice(&b[..n - from_a]);
+                self.bytes.drain(..n);
+            }
             if arrived < len {
                 self.delivered = arrived;
                 return;

@@ -250,7 +250,7 @@ impl<'s> SystemWorld<'s> {
         let now = self.now;
         let Some(o) = &mut self.own else { return false };
         let OwnPack { boards: Some(boards), frontend, plant, bms, .. } = o else { return false };
-        frontend.board_inputs(now, plant, &mut o.board_cells_v, &mut o.board_temps_c);
+        let fresh = frontend.board_inputs(now, plant, &mut o.board_cells_v, &mut o.board_temps_c);
         let analog = Analog::new(&o.board_cells_v, &o.board_temps_c);
         let mut notes = Vec::new();
         let mut delivered = false;
@@ -258,6 +258,7 @@ impl<'s> SystemWorld<'s> {
         boards.run_until(
             now,
             &analog,
+            fresh,
             &mut |inputs| {
                 bms.handle_inputs(now, inputs);
                 *calls += 1;
@@ -265,11 +266,13 @@ impl<'s> SystemWorld<'s> {
             },
             &mut |note| notes.push(note),
         );
-        boards.bleed_currents_a(&o.board_cells_v, &mut o.bleed_a);
+        // Unchanged bleed currents leave nothing to apply.
+        let bleed = boards.bleed_currents_a(&o.board_cells_v, fresh, &mut o.bleed_a);
         let changed = |want: f64, applied: f64| {
             (want - applied).abs() > BLEED_RESOLUTION_A || (want == 0.0) != (applied == 0.0)
         };
-        let bleed_changed = o.bleed_a.iter().zip(&o.bleed_applied_a).any(|(w, a)| changed(*w, *a));
+        let bleed_changed =
+            bleed && o.bleed_a.iter().zip(&o.bleed_applied_a).any(|(w, a)| changed(*w, *a));
         for note in notes {
             self.log(Source::Boards, format!("own pack: {}", describe::board_note(note)));
         }

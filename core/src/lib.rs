@@ -1,14 +1,14 @@
 //! # cellwarden-core
 //!
 //! Every decision of the cellwarden battery management system: protection, contactor
-//! sequencing, current limits and passive balancing ([`balance`]) in the pack controller
-//! [`Bms`]; the [`combiner`] that joins packs in parallel and feeds several inverters, and the
-//! [`gateway`] that wires it to the packs' readers, the inverters' publishers and the packs'
-//! start, stop and relays; and, not
-//! yet wired into the pack controller, charge control ([`charge`]) and state of charge and health
-//! ([`soc`]). It also holds the wire protocols as byte-exact codecs and sans-IO drivers
-//! ([`proto`]), such as the bus master for the Tesla Model S module boards, which the adapter
-//! drives with received bytes and the time just as it drives [`Bms`]. The crate is `#![no_std]`, allocates nothing, contains no
+//! sequencing, current limits, passive balancing ([`balance`]), charge control ([`charge`]) and
+//! state of charge and health ([`soc`]) in the pack controller [`Bms`]; the [`combiner`] that
+//! joins packs in parallel and feeds several inverters, and the [`gateway`] that wires it to
+//! the packs' readers, the inverters' publishers and the packs' start, stop and relays. It also
+//! holds the wire protocols as byte-exact codecs and sans-IO drivers ([`proto`]), such as the
+//! bus master for the Tesla Model S module boards and the board bridge between it and the pack
+//! controller ([`proto::tesla::bridge`]), which the adapter drives with received bytes and the
+//! time just as it drives [`Bms`]. The crate is `#![no_std]`, allocates nothing, contains no
 //! `unsafe` and no floating point, and performs no IO: it never reads a clock, touches a pin or
 //! sends a byte. The same code runs on an RP2040 next to the battery, in the Linux daemon and in
 //! the simulator, and gives bit-identical results everywhere.

@@ -50,6 +50,7 @@ mod config;
 mod measure;
 mod obedience;
 pub mod plausible;
+mod ramp;
 pub mod share;
 mod types;
 
@@ -60,6 +61,7 @@ pub use self::config::{
     MAX_PACKS, ObedienceConfig, PackSlot,
 };
 pub use self::plausible::Implausible;
+use self::ramp::Ramp;
 use self::share::{Part, bank_limit};
 pub use self::types::{
     CombinedReason, CombinerAction, CombinerCounters, CombinerInput, CombinerStatus, DropReason,
@@ -115,6 +117,11 @@ pub struct Combiner {
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
+    /// Per inverter, the ramps of the limits it is told: [0] charge, [1] discharge (`ramp.rs`).
+    ramps: [[Ramp; 2]; MAX_INVERTERS],
+    /// The joined set the ramps last started again for (bit per pack): a pack that joins
+    /// starts them again.
+    ramped_for: u16,
 }
 
 impl Combiner {
@@ -147,6 +154,8 @@ impl Combiner {
             last_offsets_ma: [None; MAX_PACKS],
             last_returns: [None; MAX_PACKS],
             started: now,
+            ramps: [[Ramp::default(); 2]; MAX_INVERTERS],
+            ramped_for: 0,
         };
         combiner.update();
         Ok(combiner)
@@ -298,6 +307,13 @@ impl Combiner {
             }
             if let Some((at, _)) = i.current {
                 consider(at.saturating_add(stale).saturating_add(Duration::from_micros(1)));
+            }
+        }
+        for ramps in self.ramps.iter().take(self.config.inverters.len()) {
+            for ramp in ramps {
+                if let Some(t) = ramp.next_deadline(self.now, self.config.limit_ramp_ms) {
+                    consider(t);
+                }
             }
         }
         next
@@ -669,7 +685,16 @@ impl Combiner {
         self.status.combined = out;
         self.status.charge_reason = charge_reason;
         self.status.discharge_reason = discharge_reason;
+        // A pack that joined (the first one included) starts every inverter's ramps again from
+        // what it was last told: its arrival raises the limits, and they rise from there.
+        let newly_joined = joined & !self.ramped_for;
+        self.ramped_for = joined;
         for k in 0..self.config.inverters.len() {
+            if newly_joined != 0 {
+                let told = self.status.inverters[k].view;
+                self.ramps[k][0].restart(self.now, told.charge_limit_ma.0);
+                self.ramps[k][1].restart(self.now, told.discharge_limit_ma.0);
+            }
             self.inverter_view(k);
         }
     }
@@ -687,11 +712,23 @@ impl Combiner {
         if slot.discharge_cap_ma.0 < d {
             (d, dr) = (slot.discharge_cap_ma.0, CombinedReason::InverterCap);
         }
-        let inv = &mut self.status.inverters[k];
-        if inv.stage.is_some_and(|s| s >= Stage::ZeroRequested) && !self.status.halted {
+        let stage = self.status.inverters[k].stage;
+        if stage.is_some_and(|s| s >= Stage::ZeroRequested) && !self.status.halted {
             (c, cr) = (0, CombinedReason::Escalation);
             (d, dr) = (0, CombinedReason::Escalation);
         }
+        // Last, so that the ramp holds back every increase and lets every reduction through.
+        let ramp_ms = self.config.limit_ramp_ms;
+        let (ramped, binds) = self.ramps[k][0].apply(self.now, ramp_ms, slot.charge_cap_ma.0, c);
+        if binds {
+            (c, cr) = (ramped, CombinedReason::Ramp);
+        }
+        let (ramped, binds) =
+            self.ramps[k][1].apply(self.now, ramp_ms, slot.discharge_cap_ma.0, d);
+        if binds {
+            (d, dr) = (ramped, CombinedReason::Ramp);
+        }
+        let inv = &mut self.status.inverters[k];
         view.charge_limit_ma = MilliAmps(c);
         view.discharge_limit_ma = MilliAmps(d);
         // The offset only ever makes a voltage limit stricter: the combined charge voltage

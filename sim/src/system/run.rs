@@ -119,14 +119,21 @@ fn reason_kind(r: cellwarden_core::combiner::CombinedReason) -> u8 {
         R::InverterCap => 5,
         R::Escalation => 6,
         R::Halted => 7,
+        R::Ramp => RAMP_KIND,
     }
 }
+
+/// The kind of [`CombinedReason::Ramp`](cellwarden_core::combiner::CombinedReason::Ramp).
+const RAMP_KIND: u8 = 8;
 
 fn worth_logging(old: LoggedLimits, new: LoggedLimits) -> bool {
     let moved = |a: i32, b: i32| {
         (a == 0) != (b == 0) || (i64::from(a) - i64::from(b)).abs() * 10 > i64::from(a.max(b))
     };
-    old.2 != new.2 || old.3 != new.3 || moved(old.0, new.0) || moved(old.1, new.1)
+    // A ramp moves the limits in many small steps: its start and its end are logged (the kind
+    // changes), the steps between are in the trace.
+    let ramping = new.2 == RAMP_KIND || new.3 == RAMP_KIND;
+    old.2 != new.2 || old.3 != new.3 || (!ramping && (moved(old.0, new.0) || moved(old.1, new.1)))
 }
 
 impl<'s> System<'s> {

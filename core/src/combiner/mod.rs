@@ -37,7 +37,10 @@
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,
 //!   capped per inverter, and its own voltage offset where that makes the voltage limits
 //!   stricter (never a charge voltage limit above the lowest joined pack's own). A remote
-//!   setpoint lowers the limits until it expires.
+//!   setpoint lowers the limits until it expires. Every increase of an inverter's current
+//!   limits ramps ([`limit_ramp_ms`](CombinerConfig::limit_ramp_ms), `ramp.rs`): after the
+//!   first join they rise from zero, and a pack that joins starts the rise again from what the
+//!   inverter was last told; a reduction applies at once.
 //! - **Obedience.** Each inverter's current is compared with the limits it was sent. One that
 //!   stays over them is warned about, then sent zero current, then every pack is opened
 //!   gracefully and the combiner stays halted until [`CombinerInput::Resume`].
@@ -723,8 +726,7 @@ impl Combiner {
         if binds {
             (c, cr) = (ramped, CombinedReason::Ramp);
         }
-        let (ramped, binds) =
-            self.ramps[k][1].apply(self.now, ramp_ms, slot.discharge_cap_ma.0, d);
+        let (ramped, binds) = self.ramps[k][1].apply(self.now, ramp_ms, slot.discharge_cap_ma.0, d);
         if binds {
             (d, dr) = (ramped, CombinedReason::Ramp);
         }

@@ -14,7 +14,8 @@
 //! The limits in force ([`Status::limits`](crate::Status::limits)) and the pack's
 //! [`BatteryView`](crate::BatteryView) are not ramped: a combiner that joins this pack to
 //! others reads what the pack can carry, and current the other packs push through it at the
-//! join is not something its inverter-facing limit could hold back.
+//! join is not something its inverter-facing limit could hold back. The combiner ramps what it
+//! tells its own inverters itself (`combiner/ramp.rs`).
 
 use crate::action::{CurrentLimits, LimitReason};
 use crate::config::Config;

@@ -3,6 +3,7 @@
 use heapless::Vec;
 
 use crate::chemistry::CellChemistry;
+use crate::config::DEFAULT_LIMIT_RAMP_MS;
 use crate::proto::{byd_can, lv};
 use crate::time::Duration;
 use crate::units::{MilliAmps, MilliVolts, Permille};
@@ -192,6 +193,17 @@ pub struct CombinerConfig {
     pub current_mismatch: Permille,
     /// How the inverters' obedience is checked.
     pub obedience: ObedienceConfig,
+    /// Every increase of a current limit sent to an inverter rises at that inverter's cap per
+    /// this time (from zero to the cap in this time) instead of stepping up, and a pack that
+    /// joins starts the rise again from what the inverter was last told; reductions apply at
+    /// once (0: no ramp). Left out of a file, [`DEFAULT_LIMIT_RAMP_MS`], a pack's own default.
+    #[cfg_attr(feature = "serde", serde(default = "default_limit_ramp_ms"))]
+    pub limit_ramp_ms: u32,
+}
+
+#[cfg(feature = "serde")]
+fn default_limit_ramp_ms() -> u32 {
+    DEFAULT_LIMIT_RAMP_MS
 }
 
 impl CombinerConfig {
@@ -218,6 +230,7 @@ impl CombinerConfig {
                 zero_after_ms: 15_000,
                 open_after_ms: 30_000,
             },
+            limit_ramp_ms: DEFAULT_LIMIT_RAMP_MS,
         };
         for _ in 0..packs.min(MAX_PACKS) {
             // Bounded by the min above.
@@ -299,6 +312,9 @@ impl CombinerConfig {
                 return Err(E::Time { field });
             }
         }
+        if self.limit_ramp_ms > crate::MAX_CONFIG_MS {
+            return Err(E::Time { field: "limit_ramp_ms" });
+        }
         let o = &self.obedience;
         if !(o.warn_after_ms <= o.zero_after_ms && o.zero_after_ms <= o.open_after_ms) {
             return Err(E::EscalationOrder);
@@ -377,7 +393,7 @@ pub enum CombinerConfigError {
         /// The inverter.
         inverter: u8,
     },
-    /// A time of zero or above the maximum configurable time.
+    /// A time of zero (`limit_ramp_ms` may be zero) or above the maximum configurable time.
     Time {
         /// The field.
         field: &'static str,

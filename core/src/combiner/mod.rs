@@ -37,7 +37,10 @@
 //! - **Outputs.** Every inverter gets its configured share of the combined current limits,
 //!   capped per inverter, and its own voltage offset where that makes the voltage limits
 //!   stricter (never a charge voltage limit above the lowest joined pack's own). A remote
-//!   setpoint lowers the limits until it expires.
+//!   setpoint lowers the limits until it expires. Every increase of an inverter's current
+//!   limits ramps ([`limit_ramp_ms`](CombinerConfig::limit_ramp_ms), `ramp.rs`): after the
+//!   first join they rise from zero, and a pack that joins starts the rise again from what the
+//!   inverter was last told; a reduction applies at once.
 //! - **Obedience.** Each inverter's current is compared with the limits it was sent. One that
 //!   stays over them is warned about, then sent zero current, then every pack is opened
 //!   gracefully and the combiner stays halted until [`CombinerInput::Resume`].
@@ -47,9 +50,11 @@
 //! never heard is never joined, and with no pack joined every limit is zero.
 
 mod config;
+mod inverter;
 mod measure;
 mod obedience;
 pub mod plausible;
+mod ramp;
 pub mod share;
 mod types;
 
@@ -60,6 +65,7 @@ pub use self::config::{
     MAX_PACKS, ObedienceConfig, PackSlot,
 };
 pub use self::plausible::Implausible;
+use self::ramp::Ramp;
 use self::share::{Part, bank_limit};
 pub use self::types::{
     CombinedReason, CombinerAction, CombinerCounters, CombinerInput, CombinerStatus, DropReason,
@@ -115,6 +121,11 @@ pub struct Combiner {
     /// When the combiner started: the first packs join once every pack has been heard, or a
     /// report's lifetime after this, whichever comes first.
     started: Instant,
+    /// Per inverter, the ramps of the limits it is told: [0] charge, [1] discharge (`ramp.rs`).
+    ramps: [[Ramp; 2]; MAX_INVERTERS],
+    /// The joined set the ramps last started again for (bit per pack): a pack that joins
+    /// starts them again.
+    ramped_for: u16,
 }
 
 impl Combiner {
@@ -147,6 +158,8 @@ impl Combiner {
             last_offsets_ma: [None; MAX_PACKS],
             last_returns: [None; MAX_PACKS],
             started: now,
+            ramps: [[Ramp::default(); 2]; MAX_INVERTERS],
+            ramped_for: 0,
         };
         combiner.update();
         Ok(combiner)
@@ -298,6 +311,13 @@ impl Combiner {
             }
             if let Some((at, _)) = i.current {
                 consider(at.saturating_add(stale).saturating_add(Duration::from_micros(1)));
+            }
+        }
+        for ramps in self.ramps.iter().take(self.config.inverters.len()) {
+            for ramp in ramps {
+                if let Some(t) = ramp.next_deadline(self.now, self.config.limit_ramp_ms) {
+                    consider(t);
+                }
             }
         }
         next
@@ -669,59 +689,17 @@ impl Combiner {
         self.status.combined = out;
         self.status.charge_reason = charge_reason;
         self.status.discharge_reason = discharge_reason;
+        // A pack that joined (the first one included) starts every inverter's ramps again from
+        // what it was last told: its arrival raises the limits, and they rise from there.
+        let newly_joined = joined & !self.ramped_for;
+        self.ramped_for = joined;
         for k in 0..self.config.inverters.len() {
+            if newly_joined != 0 {
+                let told = self.status.inverters[k].view;
+                self.ramps[k][0].restart(self.now, told.charge_limit_ma.0);
+                self.ramps[k][1].restart(self.now, told.discharge_limit_ma.0);
+            }
             self.inverter_view(k);
-        }
-    }
-
-    fn inverter_view(&mut self, k: usize) {
-        let slot = self.config.inverters[k];
-        let combined = self.status.combined;
-        let mut view = combined;
-        let share = |ma: MilliAmps| slot.share.of(ma.0);
-        let (mut c, mut cr) = (share(combined.charge_limit_ma), self.status.charge_reason);
-        let (mut d, mut dr) = (share(combined.discharge_limit_ma), self.status.discharge_reason);
-        if slot.charge_cap_ma.0 < c {
-            (c, cr) = (slot.charge_cap_ma.0, CombinedReason::InverterCap);
-        }
-        if slot.discharge_cap_ma.0 < d {
-            (d, dr) = (slot.discharge_cap_ma.0, CombinedReason::InverterCap);
-        }
-        let inv = &mut self.status.inverters[k];
-        if inv.stage.is_some_and(|s| s >= Stage::ZeroRequested) && !self.status.halted {
-            (c, cr) = (0, CombinedReason::Escalation);
-            (d, dr) = (0, CombinedReason::Escalation);
-        }
-        view.charge_limit_ma = MilliAmps(c);
-        view.discharge_limit_ma = MilliAmps(d);
-        // The offset only ever makes a voltage limit stricter: the combined charge voltage
-        // limit is the lowest joined pack's own, and an offset that lifted it would charge that
-        // pack above it (a +2 V offset puts a 15-cell rack's 53.25 V at 3.68 V per cell);
-        // likewise the discharge voltage limit is never lowered below the highest pack's.
-        let offset = slot.voltage_offset_mv.0;
-        if view.charge_voltage_mv.0 > 0 {
-            view.charge_voltage_mv =
-                MilliVolts(view.charge_voltage_mv.0.saturating_add(offset.min(0)));
-        }
-        if view.discharge_voltage_mv.0 > 0 {
-            view.discharge_voltage_mv =
-                MilliVolts(view.discharge_voltage_mv.0.saturating_add(offset.max(0)));
-        }
-        let changed = inv.view.charge_limit_ma != view.charge_limit_ma
-            || inv.view.discharge_limit_ma != view.discharge_limit_ma
-            || inv.charge_reason != Some(cr)
-            || inv.discharge_reason != Some(dr);
-        inv.view = view;
-        inv.charge_reason = Some(cr);
-        inv.discharge_reason = Some(dr);
-        if changed {
-            self.push(CombinerAction::Limits {
-                inverter: k as u8,
-                charge_ma: MilliAmps(c),
-                charge_reason: cr,
-                discharge_ma: MilliAmps(d),
-                discharge_reason: dr,
-            });
         }
     }
 }

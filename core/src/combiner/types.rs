@@ -109,6 +109,9 @@ pub enum CombinedReason {
     Escalation,
     /// The combiner is halted after an escalation.
     Halted,
+    /// The limit is still rising towards what the packs allow, after a pack joined or the
+    /// limit rose ([`CombinerConfig::limit_ramp_ms`](super::CombinerConfig::limit_ramp_ms)).
+    Ramp,
 }
 
 /// One output of [`Combiner::poll_action`](super::Combiner::poll_action).

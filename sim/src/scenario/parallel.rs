@@ -135,6 +135,9 @@ pub struct CombinerSection {
     pub open_after: Option<Span>,
     /// Current over a limit that still counts as obeying, A (default 2).
     pub tolerance_a: Option<f64>,
+    /// An increase of an inverter's limits rises at its cap per this time (default 5 s; `"0s"`
+    /// sends every increase at once).
+    pub limit_ramp: Option<Span>,
 }
 
 /// A checked parallel system.

@@ -215,6 +215,7 @@ fn reason(r: CombinedReason, pack_names: &[String]) -> String {
         CombinedReason::InverterCap => "its cap".to_string(),
         CombinedReason::Escalation => "not obeying".to_string(),
         CombinedReason::Halted => "halted".to_string(),
+        CombinedReason::Ramp => "ramp".to_string(),
     }
 }
 

@@ -84,14 +84,24 @@ fn reason_kind(r: cellwarden_core::combiner::CombinedReason) -> u8 {
         R::InverterCap => 5,
         R::Escalation => 6,
         R::Halted => 7,
+        R::Ramp => RAMP_KIND,
     }
 }
+
+/// The kind of [`CombinedReason::Ramp`](cellwarden_core::combiner::CombinedReason::Ramp).
+const RAMP_KIND: u8 = 8;
 
 fn worth_logging(old: LoggedLimits, new: LoggedLimits) -> bool {
     let moved = |a: i32, b: i32| {
         (a == 0) != (b == 0) || (i64::from(a) - i64::from(b)).abs() * 10 > i64::from(a.max(b))
     };
-    old.2 != new.2 || old.3 != new.3 || moved(old.0, new.0) || moved(old.1, new.1)
+    // A ramp moves a limit in many small steps (and a small rise in one): a limit the ramp
+    // holds is logged only when it leaves zero, and the limit it reaches is compared with the
+    // last one logged as usual. The steps between are in the trace.
+    let worth = |a: i32, b: i32, ka: u8, kb: u8| {
+        if kb == RAMP_KIND { (a == 0) != (b == 0) } else { ka != kb || moved(a, b) }
+    };
+    worth(old.0, new.0, old.2, new.2) || worth(old.1, new.1, old.3, new.3)
 }
 
 impl<'s> SystemWorld<'s> {

@@ -261,6 +261,17 @@ impl Ctx<'_> {
             let m = self.real("combiner.share_margin", m, Want::Fraction)?;
             config.share_margin = Permille((m * 1000.0).round().max(1.0) as u16);
         }
+        if let Some(span) = c.limit_ramp {
+            // Unlike the other times, 0 is allowed: it turns the ramp off.
+            let ms = span.0.as_millis();
+            if ms > u64::from(cellwarden_core::MAX_CONFIG_MS) {
+                return Err(self.value_error(
+                    "combiner.limit_ramp",
+                    format!("must be 0s..={}s", cellwarden_core::MAX_CONFIG_MS / 1000),
+                ));
+            }
+            config.limit_ramp_ms = ms as u32;
+        }
         if let Some(a) = c.tolerance_a {
             let a = self.real("combiner.tolerance_a", a, Want::Between(0.0, 1000.0))?;
             config.obedience.tolerance_ma = MilliAmps((a * 1000.0).round() as i32);

@@ -68,6 +68,9 @@ pub(crate) struct Frozen {
     still_cycles: u32,
     /// The pack voltage at the first of those cycles.
     pack_mv_at_still: Option<i32>,
+    /// Some cell is taken to be frozen: worked out after each update, so that the summary of
+    /// every evaluation need not ask cell by cell.
+    any_frozen: bool,
 }
 
 /// What the detector needs from one evaluation besides the cells.
@@ -83,7 +86,12 @@ pub(crate) struct Conditions {
 
 impl Frozen {
     pub const fn new() -> Self {
-        Frozen { cells: [UNSEEN; MAX_CELLS], still_cycles: 0, pack_mv_at_still: None }
+        Frozen {
+            cells: [UNSEEN; MAX_CELLS],
+            still_cycles: 0,
+            pack_mv_at_still: None,
+            any_frozen: false,
+        }
     }
 
     /// The sample time a cell's reading counts as: when it last moved if it is frozen.
@@ -99,6 +107,21 @@ impl Frozen {
         self.cells.get(index).is_some_and(|t| t.frozen)
     }
 
+    /// Marks cell `index` frozen since `moved_at`, as a long update would, for the tests of the
+    /// summary.
+    #[cfg(test)]
+    pub fn force(&mut self, index: usize, moved_at: Instant) {
+        if let Some(track) = self.cells.get_mut(index) {
+            *track = Track { frozen: true, moved_at, ..*track };
+            self.any_frozen = true;
+        }
+    }
+
+    /// Whether any cell is taken to be frozen.
+    pub fn any(&self) -> bool {
+        self.any_frozen
+    }
+
     /// Looks at every cell sample that arrived since the last call.
     pub fn update(
         &mut self,
@@ -106,6 +129,20 @@ impl Frozen {
         cells: &[Option<Sample<MilliVolts>>],
         conditions: Conditions,
     ) {
+        if self.update_tracks(config, cells, conditions) {
+            // Only the first `count` tracks are ever updated; the rest stay unfrozen.
+            let count = usize::from(config.cell_count).min(cells.len()).min(MAX_CELLS);
+            self.any_frozen = self.cells[..count].iter().any(|t| t.frozen);
+        }
+    }
+
+    /// The update itself; false when it changed nothing (no new sample, no cell received).
+    fn update_tracks(
+        &mut self,
+        config: &Config,
+        cells: &[Option<Sample<MilliVolts>>],
+        conditions: Conditions,
+    ) -> bool {
         let count = usize::from(config.cell_count).min(cells.len()).min(MAX_CELLS);
         let cells = &cells[..count];
         let tracks = &mut self.cells[..count];
@@ -114,9 +151,9 @@ impl Frozen {
             .zip(tracks.iter())
             .any(|(c, t)| c.is_some_and(|s| t.seen_at.is_none_or(|seen| s.at > seen)));
         if !fresh {
-            return;
+            return false;
         }
-        let Some(median_mv) = median(cells) else { return };
+        let Some(median_mv) = median(cells) else { return false };
         let f = &config.freshness;
         let flowing = conditions.current_ma.is_some_and(|i| i >= f.frozen_current_ma.0);
         let judge = flowing && !conditions.bleeding;
@@ -159,10 +196,10 @@ impl Frozen {
         if changed {
             self.still_cycles = 0;
             self.pack_mv_at_still = None;
-            return;
+            return true;
         }
         self.still_cycles = self.still_cycles.saturating_add(1);
-        let Some(pack_mv) = conditions.pack_mv else { return };
+        let Some(pack_mv) = conditions.pack_mv else { return true };
         let reference = *self.pack_mv_at_still.get_or_insert(pack_mv);
         let per_cell = i64::from(move_mv) * i64::from(config.cell_count);
         let pack_moved = i64::from(pack_mv).abs_diff(i64::from(reference)) >= per_cell as u64;
@@ -171,21 +208,107 @@ impl Frozen {
                 track.frozen = true;
             }
         }
+        true
     }
 }
 
 /// The median of the cells received (the upper one of an even count), `None` when none was.
+///
+/// Found by bisecting the values' range rather than by reordering them: the median is the
+/// smallest value `v` with more than `n / 2` values at or below it, and each step counts the
+/// values at or below the middle of what is left of the range, a branch-free pass. The cells of
+/// a pack lie within some tens of millivolts of each other, so a handful of passes suffice;
+/// when they spread wider than [`BISECT_SPAN_MV`] a selection does it instead, so that no
+/// reading, however wild, costs more than about ten passes.
 fn median(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
     let mut values = [0i32; MAX_CELLS];
     let mut n = 0;
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
     for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
         *value = slot.value.0;
+        lo = lo.min(*value);
+        hi = hi.max(*value);
         n += 1;
     }
     if n == 0 {
         return None;
     }
     let values = &mut values[..n];
-    let (_, middle, _) = values.select_nth_unstable(n / 2);
-    Some(*middle)
+    if i64::from(hi) - i64::from(lo) > BISECT_SPAN_MV {
+        let (_, middle, _) = values.select_nth_unstable(n / 2);
+        return Some(*middle);
+    }
+    // The answer stays within lo..=hi: at hi every value is at or below it.
+    let wanted = n / 2 + 1;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2; // hi - lo <= BISECT_SPAN_MV: no overflow
+        let at_or_below: usize = values.iter().map(|&v| usize::from(v <= mid)).sum();
+        if at_or_below >= wanted {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
+}
+
+/// The widest spread of cell readings (mV) the median is bisected over: at most 11 passes.
+const BISECT_SPAN_MV: i64 = 1 << 11;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The median as it was found before: by selection, the oracle.
+    fn median_by_selection(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+        let mut values: [i32; MAX_CELLS] = [0; MAX_CELLS];
+        let mut n = 0;
+        for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
+            *value = slot.value.0;
+            n += 1;
+        }
+        (n > 0).then(|| *values[..n].select_nth_unstable(n / 2).1)
+    }
+
+    fn cells(readings: &[Option<i32>]) -> [Option<Sample<MilliVolts>>; MAX_CELLS] {
+        let mut cells = [None; MAX_CELLS];
+        for (cell, mv) in cells.iter_mut().zip(readings) {
+            *cell = mv.map(|mv| Sample { value: MilliVolts(mv), at: Instant::from_micros(7) });
+        }
+        cells
+    }
+
+    #[test]
+    fn median_of_extremes_and_gaps() {
+        for readings in [
+            &[][..],
+            &[None, None],
+            &[Some(i32::MIN)],
+            &[Some(i32::MAX), Some(i32::MIN)],
+            &[Some(i32::MAX), Some(i32::MAX - 1), Some(i32::MIN), None],
+            &[Some(3_700), None, Some(3_702), Some(3_701), Some(3_701)],
+            &[Some(-5), Some(2_043), Some(2_044), Some(0)],
+        ] {
+            let cells = cells(readings);
+            assert_eq!(median(&cells), median_by_selection(&cells), "{readings:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn median_equals_selection(
+            readings in proptest::collection::vec(
+                proptest::option::weighted(0.95, 3_000i32..3_080), 0..=MAX_CELLS),
+            wild in proptest::collection::vec((0..MAX_CELLS, proptest::num::i32::ANY), 0..3),
+        ) {
+            let mut readings = readings;
+            for (i, mv) in wild {
+                if let Some(r) = readings.get_mut(i) {
+                    *r = Some(mv);
+                }
+            }
+            let cells = cells(&readings);
+            proptest::prop_assert_eq!(median(&cells), median_by_selection(&cells));
+        }
+    }
 }

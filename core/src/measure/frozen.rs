@@ -71,6 +71,8 @@ pub(crate) struct Frozen {
     /// Some cell is taken to be frozen: worked out after each update, so that the summary of
     /// every evaluation need not ask cell by cell.
     any_frozen: bool,
+    /// The median cell voltage of the last update: where the next one is looked for first.
+    median_mv: Option<i32>,
 }
 
 /// What the detector needs from one evaluation besides the cells.
@@ -91,6 +93,7 @@ impl Frozen {
             still_cycles: 0,
             pack_mv_at_still: None,
             any_frozen: false,
+            median_mv: None,
         }
     }
 
@@ -153,7 +156,8 @@ impl Frozen {
         if !fresh {
             return false;
         }
-        let Some(median_mv) = median(cells) else { return false };
+        let Some(median_mv) = median(cells, self.median_mv) else { return false };
+        self.median_mv = Some(median_mv);
         let f = &config.freshness;
         let flowing = conditions.current_ma.is_some_and(|i| i >= f.frozen_current_ma.0);
         let judge = flowing && !conditions.bleeding;
@@ -214,61 +218,81 @@ impl Frozen {
 
 /// The median of the cells received (the upper one of an even count), `None` when none was.
 ///
-/// Found by bisecting the values' range rather than by reordering them: the median is the
-/// smallest value `v` with more than `n / 2` values at or below it, and each step counts the
-/// values at or below the middle of what is left of the range, a branch-free pass. The cells of
-/// a pack lie within some tens of millivolts of each other, so a handful of passes suffice;
-/// when they spread wider than [`BISECT_SPAN_MV`] a selection does it instead, so that no
-/// reading, however wild, costs more than about ten passes.
-fn median(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+/// The median is the smallest value `v` with more than `n / 2` values at or below it. The pack's
+/// median moves by a few millivolts from one cycle to the next, so one pass counts the values
+/// below a window of [`WINDOW_MV`] around `hint` (the last median) and each value inside it;
+/// adding the window's counts up from below finds the median when it lies in the window. When
+/// it does not (the first cycle, a jump), the values are gathered and a selection finds it.
+/// Either way the result is the same; the hint only decides how much work it takes.
+fn median(cells: &[Option<Sample<MilliVolts>>], hint: Option<i32>) -> Option<i32> {
+    if let Some(hint) = hint {
+        let low = i64::from(hint) - WINDOW_MV as i64 / 2;
+        let mut window = [0u16; WINDOW_MV];
+        let (mut n, mut below) = (0usize, 0usize);
+        for sample in cells.iter().flatten() {
+            let offset = i64::from(sample.value.0) - low;
+            n += 1;
+            if offset < 0 {
+                below += 1;
+            } else if let Some(count) = usize::try_from(offset).ok().and_then(|o| window.get_mut(o))
+            {
+                *count += 1;
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let wanted = n / 2 + 1;
+        let mut at_or_below = below;
+        if at_or_below < wanted {
+            for (offset, count) in window.iter().enumerate() {
+                at_or_below += usize::from(*count);
+                if at_or_below >= wanted {
+                    // A value lies at this offset (the count grew to it), so it fits an i32.
+                    return Some((low + offset as i64) as i32);
+                }
+            }
+        }
+    }
+    median_by_selection(cells)
+}
+
+/// The width of the window [`median`] counts in, mV.
+const WINDOW_MV: usize = 32;
+
+/// The median by gathering the values and selecting the middle one.
+fn median_by_selection(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
     let mut values = [0i32; MAX_CELLS];
     let mut n = 0;
-    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
     for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
         *value = slot.value.0;
-        lo = lo.min(*value);
-        hi = hi.max(*value);
         n += 1;
     }
     if n == 0 {
         return None;
     }
-    let values = &mut values[..n];
-    if i64::from(hi) - i64::from(lo) > BISECT_SPAN_MV {
-        let (_, middle, _) = values.select_nth_unstable(n / 2);
-        return Some(*middle);
-    }
-    // The answer stays within lo..=hi: at hi every value is at or below it.
-    let wanted = n / 2 + 1;
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2; // hi - lo <= BISECT_SPAN_MV: no overflow
-        let at_or_below: usize = values.iter().map(|&v| usize::from(v <= mid)).sum();
-        if at_or_below >= wanted {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    Some(lo)
+    let (_, middle, _) = values[..n].select_nth_unstable(n / 2);
+    Some(*middle)
 }
-
-/// The widest spread of cell readings (mV) the median is bisected over: at most 11 passes.
-const BISECT_SPAN_MV: i64 = 1 << 11;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The median as it was found before: by selection, the oracle.
-    fn median_by_selection(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+    /// The median as it was found before, by sorting: the oracle.
+    fn median_by_sorting(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
         let mut values: [i32; MAX_CELLS] = [0; MAX_CELLS];
         let mut n = 0;
         for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
             *value = slot.value.0;
             n += 1;
         }
-        (n > 0).then(|| *values[..n].select_nth_unstable(n / 2).1)
+        values[..n].sort_unstable();
+        (n > 0).then(|| values[n / 2])
     }
+
+    const HINTS: [Option<i32>; 8] =
+        [None, Some(i32::MIN), Some(i32::MAX), Some(3_000), Some(3_040), Some(3_070), Some(0), Some(3_100)];
 
     fn cells(readings: &[Option<i32>]) -> [Option<Sample<MilliVolts>>; MAX_CELLS] {
         let mut cells = [None; MAX_CELLS];
@@ -288,9 +312,12 @@ mod tests {
             &[Some(i32::MAX), Some(i32::MAX - 1), Some(i32::MIN), None],
             &[Some(3_700), None, Some(3_702), Some(3_701), Some(3_701)],
             &[Some(-5), Some(2_043), Some(2_044), Some(0)],
+            &[Some(3_000); 5],
         ] {
             let cells = cells(readings);
-            assert_eq!(median(&cells), median_by_selection(&cells), "{readings:?}");
+            for hint in HINTS.into_iter().chain(readings.iter().flatten().map(|&mv| Some(mv))) {
+                assert_eq!(median(&cells, hint), median_by_sorting(&cells), "{readings:?} {hint:?}");
+            }
         }
     }
 
@@ -300,6 +327,7 @@ mod tests {
             readings in proptest::collection::vec(
                 proptest::option::weighted(0.95, 3_000i32..3_080), 0..=MAX_CELLS),
             wild in proptest::collection::vec((0..MAX_CELLS, proptest::num::i32::ANY), 0..3),
+            near in 2_980i32..3_100,
         ) {
             let mut readings = readings;
             for (i, mv) in wild {
@@ -308,7 +336,9 @@ mod tests {
                 }
             }
             let cells = cells(&readings);
-            proptest::prop_assert_eq!(median(&cells), median_by_selection(&cells));
+            for hint in HINTS.into_iter().chain([Some(near)]) {
+                proptest::prop_assert_eq!(median(&cells, hint), median_by_sorting(&cells));
+            }
         }
     }
 }

@@ -232,41 +232,45 @@ fn scan<T: Copy + Into<i32>>(
     mut counted_at: impl FnMut(usize, &Sample<T>) -> Instant,
 ) -> Scan {
     let mut missing = None;
-    let mut sum: i64 = 0;
-    // (value, index, sample time) of the extremes; (time, index) of the oldest.
-    let mut extremes: Option<((i32, usize, Instant), (i32, usize, Instant), (Instant, usize))> =
-        None;
-    for (i, slot) in slots.iter().enumerate() {
+    let mut slots = slots.iter().enumerate();
+    // The first sample received starts every figure; the loop after it needs no `Option`.
+    let (mut max, mut min, mut oldest, mut sum) = loop {
+        match slots.next() {
+            None => return Scan { max: None, min: None, oldest: None, missing, sum: 0 },
+            Some((i, None)) => {
+                missing.get_or_insert(i as u16); // i < MAX_CELLS, which fits in u16
+            }
+            Some((i, Some(sample))) => {
+                let value: i32 = sample.value.into();
+                let at = counted_at(i, sample);
+                break ((value, i, sample.at), (value, i, sample.at), (at, i), i64::from(value));
+            }
+        }
+    };
+    for (i, slot) in slots {
         let Some(sample) = slot else {
-            missing.get_or_insert(i as u16); // i < MAX_CELLS, which fits in u16
+            missing.get_or_insert(i as u16);
             continue;
         };
         let value: i32 = sample.value.into();
         sum += i64::from(value);
+        if value > max.0 {
+            max = (value, i, sample.at);
+        }
+        if value < min.0 {
+            min = (value, i, sample.at);
+        }
         let at = counted_at(i, sample);
-        match &mut extremes {
-            None => extremes = Some(((value, i, sample.at), (value, i, sample.at), (at, i))),
-            Some((max, min, oldest)) => {
-                if value > max.0 {
-                    *max = (value, i, sample.at);
-                }
-                if value < min.0 {
-                    *min = (value, i, sample.at);
-                }
-                if at < oldest.0 {
-                    *oldest = (at, i);
-                }
-            }
+        if at < oldest.0 {
+            oldest = (at, i);
         }
     }
     let extreme = |(value, index, at): (i32, usize, Instant)| Extreme { value, index: index as u16, at };
+    let age_ms = now.saturating_since(oldest.0).as_millis().min(i32::MAX as u64) as i32;
     Scan {
-        max: extremes.map(|(max, _, _)| extreme(max)),
-        min: extremes.map(|(_, min, _)| extreme(min)),
-        oldest: extremes.map(|(_, _, (at, index))| {
-            let age_ms = now.saturating_since(at).as_millis().min(i32::MAX as u64) as i32;
-            extreme((age_ms, index, at))
-        }),
+        max: Some(extreme(max)),
+        min: Some(extreme(min)),
+        oldest: Some(extreme((age_ms, oldest.1, oldest.0))),
         missing,
         sum,
     }

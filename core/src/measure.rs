@@ -265,7 +265,8 @@ fn scan<T: Copy + Into<i32>>(
             oldest = (at, i);
         }
     }
-    let extreme = |(value, index, at): (i32, usize, Instant)| Extreme { value, index: index as u16, at };
+    let extreme =
+        |(value, index, at): (i32, usize, Instant)| Extreme { value, index: index as u16, at };
     let age_ms = now.saturating_since(oldest.0).as_millis().min(i32::MAX as u64) as i32;
     Scan {
         max: Some(extreme(max)),
@@ -340,7 +341,8 @@ mod tests {
             s.cell_sum_mv = Some(sum);
             s.cell_mean_mv = Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
         }
-        for (i, slot) in m.temperatures[..usize::from(config.temperature_count)].iter().enumerate() {
+        for (i, slot) in m.temperatures[..usize::from(config.temperature_count)].iter().enumerate()
+        {
             let Some(sample) = slot else {
                 s.temperature_missing.get_or_insert(i as u16);
                 continue;

@@ -291,8 +291,16 @@ mod tests {
         (n > 0).then(|| values[n / 2])
     }
 
-    const HINTS: [Option<i32>; 8] =
-        [None, Some(i32::MIN), Some(i32::MAX), Some(3_000), Some(3_040), Some(3_070), Some(0), Some(3_100)];
+    const HINTS: [Option<i32>; 8] = [
+        None,
+        Some(i32::MIN),
+        Some(i32::MAX),
+        Some(3_000),
+        Some(3_040),
+        Some(3_070),
+        Some(0),
+        Some(3_100),
+    ];
 
     fn cells(readings: &[Option<i32>]) -> [Option<Sample<MilliVolts>>; MAX_CELLS] {
         let mut cells = [None; MAX_CELLS];
@@ -316,7 +324,11 @@ mod tests {
         ] {
             let cells = cells(readings);
             for hint in HINTS.into_iter().chain(readings.iter().flatten().map(|&mv| Some(mv))) {
-                assert_eq!(median(&cells, hint), median_by_sorting(&cells), "{readings:?} {hint:?}");
+                assert_eq!(
+                    median(&cells, hint),
+                    median_by_sorting(&cells),
+                    "{readings:?} {hint:?}"
+                );
             }
         }
     }

@@ -156,47 +156,30 @@ impl Measurements {
     /// One pass over cells and temperatures.
     pub fn summarize(&self, config: &Config, now: Instant) -> Summary {
         let mut s = Summary::default();
-        let mut sum: i64 = 0;
-        for (i, slot) in self.cells[..usize::from(config.cell_count)].iter().enumerate() {
-            let index = i as u16; // i < MAX_CELLS, which fits in u16
-            let Some(sample) = slot else {
-                s.cell_missing.get_or_insert(index);
-                continue;
-            };
-            sum += i64::from(sample.value.0);
-            track(&mut s.cell_max, &mut s.cell_min, &mut s.cell_oldest, sample, index, now);
-            if self.frozen.is_frozen(i) {
-                s.cell_frozen.get_or_insert(index);
-                // Only the age changes: the value is still the one the rules compare.
-                let at = self.frozen.effective_at(i, sample);
-                if s.cell_oldest.is_none_or(|o| at < o.at) {
-                    let age_ms = now.saturating_since(at).as_millis().min(i32::MAX as u64) as i32;
-                    s.cell_oldest = Some(Extreme { value: age_ms, index, at });
-                }
+        let cells = &self.cells[..usize::from(config.cell_count)];
+        // A frozen reading counts as sampled when it last moved; only its age changes, the
+        // value is still the one the rules compare. Most passes have no frozen reading, and
+        // then the per-cell question is skipped.
+        let any_frozen = self.frozen.any();
+        let found = scan(cells, now, |i, sample| {
+            if any_frozen && self.frozen.is_frozen(i) {
+                s.cell_frozen.get_or_insert(i as u16); // i < MAX_CELLS, which fits in u16
+                self.frozen.effective_at(i, sample)
+            } else {
+                sample.at
             }
-        }
+        });
+        (s.cell_max, s.cell_min, s.cell_oldest, s.cell_missing) =
+            (found.max, found.min, found.oldest, found.missing);
         if s.cell_missing.is_none() {
-            s.cell_sum_mv = Some(sum);
+            s.cell_sum_mv = Some(found.sum);
             // The mean of i32 values fits in an i32; the count is at least 1 (validated).
-            s.cell_mean_mv = Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
+            s.cell_mean_mv = Some(found.sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
         }
-        for (i, slot) in
-            self.temperatures[..usize::from(config.temperature_count)].iter().enumerate()
-        {
-            let index = i as u16; // i < MAX_TEMPERATURES
-            let Some(sample) = slot else {
-                s.temperature_missing.get_or_insert(index);
-                continue;
-            };
-            track(
-                &mut s.temperature_max,
-                &mut s.temperature_min,
-                &mut s.temperature_oldest,
-                sample,
-                index,
-                now,
-            );
-        }
+        let temperatures = &self.temperatures[..usize::from(config.temperature_count)];
+        let found = scan(temperatures, now, |_, sample| sample.at);
+        (s.temperature_max, s.temperature_min, s.temperature_oldest, s.temperature_missing) =
+            (found.max, found.min, found.oldest, found.missing);
         s
     }
 
@@ -226,26 +209,71 @@ fn store_block<T: Copy>(
     (stored, total.saturating_sub(stored))
 }
 
-/// Updates max/min/oldest with one sample.
-fn track<T: Copy + Into<i32>>(
-    max: &mut Option<Extreme>,
-    min: &mut Option<Extreme>,
-    oldest: &mut Option<Extreme>,
-    sample: &Sample<T>,
-    index: u16,
+/// What one pass over a block of samples found.
+struct Scan {
+    /// Highest and lowest value: the first sample holding it.
+    max: Option<Extreme>,
+    min: Option<Extreme>,
+    /// The sample counting as the oldest (value = age in ms): the first one of that time.
+    oldest: Option<Extreme>,
+    /// First slot never received.
+    missing: Option<u16>,
+    /// Sum of the values received.
+    sum: i64,
+}
+
+/// One pass over `slots`: extremes, oldest, first missing slot and sum. `counted_at` gives the
+/// time a sample counts as sampled at (its own, or earlier); the oldest is the first slot with
+/// the earliest such time. The comparisons are done on plain values and the `Extreme`s built
+/// once at the end.
+fn scan<T: Copy + Into<i32>>(
+    slots: &[Option<Sample<T>>],
     now: Instant,
-) {
-    let value: i32 = sample.value.into();
-    let this = Extreme { value, index, at: sample.at };
-    if max.is_none_or(|m| value > m.value) {
-        *max = Some(this);
+    mut counted_at: impl FnMut(usize, &Sample<T>) -> Instant,
+) -> Scan {
+    let mut missing = None;
+    let mut slots = slots.iter().enumerate();
+    // The first sample received starts every figure; the loop after it needs no `Option`.
+    let (mut max, mut min, mut oldest, mut sum) = loop {
+        match slots.next() {
+            None => return Scan { max: None, min: None, oldest: None, missing, sum: 0 },
+            Some((i, None)) => {
+                missing.get_or_insert(i as u16); // i < MAX_CELLS, which fits in u16
+            }
+            Some((i, Some(sample))) => {
+                let value: i32 = sample.value.into();
+                let at = counted_at(i, sample);
+                break ((value, i, sample.at), (value, i, sample.at), (at, i), i64::from(value));
+            }
+        }
+    };
+    for (i, slot) in slots {
+        let Some(sample) = slot else {
+            missing.get_or_insert(i as u16);
+            continue;
+        };
+        let value: i32 = sample.value.into();
+        sum += i64::from(value);
+        if value > max.0 {
+            max = (value, i, sample.at);
+        }
+        if value < min.0 {
+            min = (value, i, sample.at);
+        }
+        let at = counted_at(i, sample);
+        if at < oldest.0 {
+            oldest = (at, i);
+        }
     }
-    if min.is_none_or(|m| value < m.value) {
-        *min = Some(this);
-    }
-    if oldest.is_none_or(|o| sample.at < o.at) {
-        let age_ms = now.saturating_since(sample.at).as_millis();
-        *oldest = Some(Extreme { value: age_ms.min(i32::MAX as u64) as i32, ..this });
+    let extreme =
+        |(value, index, at): (i32, usize, Instant)| Extreme { value, index: index as u16, at };
+    let age_ms = now.saturating_since(oldest.0).as_millis().min(i32::MAX as u64) as i32;
+    Scan {
+        max: Some(extreme(max)),
+        min: Some(extreme(min)),
+        oldest: Some(extreme((age_ms, oldest.1, oldest.0))),
+        missing,
+        sum,
     }
 }
 
@@ -258,5 +286,113 @@ impl From<MilliVolts> for i32 {
 impl From<DeciCelsius> for i32 {
     fn from(v: DeciCelsius) -> i32 {
         v.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The summary's extremes as they were found before the pass was reworked: the oracle.
+    fn old_track<T: Copy + Into<i32>>(
+        max: &mut Option<Extreme>,
+        min: &mut Option<Extreme>,
+        oldest: &mut Option<Extreme>,
+        sample: &Sample<T>,
+        index: u16,
+        now: Instant,
+    ) {
+        let value: i32 = sample.value.into();
+        let this = Extreme { value, index, at: sample.at };
+        if max.is_none_or(|m| value > m.value) {
+            *max = Some(this);
+        }
+        if min.is_none_or(|m| value < m.value) {
+            *min = Some(this);
+        }
+        if oldest.is_none_or(|o| sample.at < o.at) {
+            let age_ms = now.saturating_since(sample.at).as_millis();
+            *oldest = Some(Extreme { value: age_ms.min(i32::MAX as u64) as i32, ..this });
+        }
+    }
+
+    /// The summary as it was computed before: the oracle.
+    fn old_summarize(m: &Measurements, config: &Config, now: Instant) -> Summary {
+        let mut s = Summary::default();
+        let mut sum: i64 = 0;
+        for (i, slot) in m.cells[..usize::from(config.cell_count)].iter().enumerate() {
+            let index = i as u16;
+            let Some(sample) = slot else {
+                s.cell_missing.get_or_insert(index);
+                continue;
+            };
+            sum += i64::from(sample.value.0);
+            old_track(&mut s.cell_max, &mut s.cell_min, &mut s.cell_oldest, sample, index, now);
+            if m.frozen.is_frozen(i) {
+                s.cell_frozen.get_or_insert(index);
+                let at = m.frozen.effective_at(i, sample);
+                if s.cell_oldest.is_none_or(|o| at < o.at) {
+                    let age_ms = now.saturating_since(at).as_millis().min(i32::MAX as u64) as i32;
+                    s.cell_oldest = Some(Extreme { value: age_ms, index, at });
+                }
+            }
+        }
+        if s.cell_missing.is_none() {
+            s.cell_sum_mv = Some(sum);
+            s.cell_mean_mv = Some(sum.div_euclid(i64::from(config.cell_count.max(1))) as i32);
+        }
+        for (i, slot) in m.temperatures[..usize::from(config.temperature_count)].iter().enumerate()
+        {
+            let Some(sample) = slot else {
+                s.temperature_missing.get_or_insert(i as u16);
+                continue;
+            };
+            old_track(
+                &mut s.temperature_max,
+                &mut s.temperature_min,
+                &mut s.temperature_oldest,
+                sample,
+                i as u16,
+                now,
+            );
+        }
+        s
+    }
+
+    type Reading = Option<(i32, u64)>;
+
+    proptest::proptest! {
+        #[test]
+        fn summary_equals_the_old_pass(
+            // Few distinct values and times, so that ties (first one wins) are common.
+            cells in proptest::collection::vec(
+                proptest::option::weighted(0.9, (3_000i32..3_004, 0u64..5)), 1..=MAX_CELLS),
+            temperatures in proptest::collection::vec(
+                proptest::option::weighted(0.9, (-40i32..-37, 0u64..5)), 1..=MAX_TEMPERATURES),
+            frozen in proptest::collection::vec((0..MAX_CELLS, 0u64..6), 0..4),
+            wild in proptest::option::of((0..MAX_CELLS, proptest::num::i32::ANY)),
+            now_ms in 0u64..8,
+        ) {
+            let config = Config::tesla_model_s(16);
+            let mut m = Measurements::new();
+            let slot = |r: &Reading| r.map(|(v, ms)| (v, Instant::from_micros(ms * 1_000)));
+            for (i, r) in cells.iter().enumerate() {
+                m.cells[i] = slot(r).map(|(v, at)| Sample { value: MilliVolts(v), at });
+            }
+            if let Some((i, v)) = wild {
+                m.cells[i] = Some(Sample { value: MilliVolts(v), at: Instant::from_micros(0) });
+            }
+            for (i, r) in temperatures.iter().enumerate() {
+                m.temperatures[i] = slot(r).map(|(v, at)| Sample { value: DeciCelsius(v), at });
+            }
+            for (i, ms) in frozen {
+                m.frozen.force(i, Instant::from_micros(ms * 1_000));
+            }
+            let mut config = config;
+            config.cell_count = cells.len() as u16;
+            config.temperature_count = temperatures.len() as u16;
+            let now = Instant::from_micros(now_ms * 1_000);
+            proptest::prop_assert_eq!(m.summarize(&config, now), old_summarize(&m, &config, now));
+        }
     }
 }

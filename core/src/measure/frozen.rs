@@ -68,6 +68,11 @@ pub(crate) struct Frozen {
     still_cycles: u32,
     /// The pack voltage at the first of those cycles.
     pack_mv_at_still: Option<i32>,
+    /// Some cell is taken to be frozen: worked out after each update, so that the summary of
+    /// every evaluation need not ask cell by cell.
+    any_frozen: bool,
+    /// The median cell voltage of the last update: where the next one is looked for first.
+    median_mv: Option<i32>,
 }
 
 /// What the detector needs from one evaluation besides the cells.
@@ -83,7 +88,13 @@ pub(crate) struct Conditions {
 
 impl Frozen {
     pub const fn new() -> Self {
-        Frozen { cells: [UNSEEN; MAX_CELLS], still_cycles: 0, pack_mv_at_still: None }
+        Frozen {
+            cells: [UNSEEN; MAX_CELLS],
+            still_cycles: 0,
+            pack_mv_at_still: None,
+            any_frozen: false,
+            median_mv: None,
+        }
     }
 
     /// The sample time a cell's reading counts as: when it last moved if it is frozen.
@@ -99,6 +110,21 @@ impl Frozen {
         self.cells.get(index).is_some_and(|t| t.frozen)
     }
 
+    /// Marks cell `index` frozen since `moved_at`, as a long update would, for the tests of the
+    /// summary.
+    #[cfg(test)]
+    pub fn force(&mut self, index: usize, moved_at: Instant) {
+        if let Some(track) = self.cells.get_mut(index) {
+            *track = Track { frozen: true, moved_at, ..*track };
+            self.any_frozen = true;
+        }
+    }
+
+    /// Whether any cell is taken to be frozen.
+    pub fn any(&self) -> bool {
+        self.any_frozen
+    }
+
     /// Looks at every cell sample that arrived since the last call.
     pub fn update(
         &mut self,
@@ -106,6 +132,20 @@ impl Frozen {
         cells: &[Option<Sample<MilliVolts>>],
         conditions: Conditions,
     ) {
+        if self.update_tracks(config, cells, conditions) {
+            // Only the first `count` tracks are ever updated; the rest stay unfrozen.
+            let count = usize::from(config.cell_count).min(cells.len()).min(MAX_CELLS);
+            self.any_frozen = self.cells[..count].iter().any(|t| t.frozen);
+        }
+    }
+
+    /// The update itself; false when it changed nothing (no new sample, no cell received).
+    fn update_tracks(
+        &mut self,
+        config: &Config,
+        cells: &[Option<Sample<MilliVolts>>],
+        conditions: Conditions,
+    ) -> bool {
         let count = usize::from(config.cell_count).min(cells.len()).min(MAX_CELLS);
         let cells = &cells[..count];
         let tracks = &mut self.cells[..count];
@@ -114,9 +154,10 @@ impl Frozen {
             .zip(tracks.iter())
             .any(|(c, t)| c.is_some_and(|s| t.seen_at.is_none_or(|seen| s.at > seen)));
         if !fresh {
-            return;
+            return false;
         }
-        let Some(median_mv) = median(cells) else { return };
+        let Some(median_mv) = median(cells, self.median_mv) else { return false };
+        self.median_mv = Some(median_mv);
         let f = &config.freshness;
         let flowing = conditions.current_ma.is_some_and(|i| i >= f.frozen_current_ma.0);
         let judge = flowing && !conditions.bleeding;
@@ -159,10 +200,10 @@ impl Frozen {
         if changed {
             self.still_cycles = 0;
             self.pack_mv_at_still = None;
-            return;
+            return true;
         }
         self.still_cycles = self.still_cycles.saturating_add(1);
-        let Some(pack_mv) = conditions.pack_mv else { return };
+        let Some(pack_mv) = conditions.pack_mv else { return true };
         let reference = *self.pack_mv_at_still.get_or_insert(pack_mv);
         let per_cell = i64::from(move_mv) * i64::from(config.cell_count);
         let pack_moved = i64::from(pack_mv).abs_diff(i64::from(reference)) >= per_cell as u64;
@@ -171,11 +212,56 @@ impl Frozen {
                 track.frozen = true;
             }
         }
+        true
     }
 }
 
 /// The median of the cells received (the upper one of an even count), `None` when none was.
-fn median(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+///
+/// The median is the smallest value `v` with more than `n / 2` values at or below it. The pack's
+/// median moves by a few millivolts from one cycle to the next, so one pass counts the values
+/// below a window of [`WINDOW_MV`] around `hint` (the last median) and each value inside it;
+/// adding the window's counts up from below finds the median when it lies in the window. When
+/// it does not (the first cycle, a jump), the values are gathered and a selection finds it.
+/// Either way the result is the same; the hint only decides how much work it takes.
+fn median(cells: &[Option<Sample<MilliVolts>>], hint: Option<i32>) -> Option<i32> {
+    if let Some(hint) = hint {
+        let low = i64::from(hint) - WINDOW_MV as i64 / 2;
+        let mut window = [0u16; WINDOW_MV];
+        let (mut n, mut below) = (0usize, 0usize);
+        for sample in cells.iter().flatten() {
+            let offset = i64::from(sample.value.0) - low;
+            n += 1;
+            if offset < 0 {
+                below += 1;
+            } else if let Some(count) = usize::try_from(offset).ok().and_then(|o| window.get_mut(o))
+            {
+                *count += 1;
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let wanted = n / 2 + 1;
+        let mut at_or_below = below;
+        if at_or_below < wanted {
+            for (offset, count) in window.iter().enumerate() {
+                at_or_below += usize::from(*count);
+                if at_or_below >= wanted {
+                    // A value lies at this offset (the count grew to it), so it fits an i32.
+                    return Some((low + offset as i64) as i32);
+                }
+            }
+        }
+    }
+    median_by_selection(cells)
+}
+
+/// The width of the window [`median`] counts in, mV.
+const WINDOW_MV: usize = 32;
+
+/// The median by gathering the values and selecting the middle one.
+fn median_by_selection(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
     let mut values = [0i32; MAX_CELLS];
     let mut n = 0;
     for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
@@ -185,7 +271,86 @@ fn median(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
     if n == 0 {
         return None;
     }
-    let values = &mut values[..n];
-    let (_, middle, _) = values.select_nth_unstable(n / 2);
+    let (_, middle, _) = values[..n].select_nth_unstable(n / 2);
     Some(*middle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The median as it was found before, by sorting: the oracle.
+    fn median_by_sorting(cells: &[Option<Sample<MilliVolts>>]) -> Option<i32> {
+        let mut values: [i32; MAX_CELLS] = [0; MAX_CELLS];
+        let mut n = 0;
+        for (slot, value) in cells.iter().flatten().zip(values.iter_mut()) {
+            *value = slot.value.0;
+            n += 1;
+        }
+        values[..n].sort_unstable();
+        (n > 0).then(|| values[n / 2])
+    }
+
+    const HINTS: [Option<i32>; 8] = [
+        None,
+        Some(i32::MIN),
+        Some(i32::MAX),
+        Some(3_000),
+        Some(3_040),
+        Some(3_070),
+        Some(0),
+        Some(3_100),
+    ];
+
+    fn cells(readings: &[Option<i32>]) -> [Option<Sample<MilliVolts>>; MAX_CELLS] {
+        let mut cells = [None; MAX_CELLS];
+        for (cell, mv) in cells.iter_mut().zip(readings) {
+            *cell = mv.map(|mv| Sample { value: MilliVolts(mv), at: Instant::from_micros(7) });
+        }
+        cells
+    }
+
+    #[test]
+    fn median_of_extremes_and_gaps() {
+        for readings in [
+            &[][..],
+            &[None, None],
+            &[Some(i32::MIN)],
+            &[Some(i32::MAX), Some(i32::MIN)],
+            &[Some(i32::MAX), Some(i32::MAX - 1), Some(i32::MIN), None],
+            &[Some(3_700), None, Some(3_702), Some(3_701), Some(3_701)],
+            &[Some(-5), Some(2_043), Some(2_044), Some(0)],
+            &[Some(3_000); 5],
+        ] {
+            let cells = cells(readings);
+            for hint in HINTS.into_iter().chain(readings.iter().flatten().map(|&mv| Some(mv))) {
+                assert_eq!(
+                    median(&cells, hint),
+                    median_by_sorting(&cells),
+                    "{readings:?} {hint:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn median_equals_selection(
+            readings in proptest::collection::vec(
+                proptest::option::weighted(0.95, 3_000i32..3_080), 0..=MAX_CELLS),
+            wild in proptest::collection::vec((0..MAX_CELLS, proptest::num::i32::ANY), 0..3),
+            near in 2_980i32..3_100,
+        ) {
+            let mut readings = readings;
+            for (i, mv) in wild {
+                if let Some(r) = readings.get_mut(i) {
+                    *r = Some(mv);
+                }
+            }
+            let cells = cells(&readings);
+            for hint in HINTS.into_iter().chain([Some(near)]) {
+                proptest::prop_assert_eq!(median(&cells, hint), median_by_sorting(&cells));
+            }
+        }
+    }
 }

@@ -176,10 +176,30 @@ impl Ekf {
         self.p22 = self.p22.clamp(P22_MIN, P22_MAX);
         // |p12| < sqrt(p11 * p22) keeps the determinant positive; 99 % leaves a margin.
         // Both variances are positive after the clamps above; the root is below 2^47.
-        let root = isqrt_u128(self.p11 as u128 * self.p22 as u128);
+        let product = self.p11 as u128 * self.p22 as u128;
+        if cross_term_within(self.p12, product) {
+            // The usual case: the bound does not bind, and its square root is not needed.
+            return;
+        }
+        let root = isqrt_u128(product);
         let bound = i64::try_from(root).unwrap_or(i64::MAX).saturating_mul(99) / 100;
         self.p12 = self.p12.clamp(-bound, bound);
     }
+}
+
+/// Whether `|p12| <= isqrt(product) * 99 / 100` (the bound of [`Ekf::clamp`], rounded down as
+/// it is there), decided without the square root. With `r = isqrt(product)`, `|p12| <= r * 99
+/// / 100` rounded down holds exactly when `100 |p12| <= 99 r`, that is when `q = ceil(100 |p12|
+/// / 99) <= r`, and for whole numbers `q <= isqrt(product)` exactly when `q * q <= product`.
+/// A `|p12|` of 2^56 or more is left to the square root (the bound is below 2^47 anyway), so
+/// `q` stays in a `u64` and its square in a `u128`.
+fn cross_term_within(p12: i64, product: u128) -> bool {
+    let magnitude = p12.unsigned_abs();
+    if magnitude >= 1 << 56 {
+        return false;
+    }
+    let q = u128::from((magnitude * 100).div_ceil(99));
+    q * q <= product
 }
 
 /// `exp(-dt / tau)` in Q30, for `dt >= 0` and `tau > 0`: the (1,1) Padé approximant
@@ -242,9 +262,26 @@ pub(crate) fn scale_resistance(uohm: i64, factor_ppm: i64) -> i64 {
     clamp_i64(i128::from(uohm) * i128::from(factor_ppm) / i128::from(FACTOR_ONE), 1, i64::MAX)
 }
 
-/// The integer square root (rounded down).
+/// The integer square root (rounded down), bit by bit in 64-bit words: at most 32 steps, each
+/// a few 64-bit additions and shifts (cheap on a 32-bit core too, unlike 128-bit ones).
 pub(crate) fn isqrt(n: u64) -> u64 {
-    isqrt_u128(u128::from(n))
+    let mut rem = n;
+    let mut root: u64 = 0;
+    let mut bit: u64 = 1 << 62;
+    while bit > rem {
+        bit >>= 2;
+    }
+    while bit != 0 {
+        // root + bit cannot overflow: root < 2^32 * 2 and bit <= 2^62 while they overlap.
+        if rem >= root + bit {
+            rem -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    root
 }
 
 /// The integer square root of a `u128`, bit by bit: at most 64 steps.
@@ -284,6 +321,57 @@ mod tests {
             assert!((r + 1).checked_mul(r + 1).is_none_or(|sq| sq > n), "{n}");
         }
         assert_eq!(isqrt_u128(u128::MAX), u64::MAX);
+    }
+
+    /// The cross-term clamp as it was before it learnt to skip the square root: the oracle.
+    fn clamp_by_root(p12: i64, p11: i64, p22: i64) -> i64 {
+        let root = isqrt_u128(p11 as u128 * p22 as u128);
+        let bound = i64::try_from(root).unwrap_or(i64::MAX).saturating_mul(99) / 100;
+        p12.clamp(-bound, bound)
+    }
+
+    fn clamped(p12: i64, p11: i64, p22: i64) -> Ekf {
+        let mut ekf = Ekf { soc_ppb: 0, rc_uv: 0, p11, p12, p22 };
+        ekf.clamp();
+        ekf
+    }
+
+    #[test]
+    fn clamp_equals_the_square_root_at_the_bound() {
+        // Around the bound's edge in both directions, where rounding decides, for a perfect
+        // square product and for ones just beside it.
+        for (p11, p22) in [(P11_MIN, P22_MIN), (P11_MAX, P22_MAX), (P11_MIN + 1, 10_001), (4, 9)] {
+            let (p11, p22) = (p11.clamp(P11_MIN, P11_MAX), p22.clamp(P22_MIN, P22_MAX));
+            let bound = clamp_by_root(i64::MAX, p11, p22);
+            for p12 in (bound - 3..=bound + 3).chain([i64::MAX, i64::MIN, 1 << 56, (1 << 56) - 1]) {
+                for p12 in [p12, p12.saturating_neg()] {
+                    assert_eq!(clamped(p12, p11, p22).p12, clamp_by_root(p12, p11, p22), "{p12}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn clamp_equals_the_square_root(
+            p11 in P11_MIN..=P11_MAX,
+            p22 in P22_MIN..=P22_MAX,
+            scale in 0u32..1_100,
+            raw in proptest::num::i64::ANY,
+        ) {
+            // Mostly near the bound (scale per mille of the root, either sign), sometimes anything.
+            let root = isqrt_u128(p11 as u128 * p22 as u128) as i64;
+            let near = root / 1000 * i64::from(scale) + raw % 1000;
+            for p12 in [near, -near, raw] {
+                proptest::prop_assert_eq!(clamped(p12, p11, p22).p12, clamp_by_root(p12, p11, p22));
+            }
+        }
+
+        #[test]
+        fn isqrt_equals_the_wide_one(n in proptest::num::u64::ANY, shift in 0u32..64) {
+            let n = n >> shift;
+            proptest::prop_assert_eq!(isqrt(n), isqrt_u128(u128::from(n)));
+        }
     }
 
     #[test]

@@ -50,6 +50,9 @@ const LEARNED_R0_PERMILLE: (i64, i64) = (500, 4_000);
 #[derive(Clone, Debug)]
 pub struct SocEstimator {
     config: SocConfig,
+    /// The SoC (ppm) at the configured usable-empty and usable-full open-circuit voltages:
+    /// the configuration's, worked out once rather than at every status refresh.
+    usable_window_ppm: (i64, i64),
     /// The model at the latest sample's temperature (see [`SocEstimator::model_at`]).
     model: Model,
     /// The resistance factor at that temperature, ppm.
@@ -105,8 +108,15 @@ impl SocEstimator {
             r1_uohm: m.r1_uohm.into(),
             tau_ms: i64::from(m.tau_ms).max(1),
         };
+        let window = |mv: crate::units::MilliVolts| {
+            i64::from(config.chemistry.soc_ppm_from_ocv_uv(mv.0.saturating_mul(1000)))
+        };
         let mut est = SocEstimator {
             config,
+            usable_window_ppm: (
+                window(config.usable_empty_ocv_mv),
+                window(config.usable_full_ocv_mv),
+            ),
             model,
             factor_ppm: FACTOR_ONE,
             ekf: Ekf::new(SOC_ONE / 2, SIGMA_UNKNOWN_PPB, 0),
@@ -588,12 +598,7 @@ impl SocEstimator {
         let soc_ppm = (self.ekf.soc_ppb / 1000).clamp(0, 1_000_000) as u32;
         let sigma = self.ekf.sigma_ppb();
         let lost = (sigma.min(SIGMA_ZERO_CONFIDENCE_PPB) / 100_000) as u16;
-        let chem = self.config.chemistry;
-        let window = |mv: crate::units::MilliVolts| {
-            i64::from(chem.soc_ppm_from_ocv_uv(mv.0.saturating_mul(1000)))
-        };
-        let (lo, hi) =
-            (window(self.config.usable_empty_ocv_mv), window(self.config.usable_full_ocv_mv));
+        let (lo, hi) = self.usable_window_ppm;
         let usable = (i64::from(soc_ppm) - lo) * 1000 / (hi - lo).max(1);
         self.status = SocStatus {
             soc: Permille((soc_ppm / 1000) as u16),

@@ -63,7 +63,7 @@ pub use self::plausible::Implausible;
 use self::share::{Part, bank_limit};
 pub use self::types::{
     CombinedReason, CombinerAction, CombinerCounters, CombinerInput, CombinerStatus, DropReason,
-    InverterStatus, PackPhase, PackStatus, Stage,
+    InverterStatus, OperatorCommand, PackPhase, PackStatus, Stage,
 };
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
@@ -238,6 +238,7 @@ impl Combiner {
                     }
                 }
             }
+            CombinerInput::Operator { pack, command } => self.operator(pack, command),
         }
         self.update();
     }
@@ -405,12 +406,44 @@ impl Combiner {
         }
     }
 
-    /// Packs that may join: heard recently, no alarm, not held off, and the combiner not halted.
+    /// An operator's stop takes the pack out of the bank now and holds it out; a start only
+    /// lifts the hold, so the pack comes back through the join rules like any other (never
+    /// closed while the bank is loaded or its voltage is outside the window).
+    fn operator(&mut self, pack: u8, command: OperatorCommand) {
+        if usize::from(pack) >= self.config.packs.len() {
+            bump(&mut self.status.counters.out_of_range);
+            return;
+        }
+        let p = self.status.packs[usize::from(pack)];
+        match command {
+            OperatorCommand::Start => self.status.packs[usize::from(pack)].held = false,
+            OperatorCommand::Stop => {
+                let reason = DropReason::Operator;
+                // Open it whatever the combiner believes: it may have been closed by hand.
+                if p.connected || matches!(p.phase, PackPhase::Joined | PackPhase::Joining { .. })
+                {
+                    self.push(CombinerAction::Disconnect { pack, reason });
+                }
+                if p.phase == PackPhase::Joined {
+                    self.push(CombinerAction::PackDropped { pack, reason });
+                }
+                let s = &mut self.status.packs[usize::from(pack)];
+                s.held = true;
+                if matches!(s.phase, PackPhase::Joined | PackPhase::Joining { .. }) {
+                    s.phase = PackPhase::Waiting;
+                }
+            }
+        }
+    }
+
+    /// Packs that may join: heard recently, no alarm, not held off or by an operator, and the
+    /// combiner not halted.
     fn candidate(&self, i: usize) -> Option<MilliVolts> {
         let p = &self.status.packs[i];
         let (at, view) = p.report?;
         let free = matches!(p.phase, PackPhase::Waiting | PackPhase::Refused);
         (free
+            && !p.held
             && !self.status.halted
             && p.implausible.is_none()
             && p.holdoff_until.is_none()

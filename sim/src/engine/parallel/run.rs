@@ -3,10 +3,12 @@
 
 use std::collections::VecDeque;
 
-use cellwarden_core::combiner::{CombinerAction, Stage};
+use cellwarden_core::combiner::{CombinerAction, OperatorCommand, Stage};
 use cellwarden_core::gateway::{Bus, Gateway, GatewayCommand};
 use cellwarden_core::proto::can::Frame;
-use cellwarden_core::{ContactorId, Duration, Input, Instant, MilliAmps, SequenceState};
+use cellwarden_core::{
+    Command, ContactorId, Duration, Input, Instant, MilliAmps, SequenceState,
+};
 
 use super::{
     CanPack, Inverter, InverterFigures, LoggedFrame, OwnPack, PackFigures, build, describe_action,
@@ -381,12 +383,34 @@ impl<'s> SystemWorld<'s> {
             self.inject_fault(fault);
         }
         if let Some(command) = moment.command {
-            if let Some(o) = &mut self.own {
-                o.bms.handle_inputs(self.now, &[Input::Command(command)]);
-            }
-            self.drain_own();
+            self.command(command, moment.can_pack);
         }
         self.trace_now = true;
+    }
+
+    /// An operator's `start` or `stop` is for a pack of the bank, so it goes to the gateway,
+    /// which decides when the pack is switched (a start waits until the combiner admits it);
+    /// every other command is our own pack controller's.
+    fn command(&mut self, command: Command, can_pack: Option<u8>) {
+        let k0 = u8::from(self.own.is_some());
+        let operator = match command {
+            Command::Start => Some(OperatorCommand::Start),
+            Command::Stop => Some(OperatorCommand::Stop),
+            _ => None,
+        };
+        match (operator, can_pack) {
+            (Some(op), Some(k)) => self.gateway.handle_operator(self.now, k.saturating_add(k0), op),
+            (Some(op), None) if self.own.is_some() => {
+                self.gateway.handle_operator(self.now, 0, op);
+            }
+            (Some(_), None) => {}
+            (None, _) => {
+                if let Some(o) = &mut self.own {
+                    o.bms.handle_inputs(self.now, &[Input::Command(command)]);
+                }
+            }
+        }
+        self.drain_combiner();
     }
 
     fn inject_fault(&mut self, fault: FaultSpec) {

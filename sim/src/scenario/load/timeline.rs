@@ -114,7 +114,8 @@ impl Ctx<'_> {
                     if switch {
                         "this system has no pack controller of ours (`[system]`): give `can_pack`"
                     } else {
-                        "this command is for our own pack, and this system has none (`[system]`)"
+                        "commands other than `start` and `stop` go to our own pack, and this system has \
+                         none (`[system]`)"
                     },
                 ))
             }

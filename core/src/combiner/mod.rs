@@ -420,8 +420,7 @@ impl Combiner {
             OperatorCommand::Stop => {
                 let reason = DropReason::Operator;
                 // Open it whatever the combiner believes: it may have been closed by hand.
-                if p.connected || matches!(p.phase, PackPhase::Joined | PackPhase::Joining { .. })
-                {
+                if p.connected || matches!(p.phase, PackPhase::Joined | PackPhase::Joining { .. }) {
                     self.push(CombinerAction::Disconnect { pack, reason });
                 }
                 if p.phase == PackPhase::Joined {

@@ -8,9 +8,7 @@ use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
 use crate::scenario::Moment;
 use crate::scenario::parallel::Parallel;
-use crate::scenario::schema::{
-    CommandName, FaultSpec, ScenarioFile, SensorName, TimelineEntry,
-};
+use crate::scenario::schema::{CommandName, FaultSpec, ScenarioFile, SensorName, TimelineEntry};
 
 /// What a timeline fault may refer to.
 pub(super) struct FaultScope<'a> {

@@ -3,7 +3,8 @@
 //! `Stop` and relays.
 
 use cellwarden_core::combiner::{
-    CombinerAction, CombinerConfig, DropReason, InverterProtocol, InverterSlot, PackPhase,
+    CombinerAction, CombinerConfig, DropReason, InverterProtocol, InverterSlot, OperatorCommand,
+    PackPhase,
 };
 use cellwarden_core::gateway::{
     BYD_WAKE_PERIOD, Bus, Gateway, GatewayCommand, GatewayConfig, GatewayConfigError, InverterLink,
@@ -278,6 +279,122 @@ fn input_on_the_wrong_bus_or_for_the_wrong_pack_is_counted_and_changes_nothing()
     assert_eq!(g.status().packs[1].phase, PackPhase::Unheard);
 }
 
+/// A report of one of our packs carrying `current_ma` (negative: discharging).
+fn loaded(voltage_mv: i32, current_ma: i32) -> BatteryView {
+    BatteryView { current_ma: MilliAmps(current_ma), ..view(voltage_mv) }
+}
+
+/// Two of our own pack controllers, both joined by 3 s.
+fn two_joined() -> Gateway {
+    let mut g = Gateway::new(config(&[PackLink::Controller, PackLink::Controller]), Instant::ZERO)
+        .expect("valid");
+    for s in 1..4 {
+        for pack in 0..2 {
+            g.handle_pack_report(pack, at(s * 1_000), Some(view(52_000)), s > 1);
+        }
+        g.handle_timeout(at(s * 1_000));
+    }
+    assert!(g.status().packs.iter().take(2).all(|p| p.phase == PackPhase::Joined));
+    let _ = commands(&mut g);
+    let _ = events(&mut g);
+    g
+}
+
+#[test]
+fn an_operator_stop_drops_our_pack_and_it_does_not_rejoin_on_its_own() {
+    let mut g = two_joined();
+    g.handle_operator(at(4_000), 0, OperatorCommand::Stop);
+    assert_eq!(
+        commands(&mut g),
+        vec![GatewayCommand::Controller { pack: 0, command: Command::Stop }]
+    );
+    let log = events(&mut g);
+    assert!(log.contains(&CombinerAction::Disconnect { pack: 0, reason: DropReason::Operator }));
+    assert!(log.contains(&CombinerAction::PackDropped { pack: 0, reason: DropReason::Operator }));
+    // Both packs report at rest inside the join window for two minutes, well past the
+    // combiner's rejoin time: without the hold pack 0 would be asked to connect again.
+    for s in 5..125 {
+        g.handle_pack_report(0, at(s * 1_000), Some(view(52_000)), false);
+        g.handle_pack_report(1, at(s * 1_000), Some(view(52_000)), true);
+        g.handle_timeout(at(s * 1_000));
+        assert!(commands(&mut g).is_empty(), "commanded at {s} s");
+    }
+    assert!(g.status().packs[0].held);
+    assert_eq!(g.status().packs[0].phase, PackPhase::Waiting);
+}
+
+#[test]
+fn an_operator_start_waits_for_the_join_rules_before_starting_our_pack() {
+    let mut g = two_joined();
+    g.handle_operator(at(4_000), 0, OperatorCommand::Stop);
+    let _ = commands(&mut g);
+    // The start comes while pack 1 carries the bank's 60 A: the bank is not at rest, so our
+    // pack is not started, however long that lasts.
+    g.handle_operator(at(5_000), 0, OperatorCommand::Start);
+    assert!(!g.status().packs[0].held);
+    for s in 5..60 {
+        g.handle_pack_report(0, at(s * 1_000), Some(view(52_000)), false);
+        g.handle_pack_report(1, at(s * 1_000), Some(loaded(51_500, -60_000)), true);
+        g.handle_timeout(at(s * 1_000));
+        assert!(commands(&mut g).is_empty(), "started under load at {s} s");
+    }
+    // The bank rests, but pack 1 has sagged outside the window: still no start.
+    g.handle_pack_report(0, at(60_000), Some(view(52_000)), false);
+    g.handle_pack_report(1, at(60_000), Some(view(50_500)), true);
+    g.handle_timeout(at(60_000));
+    assert!(commands(&mut g).is_empty(), "started outside the join window");
+    // At rest and within the window: now, and only now, the start goes out.
+    g.handle_pack_report(1, at(61_000), Some(view(51_800)), true);
+    g.handle_timeout(at(61_000));
+    assert_eq!(
+        commands(&mut g),
+        vec![GatewayCommand::Controller { pack: 0, command: Command::Start }]
+    );
+    g.handle_pack_report(0, at(62_000), Some(view(51_900)), true);
+    g.handle_timeout(at(62_000));
+    assert_eq!(g.status().packs[0].phase, PackPhase::Joined);
+}
+
+#[test]
+fn an_operator_stop_opens_a_rack_s_relay_and_a_start_closes_it_only_when_admitted() {
+    let mut g = Gateway::new(config(&[PackLink::LvCan]), Instant::ZERO).expect("valid");
+    let frames = rack_cycle(lv::Profile::Pylontech, &view(52_000));
+    let feed = |g: &mut Gateway, s: u64| {
+        for f in &frames {
+            g.handle_frame(Bus::Pack(0), at(s * 1_000), f);
+        }
+        g.handle_timeout(at(s * 1_000));
+    };
+    for s in 1..4 {
+        feed(&mut g, s);
+    }
+    assert_eq!(g.status().packs[0].phase, PackPhase::Joined);
+    let _ = commands(&mut g);
+    g.handle_operator(at(4_000), 0, OperatorCommand::Stop);
+    assert_eq!(commands(&mut g), vec![GatewayCommand::Relay { pack: 0, closed: false }]);
+    assert!(!g.relay_closed(0));
+    for s in 5..65 {
+        feed(&mut g, s);
+        assert!(commands(&mut g).is_empty(), "relay switched at {s} s");
+        assert!(!g.relay_closed(0));
+    }
+    g.handle_operator(at(65_000), 0, OperatorCommand::Start);
+    feed(&mut g, 66);
+    assert_eq!(commands(&mut g), vec![GatewayCommand::Relay { pack: 0, closed: true }]);
+    assert!(g.relay_closed(0));
+}
+
+#[test]
+fn an_operator_command_for_a_pack_that_does_not_exist_is_counted() {
+    let mut g = two_joined();
+    let before = g.status().counters.out_of_range;
+    g.handle_operator(at(4_000), 2, OperatorCommand::Stop);
+    g.handle_operator(at(4_000), 255, OperatorCommand::Start);
+    assert_eq!(g.status().counters.out_of_range, before + 2);
+    assert!(commands(&mut g).is_empty());
+    assert!(g.status().packs.iter().take(2).all(|p| p.phase == PackPhase::Joined && !p.held));
+}
+
 /// One thing that can happen to a gateway: a frame on some bus (possibly one it does not have),
 /// a report, an inverter current or a deadline, at a time that may go backwards.
 #[derive(Clone, Debug)]
@@ -286,6 +403,7 @@ enum Event {
     Report { pack: u8, voltage_mv: i32, connected: bool },
     Current { inverter: u8, ma: i32 },
     Timeout,
+    Operator { pack: u8, stop: bool },
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -297,6 +415,7 @@ fn event() -> impl Strategy<Value = Event> {
         }),
         (0u8..6, any::<i32>()).prop_map(|(inverter, ma)| Event::Current { inverter, ma }),
         Just(Event::Timeout),
+        (any::<u8>(), any::<bool>()).prop_map(|(pack, stop)| Event::Operator { pack, stop }),
     ]
 }
 
@@ -327,6 +446,10 @@ proptest! {
                     g.handle_inverter_current(inverter, now, MilliAmps(ma));
                 }
                 Event::Timeout => g.handle_timeout(now),
+                Event::Operator { pack, stop } => {
+                    let command = if stop { OperatorCommand::Stop } else { OperatorCommand::Start };
+                    g.handle_operator(now, pack, command);
+                }
             }
             while let Some(c) = g.poll_command() {
                 match c {

@@ -53,6 +53,7 @@ mod config;
 mod inverter;
 mod measure;
 mod obedience;
+mod operator;
 pub mod plausible;
 mod ramp;
 pub mod share;
@@ -69,7 +70,7 @@ use self::ramp::Ramp;
 use self::share::{Part, bank_limit};
 pub use self::types::{
     CombinedReason, CombinerAction, CombinerCounters, CombinerInput, CombinerStatus, DropReason,
-    InverterStatus, PackPhase, PackStatus, Stage,
+    InverterStatus, OperatorCommand, PackPhase, PackStatus, Stage,
 };
 use crate::time::{Duration, Instant};
 use crate::units::{DeciCelsius, MilliAmps, MilliVolts, Permille};
@@ -251,6 +252,7 @@ impl Combiner {
                     }
                 }
             }
+            CombinerInput::Operator { pack, command } => self.operator(pack, command),
         }
         self.update();
     }
@@ -425,12 +427,14 @@ impl Combiner {
         }
     }
 
-    /// Packs that may join: heard recently, no alarm, not held off, and the combiner not halted.
+    /// Packs that may join: heard recently, no alarm, not held off or by an operator, and the
+    /// combiner not halted.
     fn candidate(&self, i: usize) -> Option<MilliVolts> {
         let p = &self.status.packs[i];
         let (at, view) = p.report?;
         let free = matches!(p.phase, PackPhase::Waiting | PackPhase::Refused);
         (free
+            && !p.held
             && !self.status.halted
             && p.implausible.is_none()
             && p.holdoff_until.is_none()

@@ -50,6 +50,23 @@ pub enum CombinerInput {
     ClearSetpoint,
     /// Leave the halted state an escalation put the combiner in, and forget escalations.
     Resume,
+    /// An operator takes a pack out of the bank or lets it back in.
+    Operator {
+        /// The pack's number.
+        pack: u8,
+        /// Out or back in.
+        command: OperatorCommand,
+    },
+}
+
+/// An operator's word about one pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorCommand {
+    /// Take the pack off the bus (a graceful stop for our own pack controller, an open relay for
+    /// a CAN pack) and keep it off: it does not rejoin on its own.
+    Stop,
+    /// Lift the hold of a `Stop`: the pack may rejoin, but only when the join rules admit it.
+    Start,
 }
 
 /// Why a pack left the bank, or was asked to.
@@ -67,6 +84,8 @@ pub enum DropReason {
     Escalation,
     /// Its reports are implausible for its chemistry and cell count.
     Implausible,
+    /// An operator stopped it.
+    Operator,
 }
 
 /// Where an inverter stands with the limits it was sent.
@@ -231,6 +250,8 @@ pub struct PackStatus {
     pub implausible: Option<Implausible>,
     /// When its last implausible report was made.
     pub implausible_at: Option<Instant>,
+    /// An operator stopped it: it stays off the bus until started again.
+    pub held: bool,
 }
 
 /// What the combiner knows about one inverter.

@@ -17,7 +17,10 @@
 //! - **Commands.** [`CombinerAction::Connect`] becomes `Start` for our own pack controller and
 //!   a closed relay for a CAN pack; [`CombinerAction::Disconnect`] becomes `Stop` (the graceful
 //!   one) or an open relay. Only the latest command per pack waits to be carried out: a
-//!   connect and a disconnect in one drain leave the disconnect.
+//!   connect and a disconnect in one drain leave the disconnect. An operator's stop and start
+//!   go through the combiner too ([`handle_operator`](Gateway::handle_operator)): a stop drops
+//!   the pack and holds it out, a start only lifts the hold, so nothing closes a pack the
+//!   combiner has not admitted.
 //! - **Inverters.** A frame from an inverter that its publisher recognises (an LV keep-alive,
 //!   any BYD inverter frame) tells the combiner the inverter is alive; in LV sync mode a 0x305
 //!   also schedules a cycle. Each publisher sends the combiner's view for its inverter, taken
@@ -35,7 +38,8 @@
 //! 2. each report of one of our own pack controllers:
 //!    [`handle_pack_report`](Gateway::handle_pack_report);
 //! 3. each inverter's measured current: [`handle_inverter_current`](Gateway::handle_inverter_current);
-//!    a setpoint or a resume: [`handle_input`](Gateway::handle_input);
+//!    a setpoint or a resume: [`handle_input`](Gateway::handle_input); an operator's stop or
+//!    start for a pack: [`handle_operator`](Gateway::handle_operator);
 //! 4. at [`poll_timeout`](Gateway::poll_timeout): [`handle_timeout`](Gateway::handle_timeout);
 //! 5. after any of these, drain [`poll_command`](Gateway::poll_command) (carry each to the pack
 //!    controller or relay), [`poll_event`](Gateway::poll_event) (every combiner action, for
@@ -55,6 +59,7 @@ pub use self::config::{
 };
 use crate::combiner::{
     ACTION_QUEUE_CAPACITY, Combiner, CombinerAction, CombinerInput, CombinerStatus, MAX_PACKS,
+    OperatorCommand,
 };
 use crate::input::Command;
 use crate::proto::can::Frame;
@@ -293,6 +298,15 @@ impl Gateway {
         self.settle(now);
         self.combiner.handle_input(self.now, input);
         self.drain_combiner();
+    }
+
+    /// Takes an operator's stop or start for `pack`. A stop takes the pack out of the bank and
+    /// keeps it out (a graceful `Stop` to our own pack controller, an open relay for a CAN pack,
+    /// both through [`poll_command`](Self::poll_command)); a start lets it rejoin, and the
+    /// `Start` or closed relay follows only when the combiner admits it. A pack number beyond
+    /// the configuration is counted in the combiner's `out_of_range`.
+    pub fn handle_operator(&mut self, now: Instant, pack: u8, command: OperatorCommand) {
+        self.handle_input(now, CombinerInput::Operator { pack, command });
     }
 
     /// Reports what waits and lets the combiner act on its deadlines. Safe to call early.

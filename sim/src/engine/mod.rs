@@ -331,6 +331,7 @@ impl<'s> Engine<'s> {
             at: self.elapsed(),
             line: 0,
             command: None,
+            can_pack: None,
             load: None,
             fault: None,
             ambient_c: None,

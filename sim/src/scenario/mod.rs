@@ -73,6 +73,9 @@ pub struct Moment {
     pub line: usize,
     /// A command to the core.
     pub command: Option<Command>,
+    /// Parallel systems: the rack a `start` or `stop` is for (index into the CAN packs); our
+    /// own pack when `None`.
+    pub can_pack: Option<u8>,
     /// The inverter's demand from now on (its clock starts at `at`).
     pub load: Option<Profile>,
     /// Fault injection.

@@ -334,6 +334,9 @@ pub struct TimelineEntry {
     pub at: Span,
     /// A command to the core.
     pub command: Option<CommandName>,
+    /// Parallel systems: the rack (index into `[[can_packs]]`) a `start` or `stop` is for,
+    /// instead of our own pack.
+    pub can_pack: Option<u8>,
     /// The inverter's demand from now on.
     pub load: Option<ProfileSpec>,
     /// Something breaks (or is repaired).

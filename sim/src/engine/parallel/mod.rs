@@ -180,6 +180,7 @@ fn drop_reason(r: DropReason) -> &'static str {
         DropReason::WrongVoltage => "it is connected at the wrong voltage",
         DropReason::Escalation => "an inverter does not obey its limits",
         DropReason::Implausible => "its reports are implausible",
+        DropReason::Operator => "an operator stopped it",
     }
 }
 

@@ -84,14 +84,7 @@ impl Ctx<'_> {
                 format!("the combiner feeds at most {MAX_INVERTERS} inverters"),
             ));
         }
-        for (i, entry) in file.timeline.iter().enumerate() {
-            if entry.command.is_some() && !own_pack {
-                return Err(self.value_error(
-                    &format!("timeline[{i}].command"),
-                    "commands go to our own pack, and this system has none (`[system]`)",
-                ));
-            }
-        }
+        // Which pack a timeline command is for is checked with the timeline (`can_pack`).
         let c = file.combiner.unwrap_or_default();
         let mut config = CombinerConfig::equal_packs(0, 1, MilliAmps(0));
         config.inverters.clear();

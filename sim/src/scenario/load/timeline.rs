@@ -8,7 +8,7 @@ use super::{Checked, Ctx, TEMPERATURE_RANGE, Want};
 use crate::profile::Profile;
 use crate::scenario::Moment;
 use crate::scenario::parallel::Parallel;
-use crate::scenario::schema::{FaultSpec, ScenarioFile, SensorName, TimelineEntry};
+use crate::scenario::schema::{CommandName, FaultSpec, ScenarioFile, SensorName, TimelineEntry};
 
 /// What a timeline fault may refer to.
 pub(super) struct FaultScope<'a> {
@@ -65,6 +65,7 @@ impl Ctx<'_> {
         if let Some(fault) = &entry.fault {
             self.fault(&format!("{here}.fault"), fault, scope)?;
         }
+        self.command_target(&here, entry, scope.parallel)?;
         let ambient_c = match entry.ambient_c {
             Some(t) => {
                 let (low, high) = TEMPERATURE_RANGE;
@@ -76,11 +77,48 @@ impl Ctx<'_> {
             at: entry.at.0,
             line: self.line_of(&here),
             command: entry.command.map(Command::from),
+            can_pack: entry.can_pack,
             load,
             fault: entry.fault,
             ambient_c,
             note: entry.note.clone(),
         })
+    }
+
+    /// In a parallel system `start` and `stop` go to one pack through the combiner: our own
+    /// pack, or the rack `can_pack` names. Every other command is our pack controller's alone.
+    fn command_target(
+        &self,
+        here: &str,
+        entry: &TimelineEntry,
+        parallel: Option<&Parallel>,
+    ) -> Checked<()> {
+        let switch = matches!(entry.command, Some(CommandName::Start | CommandName::Stop));
+        match (entry.can_pack, parallel) {
+            (Some(_), None) => Err(self.value_error(
+                &format!("{here}.can_pack"),
+                "only a parallel system (`[[can_packs]]`, `[[inverters]]`) has racks to command",
+            )),
+            (Some(_), Some(_)) if !switch => Err(self.value_error(
+                &format!("{here}.can_pack"),
+                "only `start` and `stop` can be given for a rack",
+            )),
+            (Some(k), Some(p)) => {
+                self.index(&format!("{here}.can_pack"), k, p.can_packs.len(), "[[can_packs]]")
+            }
+            (None, Some(p)) if entry.command.is_some() && !p.own_pack => {
+                Err(self.value_error(
+                    &format!("{here}.command"),
+                    if switch {
+                        "this system has no pack controller of ours (`[system]`): give `can_pack`"
+                    } else {
+                        "commands other than `start` and `stop` go to our own pack, and this system has \
+                         none (`[system]`)"
+                    },
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn fault(&self, here: &str, fault: &FaultSpec, scope: &FaultScope<'_>) -> Checked<()> {

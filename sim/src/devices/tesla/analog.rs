@@ -37,10 +37,15 @@ pub fn brick_raw(volts: f64) -> u16 {
 pub fn temperature_raw(celsius: f64, constants: ThermistorConstants) -> u16 {
     let inv_t = 1.0 / (celsius + 273.15);
     // Solve C x³ + B x + (A − 1/T) = 0 for x = ln R.
-    let mut x = 9.0;
+    let mut x: f64 = 9.0;
     for _ in 0..NEWTON_STEPS {
         let f = SH_C * x * x * x + SH_B * x + (SH_A - inv_t);
-        x -= f / (3.0 * SH_C * x * x + SH_B);
+        let next = x - f / (3.0 * SH_C * x * x + SH_B);
+        // A step that changes nothing is a fixed point: every later step would repeat it.
+        if next.to_bits() == x.to_bits() {
+            break;
+        }
+        x = next;
     }
     let ohms = libm::exp(x);
     let raw = BIAS_GAIN * constants.divisor() / (ohms / 1000.0 + BIAS_OFFSET) - constants.offset();

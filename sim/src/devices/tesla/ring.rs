@@ -224,13 +224,10 @@ impl Ring {
         self.outputs_changes += u64::from(changed);
     }
 
-    /// Walks a request round the ring and queues what comes back.
+    /// Walks a request round the ring and queues what comes back. A write may change every
+    /// board it reaches, so the boards' deadlines and outputs are taken again; a read changes
+    /// at most the board that answers it (see `dispatch_read`).
     fn dispatch(&mut self, cut: &Cut, analog: &Analog<'_>) {
-        self.dispatch_frame(cut, analog);
-        self.refresh_deadline();
-    }
-
-    fn dispatch_frame(&mut self, cut: &Cut, analog: &Analog<'_>) {
         let frame = cut.frame();
         let head = Address::from_byte(frame[0]);
         if !cut.complete || head.marked {
@@ -240,6 +237,7 @@ impl Ring {
         }
         if head.write {
             self.dispatch_write(cut, head.address, analog);
+            self.refresh_deadline();
         } else {
             self.dispatch_read(cut, head.address);
         }
@@ -296,7 +294,12 @@ impl Ring {
             return;
         };
         let board = &mut self.boards[i];
+        // Reading only lets the board's balance timer run out; if it did, its deadline and
+        // outputs changed.
+        let before = board.balance_deadline();
         board.tick(cut.end);
+        let ticked = board.balance_deadline() != before;
+        let board = &self.boards[i];
         let mut data = [0u8; MAX_READ_LEN as usize];
         for (k, d) in data.iter_mut().take(usize::from(len)).enumerate() {
             *d = u8::try_from(usize::from(register) + k).map_or(0, |r| board.register(r));
@@ -308,6 +311,9 @@ impl Ring {
         match encode_reply(byte0, register, &data[..usize::from(len)], &mut reply) {
             Some(n) => self.queue(cut, &reply[..n], Some(i)),
             None => self.queue(cut, cut.frame(), None),
+        }
+        if ticked {
+            self.refresh_deadline();
         }
     }
 

@@ -8,7 +8,7 @@ use cellwarden_core::proto::tesla::regs::{self, alert, fault, status};
 use cellwarden_core::{Duration, Instant};
 
 use super::ThermistorConstants;
-use super::analog::{brick_raw, cell_raw, temperature_raw};
+use super::analog::{ThermistorCache, brick_raw, cell_raw};
 use super::faults::Converter;
 use super::protector::{Protector, Settings};
 
@@ -51,6 +51,8 @@ pub struct Board {
     ts2: ThermistorConstants,
     /// A conversion was started and has not finished (a stalled converter): DRDY reads 0.
     converting: bool,
+    /// Per thermistor channel, the last conversion's result and where it holds.
+    thermistor_cache: [ThermistorCache; regs::THERMISTORS],
 }
 
 impl Board {
@@ -135,6 +137,7 @@ impl Board {
             comparator_deadline: None,
             ts2,
             converting: false,
+            thermistor_cache: [ThermistorCache::default(); regs::THERMISTORS],
         }
     }
 
@@ -379,7 +382,11 @@ impl Board {
             if control & enable != 0 {
                 // Without its bias the divider carries no voltage and the channel reads 0.
                 let celsius = inputs.temps_c[k] + self.rise_k;
-                let raw = if io & bias != 0 { temperature_raw(celsius, constants) } else { 0 };
+                let raw = if io & bias != 0 {
+                    self.thermistor_cache[k].raw(celsius, constants)
+                } else {
+                    0
+                };
                 self.set_result(register, raw);
             }
         }

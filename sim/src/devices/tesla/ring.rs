@@ -82,7 +82,7 @@ impl Ring {
     /// runs out.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let wire = self.assembler.deadline(self.spec.read_crc_wait_us, self.spec.frame_gap_us);
-        [wire, self.outbox.next_ready(), self.boards_deadline].into_iter().flatten().min()
+        earliest(earliest(wire, self.outbox.next_ready()), self.boards_deadline)
     }
 
     /// Acts on everything due by `now` (see [`Ring::poll_timeout`]) with the inputs at `now`.
@@ -338,6 +338,14 @@ impl Ring {
             .max(cut.decided);
         let hops = self.boards.len() as u64 * u64::from(self.spec.hop_delay_us);
         self.outbox.push(bytes, after(through, hops + extra_us));
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

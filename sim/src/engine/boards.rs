@@ -189,7 +189,10 @@ impl Boards {
         out: &mut [f64],
     ) -> bool {
         let outputs = self.ring.outputs_changes();
-        if !cells_changed && self.bleed_outputs == Some(outputs) {
+        let unchanged = self.bleed_outputs == Some(outputs);
+        // With every output off the currents are all zero whatever the voltages, and the last
+        // call wrote those.
+        if unchanged && (!cells_changed || !self.ring.any_output_on()) {
             return false;
         }
         self.bleed_outputs = Some(outputs);

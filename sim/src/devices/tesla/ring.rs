@@ -138,6 +138,12 @@ impl Ring {
         self.outputs_changes
     }
 
+    /// Whether any board's balance output is on, as of the last change counted by
+    /// [`Ring::outputs_changes`].
+    pub fn any_output_on(&self) -> bool {
+        self.outputs.iter().any(|&mask| mask != 0)
+    }
+
     /// Writes the balance current of every cell (6 per board, board 0 first) into `out`:
     /// V / `bleed_ohm` for a cell whose output is on, 0 for the others and for entries beyond
     /// the ring or beyond `cells_v`.

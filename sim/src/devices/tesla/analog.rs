@@ -109,7 +109,7 @@ impl ThermistorCache {
 /// solved for the resistance, then Steinhart–Hart. NaN where no resistance gives `raw`.
 fn celsius_at(raw: f64, constants: ThermistorConstants) -> f64 {
     let kohm = BIAS_GAIN * constants.divisor() / (raw + constants.offset()) - BIAS_OFFSET;
-    if !(kohm > 0.0) {
+    if kohm.is_nan() || kohm <= 0.0 {
         return f64::NAN;
     }
     let x = libm::log(kohm * 1000.0);

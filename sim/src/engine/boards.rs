@@ -88,11 +88,60 @@ impl Boards {
         deliver: &mut dyn FnMut(&[Input<'_>]),
         note: &mut dyn FnMut(Event),
     ) {
+        self.run_at(now, analog, fresh, &mut |_, inputs| deliver(inputs), note);
+    }
+
+    /// Like [`run_until`](Self::run_until) at `now`, then goes on through the bus's own
+    /// deadlines before `limit` while nothing but bytes moves, with `analog` unchanged; stops
+    /// after the first instant at which a batch was delivered, an event noted or a balance
+    /// output switched, so that the caller acts on those at their instant. Returns the last
+    /// instant done (`now` when nothing was due before `limit`).
+    ///
+    /// The caller's own work (a measurement, a timeline entry, the controller's deadline, a
+    /// plant step, a trace row) sets `limit`: an instant before it at which only bytes move
+    /// needs nothing from the caller, so a bus cycle's few dozen byte events cost no engine
+    /// step each. `deliver` gets the instant of its batch.
+    pub fn run_ahead(
+        &mut self,
+        now: Instant,
+        limit: Instant,
+        analog: &Analog<'_>,
+        fresh: bool,
+        deliver: &mut dyn FnMut(Instant, &[Input<'_>]),
+        note: &mut dyn FnMut(Event),
+    ) -> Instant {
+        let mut at = now;
+        let mut fresh = fresh;
+        loop {
+            let outputs = self.ring.outputs_changes();
+            if self.run_at(at, analog, fresh, deliver, note)
+                || self.ring.outputs_changes() != outputs
+            {
+                return at;
+            }
+            fresh = false;
+            match self.next_deadline() {
+                Some(next) if next > at && next < limit => at = next,
+                _ => return at,
+            }
+        }
+    }
+
+    /// Everything due at `now`; returns whether a batch was delivered or an event noted.
+    fn run_at(
+        &mut self,
+        now: Instant,
+        analog: &Analog<'_>,
+        fresh: bool,
+        deliver: &mut dyn FnMut(Instant, &[Input<'_>]),
+        note: &mut dyn FnMut(Event),
+    ) -> bool {
         if fresh {
             self.ring.observe(now, analog);
         } else {
             self.ring.observe_unchanged(now, analog);
         }
+        let mut reported = false;
         for _ in 0..MAX_ROUNDS {
             let mut moved = false;
             self.ring.take_output(now, &mut self.rx);
@@ -116,12 +165,13 @@ impl Boards {
                 moved = true;
             }
             while let Some(event) = self.bridge.poll_event() {
-                self.event(event, deliver, note);
+                reported |= self.event(now, event, deliver, note);
             }
             if !moved {
                 break;
             }
         }
+        reported
     }
 
     /// Passes the pack controller's balance decision to the bridge, which splits it per board.
@@ -139,7 +189,10 @@ impl Boards {
         out: &mut [f64],
     ) -> bool {
         let outputs = self.ring.outputs_changes();
-        if !cells_changed && self.bleed_outputs == Some(outputs) {
+        let unchanged = self.bleed_outputs == Some(outputs);
+        // With every output off the currents are all zero whatever the voltages, and the last
+        // call wrote those.
+        if unchanged && (!cells_changed || !self.ring.any_output_on()) {
             return false;
         }
         self.bleed_outputs = Some(outputs);
@@ -205,12 +258,14 @@ impl Boards {
         }
     }
 
+    /// Files one bridge event; returns whether it reached `deliver` or `note`.
     fn event(
         &mut self,
+        now: Instant,
         event: BridgeEvent,
-        deliver: &mut dyn FnMut(&[Input<'_>]),
+        deliver: &mut dyn FnMut(Instant, &[Input<'_>]),
         note: &mut dyn FnMut(Event),
-    ) {
+    ) -> bool {
         match event {
             BridgeEvent::CycleDone { started, finished, measured, missed, readings } => {
                 let f = &mut self.figures;
@@ -220,12 +275,17 @@ impl Boards {
                 f.cycle_time_max = f.cycle_time_max.max(took);
                 f.readings += u64::from(measured);
                 f.missed += u64::from(missed);
-                if readings > 0 {
-                    let inputs: Vec<Input<'_>> = self.bridge.inputs().collect();
-                    deliver(&inputs);
+                if readings == 0 {
+                    return false;
                 }
+                let inputs: Vec<Input<'_>> = self.bridge.inputs().collect();
+                deliver(now, &inputs);
+                true
             }
-            BridgeEvent::Board(event) => note(event),
+            BridgeEvent::Board(event) => {
+                note(event);
+                true
+            }
         }
     }
 }

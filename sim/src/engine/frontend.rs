@@ -130,6 +130,12 @@ impl FrontEnd {
         self.hardware_fault = active;
     }
 
+    /// Whether a reading drifts with time, so that the boards' inputs change without a plant
+    /// step.
+    pub fn drifting(&self) -> bool {
+        self.drifting
+    }
+
     /// Cells and temperatures are measured by module boards from now on.
     pub fn use_boards(&mut self) {
         self.boards = true;

@@ -174,6 +174,7 @@ impl<'s> Engine<'s> {
             match &mut self.world {
                 World::Pack(w) => {
                     w.now = next;
+                    w.horizon = until;
                     w.process();
                 }
                 World::System(w) => {

@@ -146,6 +146,9 @@ pub(crate) struct PackWorld<'s> {
     soc_estimate: Option<(f64, f64)>,
     /// Timeline entries given at run time, in time order.
     pub(crate) runtime: VecDeque<Moment>,
+    /// The last instant the caller's step reaches: the board bus runs ahead of `now` (see
+    /// `run_boards`) no further.
+    pub(crate) horizon: Instant,
 }
 
 impl<'s> PackWorld<'s> {
@@ -241,6 +244,7 @@ impl<'s> PackWorld<'s> {
             accuracy,
             soc_estimate: None,
             runtime: VecDeque::new(),
+            horizon: start,
         };
         if !scenario.event_log {
             engine.log.push(LogEntry {
@@ -396,27 +400,36 @@ impl<'s> PackWorld<'s> {
 
     /// Moves the board bus up to now: bytes, deadlines, and the readings of every finished
     /// cycle into the core as one batch. Then the balance resistors' currents go to the plant.
+    ///
+    /// When nothing else happens at this instant, the bus goes on through its own byte events
+    /// up to the engine's next own deadline ([`Self::bus_limit`]) and `now` moves with it: at
+    /// those instants an engine step would do nothing but move bytes, so skipping it changes
+    /// nothing.
     fn run_boards(&mut self) {
-        let Some(boards) = &mut self.boards else {
+        if self.boards.is_none() {
             self.apply_bleed();
             return;
-        };
+        }
         let fresh = self.frontend.board_inputs(
             self.now,
             &self.plant,
             &mut self.board_cells_v,
             &mut self.board_temps_c,
         );
+        // New inputs may move the bleed currents, which reach the plant at this instant.
+        let limit = if fresh { self.now } else { self.bus_limit() };
+        let Some(boards) = &mut self.boards else { return };
         let analog = Analog::new(&self.board_cells_v, &self.board_temps_c);
         let mut notes = Vec::new();
-        let (bms, summary, now) = (&mut self.bms, &mut self.summary, self.now);
+        let (bms, summary) = (&mut self.bms, &mut self.summary);
         let mut delivered = false;
-        boards.run_until(
-            now,
+        self.now = boards.run_ahead(
+            self.now,
+            limit,
             &analog,
             fresh,
-            &mut |inputs| {
-                bms.handle_inputs(now, inputs);
+            &mut |at, inputs| {
+                bms.handle_inputs(at, inputs);
                 summary.core_calls += 1;
                 delivered = true;
             },
@@ -433,6 +446,34 @@ impl<'s> PackWorld<'s> {
         if bleed {
             self.apply_bleed();
         }
+    }
+
+    /// The earliest instant after `now` at which the engine has work of its own besides the
+    /// board bus: a measurement, a trace row, the end, a timeline entry, the controller's
+    /// deadline, the plant's next step while bytes move (`BUS_PLANT_STEP`) or the end of the
+    /// caller's step. `now` itself when something at `now` is still to be done after the bus
+    /// (or has been, and is observed at `now`), or when the boards' inputs drift with time.
+    fn bus_limit(&self) -> Instant {
+        let now = self.now;
+        if self.touched || self.frontend.drifting() {
+            return now;
+        }
+        let mut limit = self
+            .next_measure
+            .min(self.next_trace)
+            .min(self.end)
+            .min(self.plant_at + BUS_PLANT_STEP)
+            .min(self.horizon + Duration::from_micros(1));
+        if let Some(m) = self.scenario.timeline.get(self.next_moment) {
+            limit = limit.min(Instant::ZERO + m.at);
+        }
+        if let Some(m) = self.runtime.front() {
+            limit = limit.min(Instant::ZERO + m.at);
+        }
+        if let Some(deadline) = self.bms.poll_timeout() {
+            limit = limit.min(deadline);
+        }
+        limit.max(now)
     }
 
     /// Passes bleed currents that changed to the plant. Without boards, the cells the core

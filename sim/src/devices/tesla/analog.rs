@@ -37,14 +37,83 @@ pub fn brick_raw(volts: f64) -> u16 {
 pub fn temperature_raw(celsius: f64, constants: ThermistorConstants) -> u16 {
     let inv_t = 1.0 / (celsius + 273.15);
     // Solve C x³ + B x + (A − 1/T) = 0 for x = ln R.
-    let mut x = 9.0;
+    let mut x: f64 = 9.0;
     for _ in 0..NEWTON_STEPS {
         let f = SH_C * x * x * x + SH_B * x + (SH_A - inv_t);
-        x -= f / (3.0 * SH_C * x * x + SH_B);
+        let next = x - f / (3.0 * SH_C * x * x + SH_B);
+        // A step that changes nothing is a fixed point: every later step would repeat it.
+        if next.to_bits() == x.to_bits() {
+            break;
+        }
+        x = next;
     }
     let ohms = libm::exp(x);
     let raw = BIAS_GAIN * constants.divisor() / (ohms / 1000.0 + BIAS_OFFSET) - constants.offset();
     to_raw(raw)
+}
+
+/// Remembers the temperatures over which the last thermistor result holds, so that a board
+/// converting a temperature that moved by less than a count gets the same result without the
+/// solve (a thermistor count is about 0.01 K; the plant's temperatures move by far less between
+/// two conversions).
+///
+/// The interval is the result's rounding interval shrunk by [`CACHE_MARGIN`] counts at each
+/// end, worked out with the inverse of [`temperature_raw`]: inside it the solve lands at least
+/// that far from a rounding boundary, millions of times its own floating-point error, so it
+/// would give the same count. Outside it the solve runs as before.
+#[derive(Clone, Copy, Debug)]
+pub struct ThermistorCache {
+    /// Open interval, °C; empty (`lo_c` ≥ `hi_c`) when nothing is remembered.
+    lo_c: f64,
+    hi_c: f64,
+    raw: u16,
+    constants: ThermistorConstants,
+}
+
+/// How far inside its rounding interval, in counts, a cached result must lie.
+const CACHE_MARGIN: f64 = 1e-3;
+
+impl Default for ThermistorCache {
+    fn default() -> ThermistorCache {
+        ThermistorCache {
+            lo_c: f64::INFINITY,
+            hi_c: f64::NEG_INFINITY,
+            raw: 0,
+            constants: ThermistorConstants::PyBms,
+        }
+    }
+}
+
+impl ThermistorCache {
+    /// [`temperature_raw`] of `celsius` with `constants`, from the cache when it holds.
+    pub fn raw(&mut self, celsius: f64, constants: ThermistorConstants) -> u16 {
+        if celsius > self.lo_c && celsius < self.hi_c && constants == self.constants {
+            return self.raw;
+        }
+        let raw = temperature_raw(celsius, constants);
+        *self = ThermistorCache::default();
+        // The ends of the range clamp, and have no interval of their own.
+        if (1..RAW_MAX).contains(&raw) {
+            let lo_c = celsius_at(f64::from(raw) - 0.5 + CACHE_MARGIN, constants);
+            let hi_c = celsius_at(f64::from(raw) + 0.5 - CACHE_MARGIN, constants);
+            // The count rises with the temperature; anything else (a NaN) remembers nothing.
+            if lo_c < celsius && celsius < hi_c {
+                *self = ThermistorCache { lo_c, hi_c, raw, constants };
+            }
+        }
+        raw
+    }
+}
+
+/// The temperature at which the unrounded result of [`temperature_raw`] is `raw`: the divider
+/// solved for the resistance, then Steinhart–Hart. NaN where no resistance gives `raw`.
+fn celsius_at(raw: f64, constants: ThermistorConstants) -> f64 {
+    let kohm = BIAS_GAIN * constants.divisor() / (raw + constants.offset()) - BIAS_OFFSET;
+    if kohm.is_nan() || kohm <= 0.0 {
+        return f64::NAN;
+    }
+    let x = libm::log(kohm * 1000.0);
+    1.0 / (SH_A + SH_B * x + SH_C * x * x * x) - 273.15
 }
 
 /// Rounds to the nearest integer and clamps to 0..=[`RAW_MAX`]; NaN reads 0.
@@ -79,6 +148,25 @@ mod tests {
         let pybms = temperature_raw(25.34, ThermistorConstants::PyBms);
         let collin = temperature_raw(25.34, ThermistorConstants::Collin80);
         assert_eq!(pybms - collin, 4);
+    }
+
+    #[test]
+    fn the_cache_gives_what_the_solve_gives() {
+        for constants in [ThermistorConstants::PyBms, ThermistorConstants::Collin80] {
+            let mut cache = ThermistorCache::default();
+            let mut hits = 0;
+            // Small steps up and down through -30..90 °C, crossing many count boundaries.
+            let mut celsius = -30.0;
+            for k in 0..200_000 {
+                celsius += if k % 7 == 3 { -0.0004 } else { 0.000_61 };
+                let before = cache.lo_c < celsius && celsius < cache.hi_c;
+                assert_eq!(cache.raw(celsius, constants), temperature_raw(celsius, constants));
+                hits += u32::from(before);
+            }
+            assert!(hits > 150_000, "{hits} hits");
+            assert_eq!(cache.raw(f64::NAN, constants), 0);
+            assert_eq!(cache.raw(500.0, constants), temperature_raw(500.0, constants));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use cellwarden_core::proto::tesla::regs::{self, alert, fault, status};
 use cellwarden_core::{Duration, Instant};
 
 use super::ThermistorConstants;
-use super::analog::{brick_raw, cell_raw, temperature_raw};
+use super::analog::{ThermistorCache, brick_raw, cell_raw};
 use super::faults::Converter;
 use super::protector::{Protector, Settings};
 
@@ -51,6 +51,10 @@ pub struct Board {
     ts2: ThermistorConstants,
     /// A conversion was started and has not finished (a stalled converter): DRDY reads 0.
     converting: bool,
+    /// The last step length the warming was settled over, µs, and the lag's share of it.
+    last_share: (u64, f64),
+    /// Per thermistor channel, the last conversion's result and where it holds.
+    thermistor_cache: [ThermistorCache; regs::THERMISTORS],
 }
 
 impl Board {
@@ -135,6 +139,8 @@ impl Board {
             comparator_deadline: None,
             ts2,
             converting: false,
+            last_share: (0, 0.0),
+            thermistor_cache: [ThermistorCache::default(); regs::THERMISTORS],
         }
     }
 
@@ -379,7 +385,11 @@ impl Board {
             if control & enable != 0 {
                 // Without its bias the divider carries no voltage and the channel reads 0.
                 let celsius = inputs.temps_c[k] + self.rise_k;
-                let raw = if io & bias != 0 { temperature_raw(celsius, constants) } else { 0 };
+                let raw = if io & bias != 0 {
+                    self.thermistor_cache[k].raw(celsius, constants)
+                } else {
+                    0
+                };
                 self.set_result(register, raw);
             }
         }
@@ -393,20 +403,32 @@ impl Board {
     /// The warming at `at`: first-order towards the present target from `heated_to`, in
     /// closed form (`at` not after `heated_to`: the rise then).
     fn rise_at(&self, at: Instant) -> f64 {
+        self.rise_with(at, |dt_us| self.heating.share(dt_us))
+    }
+
+    /// [`Self::rise_at`] with `share` giving the lag's share of a step of so many µs.
+    fn rise_with(&self, at: Instant, share: impl FnOnce(u64) -> f64) -> f64 {
         if (self.heat_target_k == 0.0 && self.rise_k == 0.0) || at <= self.heated_to {
             return self.rise_k;
         }
-        let tau_s = self.heating.tau_s;
-        let dt_s = at.saturating_since(self.heated_to).as_micros() as f64 / 1e6;
-        let share = if tau_s > 0.0 { 1.0 - libm::exp(-dt_s / tau_s) } else { 1.0 };
+        let share = share(at.saturating_since(self.heated_to).as_micros());
         let next = self.rise_k + (self.heat_target_k - self.rise_k) * share;
         // A NaN input must not stick in the state for ever.
         if next.is_finite() { next } else { 0.0 }
     }
 
-    /// Moves the stored rise to `at`, before the power changes or a conversion reads it.
+    /// Moves the stored rise to `at`, before the power changes or a conversion reads it. The
+    /// board is settled at every conversion, so the steps are mostly one scan period long: the
+    /// share of the last step length is kept instead of taking an `exp` again.
     fn settle_heat(&mut self, at: Instant) {
-        self.rise_k = self.rise_at(at);
+        let mut last = self.last_share;
+        self.rise_k = self.rise_with(at, |dt_us| {
+            if last.0 != dt_us {
+                last = (dt_us, self.heating.share(dt_us));
+            }
+            last.1
+        });
+        self.last_share = last;
         self.heated_to = self.heated_to.max(at);
     }
 
@@ -422,6 +444,14 @@ impl Board {
             .sum();
         let target = self.heating.k_per_w * power_w;
         self.heat_target_k = if target.is_finite() { target } else { 0.0 };
+    }
+}
+
+impl Heating {
+    /// The share of the way to its target the warming goes in `dt_us` µs.
+    fn share(&self, dt_us: u64) -> f64 {
+        let dt_s = dt_us as f64 / 1e6;
+        if self.tau_s > 0.0 { 1.0 - libm::exp(-dt_s / self.tau_s) } else { 1.0 }
     }
 }
 

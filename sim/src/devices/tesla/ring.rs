@@ -82,7 +82,7 @@ impl Ring {
     /// runs out.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let wire = self.assembler.deadline(self.spec.read_crc_wait_us, self.spec.frame_gap_us);
-        [wire, self.outbox.next_ready(), self.boards_deadline].into_iter().flatten().min()
+        earliest(earliest(wire, self.outbox.next_ready()), self.boards_deadline)
     }
 
     /// Acts on everything due by `now` (see [`Ring::poll_timeout`]) with the inputs at `now`.
@@ -136,6 +136,12 @@ impl Ring {
     /// [`Ring::bleed_currents_a`] gives the same currents for the same voltages.
     pub fn outputs_changes(&self) -> u64 {
         self.outputs_changes
+    }
+
+    /// Whether any board's balance output is on, as of the last change counted by
+    /// [`Ring::outputs_changes`].
+    pub fn any_output_on(&self) -> bool {
+        self.outputs.iter().any(|&mask| mask != 0)
     }
 
     /// Writes the balance current of every cell (6 per board, board 0 first) into `out`:
@@ -224,13 +230,10 @@ impl Ring {
         self.outputs_changes += u64::from(changed);
     }
 
-    /// Walks a request round the ring and queues what comes back.
+    /// Walks a request round the ring and queues what comes back. A write may change every
+    /// board it reaches, so the boards' deadlines and outputs are taken again; a read changes
+    /// at most the board that answers it (see `dispatch_read`).
     fn dispatch(&mut self, cut: &Cut, analog: &Analog<'_>) {
-        self.dispatch_frame(cut, analog);
-        self.refresh_deadline();
-    }
-
-    fn dispatch_frame(&mut self, cut: &Cut, analog: &Analog<'_>) {
         let frame = cut.frame();
         let head = Address::from_byte(frame[0]);
         if !cut.complete || head.marked {
@@ -240,6 +243,7 @@ impl Ring {
         }
         if head.write {
             self.dispatch_write(cut, head.address, analog);
+            self.refresh_deadline();
         } else {
             self.dispatch_read(cut, head.address);
         }
@@ -296,7 +300,12 @@ impl Ring {
             return;
         };
         let board = &mut self.boards[i];
+        // Reading only lets the board's balance timer run out; if it did, its deadline and
+        // outputs changed.
+        let before = board.balance_deadline();
         board.tick(cut.end);
+        let ticked = board.balance_deadline() != before;
+        let board = &self.boards[i];
         let mut data = [0u8; MAX_READ_LEN as usize];
         for (k, d) in data.iter_mut().take(usize::from(len)).enumerate() {
             *d = u8::try_from(usize::from(register) + k).map_or(0, |r| board.register(r));
@@ -308,6 +317,9 @@ impl Ring {
         match encode_reply(byte0, register, &data[..usize::from(len)], &mut reply) {
             Some(n) => self.queue(cut, &reply[..n], Some(i)),
             None => self.queue(cut, cut.frame(), None),
+        }
+        if ticked {
+            self.refresh_deadline();
         }
     }
 
@@ -332,6 +344,14 @@ impl Ring {
             .max(cut.decided);
         let hops = self.boards.len() as u64 * u64::from(self.spec.hop_delay_us);
         self.outbox.push(bytes, after(through, hops + extra_us));
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

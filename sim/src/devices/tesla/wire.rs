@@ -161,8 +161,9 @@ impl Outbox {
     /// Appends to `out` every byte that has arrived by `now`.
     pub fn take(&mut self, now: Instant, out: &mut Vec<u8>) {
         while let Some(&Queued { ready, len }) = self.frames.front() {
-            // Byte j of the frame arrives wire_time(len − 1 − j) before its last one.
-            let mut arrived = self.delivered;
+            // Byte j of the frame arrives wire_time(len − 1 − j) before its last one: all of
+            // them by `ready`, which is when a caller at the frame's deadline asks.
+            let mut arrived = if now >= ready { len } else { self.delivered };
             while arrived < len {
                 let lead = wire_time_us((len - 1 - arrived) as u64);
                 if ready.as_micros().saturating_sub(lead) > now.as_micros() {

@@ -4,7 +4,7 @@
 use cellwarden_core::soc::{SocConfig, SocSnapshot};
 use cellwarden_core::{Duration, Permille, Tier};
 
-use crate::report::{Extreme, FaultCount, Outcome, Report, Summary};
+use crate::report::{Extreme, FaultCount, LogEntry, Outcome, Report, Summary, TraceRow};
 use crate::scenario::Scenario;
 
 /// A persisted SoC snapshot that claims `soc` (a fraction) with 95 % confidence (a standard
@@ -26,24 +26,38 @@ pub(crate) fn confident_snapshot(soc: f64, config: &SocConfig) -> SocSnapshot {
     }
 }
 
-/// A report for a scenario whose configuration the core refused.
-pub(crate) fn refused_report(scenario: &Scenario, why: &str) -> Report {
+/// The report of a run of `scenario` over `duration`: its identity and what the run recorded.
+/// Both arrangements and the refused configuration end here.
+pub(crate) fn report(
+    scenario: &Scenario,
+    duration: Duration,
+    log: Vec<LogEntry>,
+    outcomes: Vec<Outcome>,
+    summary: Summary,
+    trace: Vec<TraceRow>,
+) -> Report {
     Report {
         name: scenario.name.clone(),
         source: scenario.source.display().to_string(),
         description: scenario.description.clone(),
         seed: scenario.seed,
-        duration: Duration::ZERO,
-        log: Vec::new(),
-        outcomes: vec![Outcome {
-            label: "the core accepts the configuration".into(),
-            line: 1,
-            passed: false,
-            detail: format!("Bms::new refused it: {why}"),
-        }],
-        summary: Summary::default(),
-        trace: Vec::new(),
+        duration,
+        log,
+        outcomes,
+        summary,
+        trace,
     }
+}
+
+/// A report for a scenario whose configuration the core refused.
+pub(crate) fn refused_report(scenario: &Scenario, why: &str) -> Report {
+    let refused = Outcome {
+        label: "the core accepts the configuration".into(),
+        line: 1,
+        passed: false,
+        detail: format!("Bms::new refused it: {why}"),
+    };
+    report(scenario, Duration::ZERO, Vec::new(), vec![refused], Summary::default(), Vec::new())
 }
 
 /// Counts one raise of a rule's tier in the summary.

@@ -23,7 +23,7 @@ use super::accuracy::Accuracy;
 use super::boards::Boards;
 use super::controller::Controller;
 use super::frontend::FrontEnd;
-use super::record::{confident_snapshot, count_fault, min_mean_max, refused_report, track};
+use super::record::{self, confident_snapshot, count_fault, min_mean_max, refused_report, track};
 use super::watch::{self, Signals, Watch, signal_index};
 use super::{describe, timeline};
 use crate::devices::tesla::Analog;
@@ -766,16 +766,6 @@ impl<'s> PackWorld<'s> {
         summary.counters = status.counters;
         summary.soc = self.accuracy.and_then(Accuracy::finish);
         let sc = self.scenario;
-        Report {
-            name: sc.name.clone(),
-            source: sc.source.display().to_string(),
-            description: sc.description.clone(),
-            seed: sc.seed,
-            duration: sc.duration,
-            log: self.log,
-            outcomes,
-            summary,
-            trace: self.trace,
-        }
+        record::report(sc, sc.duration, self.log, outcomes, summary, self.trace)
     }
 }

@@ -7,7 +7,7 @@ use crate::engine::boards::Boards;
 use crate::engine::parallel::{
     implausible_name, pack_protocol_name, phase_name, protocol_name, stage_name,
 };
-use crate::engine::record::{min_mean_max, track};
+use crate::engine::record::{self, min_mean_max, track};
 use crate::engine::watch::signal_index;
 use crate::report::{InverterSummary, PackSummary, Report, SystemSummary, TraceRow};
 use crate::scenario::{Signal, StateName};
@@ -259,17 +259,7 @@ impl SystemWorld<'_> {
         summary.system = Some(SystemSummary { packs, inverters });
         summary.bus = self.own.as_ref().and_then(|o| o.boards.as_ref()).map(Boards::summary);
         let sc = self.scenario;
-        Report {
-            name: sc.name.clone(),
-            source: sc.source.display().to_string(),
-            description: sc.description.clone(),
-            seed: sc.seed,
-            duration: sc.duration,
-            log: self.log,
-            outcomes,
-            summary,
-            trace: self.trace,
-        }
+        record::report(sc, sc.duration, self.log, outcomes, summary, self.trace)
     }
 }
 
